@@ -1,0 +1,119 @@
+"""The `flask settle` command group."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+
+from portal.extensions import db
+
+
+@click.group("settle")
+def settle_cli():
+    """Settle's own commands."""
+
+
+def _sandbox_url() -> str:
+    cfg = current_app.config
+    return f"http://{cfg['SETTLE_SANDBOX_HOST']}:{cfg['SETTLE_SANDBOX_PORT']}"
+
+
+def _start_sandbox(ledger_path: str):
+    from portal.sandbox.server import SandboxServer
+
+    cfg = current_app.config
+    return SandboxServer(
+        cfg["SETTLE_SANDBOX_HOST"],
+        cfg["SETTLE_SANDBOX_PORT"],
+        ledger_path=ledger_path,
+        settle_after=cfg["SETTLE_SANDBOX_SETTLE_AFTER"],
+    )
+
+
+@settle_cli.command("check-mappings")
+def check_mappings_command():
+    """Load and check every shipped gateway code mapping."""
+    from portal.gateways.mapping import MappingError
+    from portal.gateways.registry import check_mappings
+
+    try:
+        mappings = check_mappings()
+    except MappingError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for name, mapping in mappings.items():
+        click.echo(
+            f"{name}: {len(mapping.codes)} codes, default {mapping.default} ({mapping.path})"
+        )
+
+
+@settle_cli.command("demo")
+@with_appcontext
+def demo_command():
+    """Create the database schema and load the demo data (once)."""
+    _prepare()
+
+
+def _prepare() -> None:
+    from portal import demo
+
+    upgrade()
+    loaded = demo.load(_sandbox_url())
+    password = demo.ensure_users(current_app.config["SETTLE_DEMO_PASSWORD"])
+    click.echo(
+        "Demo data loaded." if loaded else "Demo data was there already; nothing duplicated."
+    )
+    click.echo("Demo logins: " + ", ".join(u[0] for u in demo.DEMO_USERS))
+    if password:
+        click.echo(f"Password for all of them: {password}")
+    else:
+        click.echo(
+            "Password: the one printed at the first start (set SETTLE_DEMO_PASSWORD to change it)."
+        )
+
+
+@settle_cli.command("sandbox")
+@with_appcontext
+def sandbox_command():
+    """Run the sandbox gateway server alone, in the foreground."""
+    server = _start_sandbox(f"{current_app.instance_path}/sandbox-ledger.db")
+    click.echo(f"Sandbox gateway server on {server.url} (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@settle_cli.command("serve")
+@with_appcontext
+def serve_command():
+    """The embedded default: migrate, demo data, the sandbox server, and the portal."""
+    from werkzeug.serving import run_simple
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _prepare()
+    app = current_app._get_current_object()
+    try:
+        sandbox = _start_sandbox(f"{app.instance_path}/sandbox-ledger.db").start()
+    except OSError as exc:
+        click.echo(
+            f"error: the sandbox gateway server cannot listen on {_sandbox_url()}: {exc}", err=True
+        )
+        click.echo("Set SETTLE_SANDBOX_PORT to a free port.", err=True)
+        sys.exit(1)
+    db.session.remove()
+    host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
+    click.echo(f"Sandbox gateway server: {sandbox.url}")
+    click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        sandbox.stop()

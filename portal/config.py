@@ -1,0 +1,40 @@
+"""Settings, read from SETTLE_* environment variables, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _secret_key(instance_path: str) -> str:
+    """SETTLE_SECRET_KEY, else one generated on first start and kept in the instance folder."""
+    if key := os.environ.get("SETTLE_SECRET_KEY"):
+        return key
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def from_environment(instance_path: str) -> dict:
+    env = os.environ.get
+    database_url = env("SETTLE_DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'settle.db'}"
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SETTLE_DEMO_PASSWORD": env("SETTLE_DEMO_PASSWORD"),
+        "SETTLE_SANDBOX_HOST": env("SETTLE_SANDBOX_HOST", "127.0.0.1"),
+        "SETTLE_SANDBOX_PORT": int(env("SETTLE_SANDBOX_PORT", "5081")),
+        # Seconds after which the sandbox server settles a charge (voids then stop working).
+        "SETTLE_SANDBOX_SETTLE_AFTER": float(env("SETTLE_SANDBOX_SETTLE_AFTER", "120")),
+        "SETTLE_HOST": env("SETTLE_HOST", "127.0.0.1"),
+        "SETTLE_PORT": int(env("SETTLE_PORT", "5080")),
+        "SETTLE_TIMEZONE": env("SETTLE_TIMEZONE", "UTC"),
+        # Background run execution: "thread" on the embedded default; "inline" runs in the caller.
+        "SETTLE_JOBS": env("SETTLE_JOBS", "thread"),
+        "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
+    }

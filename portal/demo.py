@@ -1,0 +1,125 @@
+"""Demo data: accounts, invoices and gateways that give every one of the seven statuses in a run."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.accounts.models import Account, PaymentMethod
+from portal.auth.models import Role, User
+from portal.extensions import db
+from portal.gateways.models import Gateway
+from portal.invoices.models import Invoice
+from portal.sandbox.server import SANDBOX_CREDENTIALS
+
+DEMO_USERS = [
+    ("admin", "Ada Admin", Role.ADMIN),
+    ("supervisor", "Sam Supervisor", Role.SUPERVISOR),
+    ("clerk", "Carla Clerk", Role.CLERK),
+    ("auditor", "Otto Auditor", Role.AUDITOR),
+]
+
+# (account number, name, token, gateway, [(invoice, currency, total, days until due, posted, paid)])
+DEMO_ACCOUNTS = [
+    ("ACC-1001", "Northwind Traders", "tok_approve", "Sandbox",
+     [("INV-1001", "USD", "1250.00", -10, True, False), ("INV-1002", "USD", "320.50", -3, True, False)]),
+    ("ACC-1002", "Contoso Ltd", "tok_approve", "Sandbox", [("INV-1003", "EUR", "980.00", -5, True, False)]),
+    ("ACC-1003", "Fabrikam Inc", "tok_decline", "Sandbox", [("INV-1004", "USD", "450.00", -7, True, False)]),
+    ("ACC-1004", "Tailspin Toys", "tok_cvc", "Sandbox", [("INV-1005", "GBP", "210.00", -4, True, False)]),
+    ("ACC-1005", "Wide World Importers", "tok_closed", "Sandbox",
+     [("INV-1006", "USD", "1800.00", -12, True, False)]),
+    ("ACC-1006", "Adventure Works", "tok_review", "Sandbox", [("INV-1007", "USD", "2400.00", -6, True, False)]),
+    ("ACC-1007", "Litware Inc", "tok_hang", "Sandbox", [("INV-1008", "USD", "615.25", -9, True, False)]),
+    ("ACC-1008", "Proseware", "tok_drop", "Sandbox", [("INV-1009", "EUR", "99.90", -2, True, False)]),
+    ("ACC-1009", "Lucerne Publishing", "tok_approve", "Sandbox (offline)",
+     [("INV-1010", "USD", "730.00", -8, True, False)]),
+    ("ACC-1010", "Margie's Travel", "tok_unknown", "Sandbox", [("INV-1011", "USD", "150.00", -1, True, False)]),
+    ("ACC-1011", "Blue Yonder Airlines", "tok_garbage", "Sandbox",
+     [("INV-1012", "USD", "1999.99", -11, True, False)]),
+    ("ACC-1012", "Coho Winery", "tok_approve", "Sandbox",
+     [("INV-1013", "USD", "500.00", 14, True, False), ("INV-1014", "USD", "75.00", -3, False, False),
+      ("INV-1015", "USD", "60.00", -20, True, True)]),
+    ("ACC-1013", "Alpine Ski House", "tok_misconfigured", "Sandbox",
+     [("INV-1016", "USD", "88.00", -5, True, False)]),
+    ("ACC-1014", "Fourth Coffee", "tok_approve", "Sandbox", [("INV-1017", "JPY", "15000", -2, True, False)]),
+]  # fmt: skip
+
+
+def ensure_users(password: str | None) -> str | None:
+    """Create missing demo users; with a password given, set it on all of them. Returns it if set."""
+    users = {u.username: u for u in db.session.scalars(select(User))}
+    targets = DEMO_USERS if password else [spec for spec in DEMO_USERS if spec[0] not in users]
+    if not targets:
+        return None
+    chosen = password or secrets.token_urlsafe(9)
+    for username, display, role in targets:
+        user = users.get(username)
+        if user is None:
+            user = User(username=username, display_name=display, role=role.value)
+            db.session.add(user)
+        user.set_password(chosen)
+    db.session.commit()
+    return chosen
+
+
+def ensure_gateways(sandbox_url: str) -> None:
+    """The demo's gateways, kept pointed at this start's sandbox server."""
+    specs = [
+        ("Sandbox", sandbox_url, Decimal("3")),
+        # Nothing listens on port 9 here: every call is refused before it leaves (System Fail).
+        ("Sandbox (offline)", "http://127.0.0.1:9", Decimal("3")),
+    ]
+    for name, url, timeout in specs:
+        gateway = db.session.scalar(select(Gateway).where(Gateway.name == name))
+        if gateway is None:
+            gateway = Gateway(
+                name=name,
+                plugin="sandbox",
+                credentials=dict(SANDBOX_CREDENTIALS["sandbox"]),
+                timeout_seconds=timeout,
+            )
+            db.session.add(gateway)
+        gateway.base_url = url
+    db.session.commit()
+
+
+def load(sandbox_url: str) -> bool:
+    """Load the demo accounts and invoices once. Returns False when they were there already."""
+    ensure_gateways(sandbox_url)
+    if db.session.scalar(select(Account).where(Account.number == DEMO_ACCOUNTS[0][0])):
+        return False
+    gateways = {g.name: g for g in db.session.scalars(select(Gateway))}
+    today = clock.today()
+    for number, name, token, gateway_name, invoices in DEMO_ACCOUNTS:
+        account = Account(number=number, name=name)
+        db.session.add(account)
+        db.session.flush()
+        db.session.add(
+            PaymentMethod(
+                account_id=account.id,
+                gateway_id=gateways[gateway_name].id,
+                token=token,
+                brand="Visa",
+                last4=f"{4000 + int(number[-3:]):04d}"[-4:],
+                exp_month=12,
+                exp_year=today.year + 3,
+            )
+        )
+        for inv_number, currency, total, days, posted, paid in invoices:
+            db.session.add(
+                Invoice(
+                    number=inv_number,
+                    account_id=account.id,
+                    currency=currency,
+                    total=Decimal(total),
+                    balance=Decimal(0) if paid else Decimal(total),
+                    due_date=today + timedelta(days=days),
+                    posted=posted,
+                )
+            )
+    db.session.commit()
+    return True

@@ -1,0 +1,216 @@
+"""The gateway plugin contract, and the one place where transport failures become statuses."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, ClassVar
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from portal.gateways.mapping import CodeMapping
+from portal.money import Money
+from portal.statuses import GatewayStatus
+
+
+class Settlement(enum.StrEnum):
+    """What a lookup found at the gateway."""
+
+    NOT_FOUND = "not found"
+    DECLINED = "declined"
+    UNSETTLED = "unsettled"
+    SETTLED = "settled"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+
+    @property
+    def holds_money(self) -> bool:
+        return self in (Settlement.UNSETTLED, Settlement.SETTLED)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    base_url: str
+    credentials: dict[str, str]
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    operation: str  # charge, refund, void or lookup
+    idempotency_key: str
+    order_id: str  # the invoice number: what the provider shows as the merchant reference
+    amount: Money | None = None
+    token: str | None = None  # the payment method's token, for a charge
+    reference: str | None = None  # the provider's reference of the charge a follow-up is about
+    original_key: str | None = None  # the idempotency key of that charge, for a lookup
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One transaction as the gateway holds it, from a lookup."""
+
+    state: Settlement
+    amount: Money | None = None
+    reference: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    status: GatewayStatus
+    code: str | None
+    message: str
+    reference: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    unmapped: bool = False
+    # Why Settle decided the status itself (transport failure, unreadable answer).
+    reason: str | None = None
+    guidance: str | None = None
+    findings: tuple[Finding, ...] = ()
+
+    def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
+        return replace(self, raw=raw)
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | bytes | None = None
+
+
+class CallNotMade(Exception):
+    """The request could not be built (missing credential, bad configuration): nothing left Settle."""
+
+
+class Gateway:
+    """A provider plugin builds its requests and reads its answers; this class does the rest."""
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
+        self.config = config
+        self.mapping = mapping
+        self.session = session or requests.Session()
+
+    # The contract -----------------------------------------------------------------------------
+
+    def charge(self, request: GatewayRequest) -> GatewayResult:
+        return self._call("charge", request)
+
+    def refund(self, request: GatewayRequest) -> GatewayResult:
+        return self._call("refund", request)
+
+    def void(self, request: GatewayRequest) -> GatewayResult:
+        return self._call("void", request)
+
+    def lookup(self, request: GatewayRequest) -> GatewayResult:
+        return self._call("lookup", request)
+
+    def build(self, operation: str, request: GatewayRequest) -> HttpCall:
+        raise NotImplementedError
+
+    def interpret(
+        self, http_status: int, headers: dict, body: str, operation: str = "charge"
+    ) -> GatewayResult:
+        raise NotImplementedError
+
+    def scrub(self, text: str) -> str:
+        """What of a request or answer body may be stored: no credentials, tokens or card data."""
+        raise NotImplementedError
+
+    # Shared machinery -------------------------------------------------------------------------
+
+    def mapped(self, code: str, message: str | None, **kwargs) -> GatewayResult:
+        """A result whose status the provider's code decides, through the YAML mapping."""
+        entry = self.mapping.lookup(code)
+        return GatewayResult(
+            status=entry.status,
+            code=code,
+            message=message or entry.description,
+            unmapped=entry.unmapped,
+            guidance=entry.guidance,
+            **kwargs,
+        )
+
+    @staticmethod
+    def settled_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:
+        return GatewayResult(status=status, code=None, message=reason, reason=reason, **kwargs)
+
+    def unreadable(self, reason: str) -> GatewayResult:
+        # The request reached the gateway, so the money may have moved (domain.md section 2).
+        return self.settled_by_settle(GatewayStatus.INDETERMINATE, f"Unreadable answer: {reason}")
+
+    def _call(self, operation: str, request: GatewayRequest) -> GatewayResult:
+        try:
+            missing = [k for k in self.required_credentials if not self.config.credentials.get(k)]
+            if missing:
+                raise CallNotMade(f"missing credential {', '.join(missing)}")
+            call = self.build(operation, request)
+        except CallNotMade as exc:
+            return self.settled_by_settle(GatewayStatus.SYSTEM_FAIL, f"Request not sent: {exc}")
+        stored_request = {"method": call.method, "url": call.url, "body": self._scrubbed(call.body)}
+        try:
+            response = self.session.request(
+                call.method,
+                call.url,
+                headers=call.headers,
+                data=call.body,
+                timeout=(self.config.connect_timeout, self.config.timeout),
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            result = self._not_sent(f"connection timed out: {exc}")
+        except requests.exceptions.SSLError as exc:
+            result = self._not_sent(f"TLS failure: {exc}")
+        except requests.exceptions.ReadTimeout:
+            result = self.settled_by_settle(
+                GatewayStatus.INDETERMINATE,
+                f"Sent, but no answer within the gateway's timeout of {self.config.timeout:g} s",
+            )
+        except requests.exceptions.ConnectionError as exc:
+            result = self._connection_error(exc)
+        except requests.exceptions.RequestException as exc:
+            # Anything else requests raises happened while talking to the gateway: it may have acted.
+            result = self.settled_by_settle(GatewayStatus.INDETERMINATE, f"Call broke off: {exc}")
+        else:
+            body = response.text
+            result = self.interpret(response.status_code, dict(response.headers), body, operation)
+            return result.with_raw(
+                {
+                    "request": stored_request,
+                    "response": {"http_status": response.status_code, "body": self.scrub(body)},
+                }
+            )
+        return result.with_raw({"request": stored_request, "response": None})
+
+    def _connection_error(self, exc: requests.exceptions.ConnectionError) -> GatewayResult:
+        inner = exc.args[0] if exc.args else None
+        if isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError):
+            # Refused or the host name did not resolve: the request never left.
+            return self._not_sent(f"could not connect: {inner.reason}")
+        return self.settled_by_settle(
+            GatewayStatus.INDETERMINATE, f"Connection dropped after the request was sent: {exc}"
+        )
+
+    def _not_sent(self, reason: str) -> GatewayResult:
+        return self.settled_by_settle(GatewayStatus.SYSTEM_FAIL, f"Request not sent: {reason}")
+
+    def _scrubbed(self, body: str | bytes | None) -> str | None:
+        if body is None:
+            return None
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        return self.scrub(body)
+
+    @staticmethod
+    def parse_json(body: str) -> Any:
+        return json.loads(body)

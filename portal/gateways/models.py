@@ -1,0 +1,36 @@
+"""Configured gateways: one provider account each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal import clock
+from portal.extensions import db
+from portal.types import JSONText
+
+
+class Gateway(db.Model):
+    __tablename__ = "gateways"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    plugin: Mapped[str] = mapped_column(String(40))
+    # Never shown again once saved, never logged, never stored in a raw answer.
+    credentials: Mapped[dict] = mapped_column(JSONText, default=dict)
+    base_url: Mapped[str] = mapped_column(String(500))
+    timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal(120))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    def masked_credentials(self) -> dict[str, str]:
+        return {
+            k: "••••" + str(v)[-4:] if len(str(v)) > 8 else "••••"
+            for k, v in self.credentials.items()
+        }
+
+    def __str__(self) -> str:
+        return self.name

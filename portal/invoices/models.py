@@ -1,0 +1,47 @@
+"""Invoices: what an account owes, and whether runs may charge it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.money import Money
+from portal.types import Amount
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("balance >= 0 AND balance <= total", name="balance_within_total"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Amount)
+    # total minus allocations; kept by the allocation service under the invoice's row lock.
+    balance: Mapped[Decimal] = mapped_column(Amount)
+    due_date: Mapped[date] = mapped_column(index=True)
+    posted: Mapped[bool] = mapped_column(default=True)
+    corrective_action: Mapped[str | None] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    account = relationship("Account")
+
+    @property
+    def total_money(self) -> Money:
+        return Money(self.total, self.currency)
+
+    @property
+    def balance_money(self) -> Money:
+        return Money(self.balance, self.currency)
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,0 +1,119 @@
+"""Invoice rules: eligibility for runs, the row lock, the lock (Corrective Action) itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import exists, select, update
+
+from portal.accounts.models import PaymentMethod
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState
+from portal.transactions.models import Operation, PaymentTransaction
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    due_on: date
+    currency: str | None = None
+    gateway_id: int | None = None
+    account_id: int | None = None
+
+
+def lock_invoice(invoice_id: int) -> Invoice:
+    """Take the invoice's row lock for the rest of the database transaction, and read it fresh.
+
+    A no-op UPDATE locks the row on PostgreSQL and takes the write lock on SQLite, so the same
+    code serializes two clerks (or a clerk and a run) on both.
+    """
+    db.session.execute(update(Invoice).where(Invoice.id == invoice_id).values(id=Invoice.id))
+    invoice = db.session.scalars(
+        select(Invoice).where(Invoice.id == invoice_id).execution_options(populate_existing=True)
+    ).one_or_none()
+    if invoice is None:
+        raise DomainError(f"Invoice {invoice_id} does not exist")
+    return invoice
+
+
+def charging_method(invoice: Invoice) -> PaymentMethod | None:
+    """The account's payment method a run charges: its default one, else its oldest."""
+    return db.session.scalars(
+        select(PaymentMethod)
+        .where(PaymentMethod.account_id == invoice.account_id)
+        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.id)
+        .limit(1)
+    ).first()
+
+
+def has_pending_charge(invoice: Invoice) -> bool:
+    return db.session.scalar(
+        select(
+            exists().where(
+                PaymentTransaction.invoice_id == invoice.id,
+                PaymentTransaction.operation == Operation.CHARGE.value,
+                PaymentTransaction.status == GatewayStatus.PENDING.value,
+            )
+        )
+    )
+
+
+def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilter) -> str | None:
+    """The first eligibility rule the invoice fails, in a clerk's words; None when eligible."""
+    if not invoice.posted:
+        return "not posted"
+    if invoice.balance <= 0:
+        return "zero balance"
+    if invoice.due_date > rf.due_on:
+        return "not due"
+    if invoice.corrective_action == ACTION_REQUIRED:
+        return "Action Required"
+    if rf.currency and invoice.currency != rf.currency:
+        return "other currency"
+    if rf.account_id and invoice.account_id != rf.account_id:
+        return "other account"
+    if method is None or method.state == MethodState.INACTIVE:
+        return "no active payment method"
+    if method.state == MethodState.NEEDS_UPDATE:
+        return "payment method needs update"
+    if rf.gateway_id and method.gateway_id != rf.gateway_id:
+        return "other gateway"
+    if not method.gateway.enabled:
+        return "gateway disabled"
+    if has_pending_charge(invoice):
+        return "charged by another run in progress"
+    return None
+
+
+def candidate_ids(rf: RunFilter, limit: int | None) -> list[int]:
+    """Invoices worth checking for a run, oldest due first. why_not_eligible has the last word."""
+    query = (
+        select(Invoice.id)
+        .where(
+            Invoice.posted.is_(True),
+            Invoice.balance > 0,
+            Invoice.due_date <= rf.due_on,
+            Invoice.corrective_action.is_(None),
+        )
+        .order_by(Invoice.due_date, Invoice.id)
+    )
+    if rf.currency:
+        query = query.where(Invoice.currency == rf.currency)
+    if rf.account_id:
+        query = query.where(Invoice.account_id == rf.account_id)
+    if rf.gateway_id:
+        query = query.where(
+            exists().where(
+                PaymentMethod.account_id == Invoice.account_id,
+                PaymentMethod.gateway_id == rf.gateway_id,
+            )
+        )
+    if limit:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def set_action_required(invoice: Invoice) -> None:
+    invoice.corrective_action = ACTION_REQUIRED

@@ -1,0 +1,68 @@
+"""Invoices: list (with the Action Required filter) and detail with its whole story."""
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import or_, select
+
+from portal.accounts.models import Account
+from portal.audit import service as audit
+from portal.auth.models import Role
+from portal.auth.roles import requires
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.pagination import paginate
+from portal.payments.models import Allocation
+from portal.statuses import ACTION_REQUIRED
+from portal.transactions.models import PaymentTransaction
+
+bp = Blueprint("invoices", __name__, url_prefix="/invoices")
+
+FILTERS = {"all": "All invoices", "action-required": "Action Required", "open": "Open balance"}
+
+
+@bp.route("/")
+@requires(Role.AUDITOR)
+def index():
+    chosen = request.args.get("filter", "all")
+    if chosen not in FILTERS:
+        chosen = "all"
+    q = request.args.get("q", "").strip()[:80]
+    query = select(Invoice).join(Account)
+    if chosen == "action-required":
+        query = query.where(Invoice.corrective_action == ACTION_REQUIRED).order_by(
+            Invoice.due_date, Invoice.id
+        )
+    else:
+        if chosen == "open":
+            query = query.where(Invoice.balance > 0)
+        query = query.order_by(Invoice.id.desc())
+    if q:
+        like = f"%{q}%"
+        query = query.where(
+            or_(Invoice.number.ilike(like), Account.name.ilike(like), Account.number.ilike(like))
+        )
+    return render_template(
+        "invoices/index.html", page=paginate(query), filters=FILTERS, chosen=chosen, q=q
+    )
+
+
+@bp.route("/<int:invoice_id>")
+@requires(Role.AUDITOR)
+def detail(invoice_id: int):
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    txns = db.session.scalars(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.invoice_id == invoice.id)
+        .order_by(PaymentTransaction.id)
+    ).all()
+    allocations = db.session.scalars(
+        select(Allocation).where(Allocation.invoice_id == invoice.id).order_by(Allocation.id)
+    ).all()
+    return render_template(
+        "invoices/detail.html",
+        invoice=invoice,
+        txns=txns,
+        allocations=allocations,
+        events=audit.timeline(invoice),
+    )

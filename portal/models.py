@@ -1,0 +1,15 @@
+"""Imports every model once, so that SQLAlchemy and Alembic see the whole schema."""
+
+from portal.accounts.models import Account, PaymentMethod
+from portal.audit.models import AuditEvent
+from portal.auth.models import User
+from portal.gateways.models import Gateway
+from portal.invoices.models import Invoice
+from portal.payments.models import Allocation, Payment
+from portal.runs.models import PaymentRun
+from portal.transactions.models import PaymentTransaction
+
+__all__ = [
+    "Account", "Allocation", "AuditEvent", "Gateway", "Invoice", "Payment", "PaymentMethod",
+    "PaymentRun", "PaymentTransaction", "User",
+]  # fmt: skip

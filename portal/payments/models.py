@@ -1,0 +1,66 @@
+"""Payments received, and their allocations to invoices."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.money import Money
+from portal.types import Amount
+
+
+class PaymentMethodKind(enum.StrEnum):
+    GATEWAY = "Gateway"
+    CHECK = "Check"
+    WIRE = "Wire"
+    CASH = "Cash"
+    OTHER = "Other"
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(120))
+    received_on: Mapped[date]
+    # The Success transaction this payment came from, or the charge a manual payment finalized.
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment_transactions.id"), unique=True
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    account = relationship("Account")
+    created_by = relationship("User")
+    transaction = relationship("PaymentTransaction", back_populates="payment")
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="payment")
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class Allocation(db.Model):
+    __tablename__ = "allocations"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    invoice = relationship("Invoice")

@@ -1,0 +1,126 @@
+"""Charging one invoice: claim it, record the call, make it, apply the status's policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from portal.audit import service as audit
+from portal.extensions import db
+from portal.gateways.base import GatewayResult
+from portal.invoices import service as invoices
+from portal.invoices.service import RunFilter
+from portal.payments import service as payments
+from portal.payments.models import PaymentMethodKind
+from portal.runs.models import PaymentRun
+from portal.statuses import GatewayStatus, MethodState, policy_for
+from portal.transactions import service as transactions
+from portal.transactions.models import Operation, PaymentTransaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    invoice_id: int
+    status: GatewayStatus | None = None
+    transaction_id: int | None = None
+    skipped: str | None = None
+
+
+def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> PaymentTransaction | str:
+    """Step 1, committed before any call: the Pending charge, or why the invoice was skipped."""
+    invoice = invoices.lock_invoice(invoice_id)
+    method = invoices.charging_method(invoice)
+    reason = invoices.why_not_eligible(invoice, method, rf)
+    if reason:
+        db.session.rollback()
+        return reason
+    try:
+        txn = transactions.record_call(
+            operation=Operation.CHARGE,
+            invoice=invoice,
+            gateway=method.gateway,
+            amount=invoice.balance,
+            currency=invoice.currency,
+            run=run,
+            method=method,
+        )
+        db.session.commit()
+    except IntegrityError:
+        # The unique in-flight index: another run holds a Pending charge for this invoice.
+        db.session.rollback()
+        return "charged by another run in progress"
+    return txn
+
+
+def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Outcome:
+    claimed = claim(invoice_id, run, rf)
+    if isinstance(claimed, str):
+        return Outcome(invoice_id, skipped=claimed)
+    txn_id = claimed.id
+    result = transactions.call_gateway(txn_id)
+    finish_charge(txn_id, result)
+    return Outcome(invoice_id, status=result.status, transaction_id=txn_id)
+
+
+def finish_charge(txn_id: int, result: GatewayResult) -> None:
+    """Step 3: the answer and its status action, in one database transaction."""
+    invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
+    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
+    if txn.status != GatewayStatus.PENDING:
+        # Someone (recovery) finished it meanwhile: the first answer stands.
+        db.session.rollback()
+        return
+    transactions.store_answer(txn, result)
+    apply_policy(txn)
+    db.session.commit()
+
+
+def apply_policy(txn: PaymentTransaction) -> None:
+    """What the status does to the invoice, the payment method and the run (domain.md section 2)."""
+    policy = policy_for(txn.gateway_status)
+    invoice = txn.invoice
+    run_note = f"payment run #{txn.run_id}" if txn.run_id else None
+    if policy.creates_payment:
+        payment = payments.create_payment(
+            account_id=invoice.account_id,
+            amount=txn.amount,
+            currency=txn.currency,
+            method=PaymentMethodKind.GATEWAY,
+            reference=txn.provider_reference,
+            transaction_id=txn.id,
+        )
+        # A clerk may have recorded a payment while the call was out: never allocate past zero.
+        amount = min(txn.amount, invoice.balance)
+        if amount > 0:
+            payments.allocate(payment, invoice, amount)
+    method = txn.payment_method
+    if method is not None and policy.method_state != MethodState.ACTIVE:
+        before = method.state
+        method.state = policy.method_state.value
+        audit.record(
+            "payment_method.state_changed", method,
+            before={"state": before}, after={"state": method.state},
+            note=f"{txn.status} on transaction #{txn.id}" + (f", {run_note}" if run_note else ""),
+        )  # fmt: skip
+    if policy.locks_invoice and invoice.corrective_action is None:
+        invoices.set_action_required(invoice)
+        audit.record(
+            "invoice.locked", invoice,
+            before={"corrective_action": None},
+            after={"corrective_action": invoice.corrective_action},
+            note=f"{txn.status} on transaction #{txn.id}" + (f", {run_note}" if run_note else ""),
+        )  # fmt: skip
+    if txn.run_id is not None:
+        column = getattr(PaymentRun, policy.counter.value)
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == txn.run_id)
+            .values(
+                {column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1}
+            )
+        )

@@ -1,0 +1,89 @@
+"""Payment runs: one pass over eligible invoices, with its filter and counts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    COMPLETED_WITH_ERRORS = "Completed with errors"
+    CANCELLED = "Cancelled"
+
+    @classmethod
+    def active(cls) -> tuple[str, str]:
+        return (cls.QUEUED.value, cls.RUNNING.value)
+
+
+_ACTIVE_SQL = text("state IN ('Queued', 'Running')")
+
+
+class PaymentRun(db.Model):
+    __tablename__ = "payment_runs"
+    __table_args__ = (
+        # At most one active run per filter: the database refuses the second start of the same run.
+        Index(
+            "uq_payment_runs_active_filter",
+            "filter_key",
+            unique=True,
+            sqlite_where=_ACTIVE_SQL,
+            postgresql_where=_ACTIVE_SQL,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(30), default=RunState.QUEUED.value, index=True)
+    due_on: Mapped[date]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    gateway_id: Mapped[int | None] = mapped_column(ForeignKey("gateways.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    invoice_limit: Mapped[int | None]
+    filter_key: Mapped[str] = mapped_column(String(200))
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    selected_count: Mapped[int] = mapped_column(default=0)
+    processed_count: Mapped[int] = mapped_column(default=0)
+    skipped_count: Mapped[int] = mapped_column(default=0)
+    success_count: Mapped[int] = mapped_column(default=0)
+    decline_count: Mapped[int] = mapped_column(default=0)
+    failure_count: Mapped[int] = mapped_column(default=0)
+    indeterminate_count: Mapped[int] = mapped_column(default=0)
+    review_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    started_by = relationship("User")
+    gateway = relationship("Gateway")
+    account = relationship("Account")
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.selected_count:
+            return 100 if not self.is_active else 0
+        return min(100, (self.processed_count + self.skipped_count) * 100 // self.selected_count)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in RunState.active()
+
+    def describe_filter(self) -> str:
+        parts = [f"due on or before {self.due_on.isoformat()}"]
+        if self.currency:
+            parts.append(f"currency {self.currency}")
+        if self.gateway:
+            parts.append(f"gateway {self.gateway.name}")
+        if self.account:
+            parts.append(f"account {self.account.number}")
+        if self.invoice_limit:
+            parts.append(f"at most {self.invoice_limit} invoices")
+        return ", ".join(parts)

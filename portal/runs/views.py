@@ -1,0 +1,97 @@
+"""Payment runs: list, start, detail with live progress."""
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal import clock, jobs
+from portal.accounts.models import Account
+from portal.auth.models import Role
+from portal.auth.roles import requires
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.gateways.models import Gateway
+from portal.money import MINOR_UNITS
+from portal.pagination import paginate
+from portal.runs import service
+from portal.runs.forms import RunForm
+from portal.runs.models import PaymentRun
+from portal.transactions.models import PaymentTransaction
+
+bp = Blueprint("runs", __name__, url_prefix="/runs")
+
+
+@bp.route("/")
+@requires(Role.AUDITOR)
+def index():
+    page = paginate(select(PaymentRun).order_by(PaymentRun.id.desc()))
+    return render_template("runs/index.html", page=page)
+
+
+def _run_form() -> RunForm:
+    form = RunForm()
+    form.currency.choices = [("", "Any currency")] + [(c, c) for c in sorted(MINOR_UNITS)]
+    gateways = db.session.scalars(select(Gateway).order_by(Gateway.name))
+    form.gateway_id.choices = [(0, "Any gateway")] + [(g.id, g.name) for g in gateways]
+    accounts = db.session.scalars(select(Account).order_by(Account.number))
+    form.account_id.choices = [(0, "Any account")] + [(a.id, str(a)) for a in accounts]
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Role.SUPERVISOR)
+def new():
+    form = _run_form()
+    if not form.is_submitted():
+        form.due_on.data = clock.today()
+    if form.validate_on_submit():
+        try:
+            run = service.start_run(
+                due_on=form.due_on.data,
+                currency=form.currency.data or None,
+                gateway_id=form.gateway_id.data or None,
+                account_id=form.account_id.data or None,
+                invoice_limit=form.invoice_limit.data,
+                actor=current_user,
+            )
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("runs/new.html", form=form), 409
+        jobs.submit_run(run.id)
+        flash(f"Payment run #{run.id} started.", "success")
+        return redirect(url_for("runs.detail", run_id=run.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("runs/new.html", form=form), status
+
+
+def _run_or_404(run_id: int) -> PaymentRun:
+    run = db.session.get(PaymentRun, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.route("/<int:run_id>")
+@requires(Role.AUDITOR)
+def detail(run_id: int):
+    run = _run_or_404(run_id)
+    page = paginate(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.run_id == run.id)
+        .order_by(PaymentTransaction.id)
+    )
+    return render_template("runs/detail.html", run=run, page=page, collected=service.collected(run))
+
+
+@bp.route("/<int:run_id>/progress.json")
+@requires(Role.AUDITOR)
+def progress(run_id: int):
+    run = _run_or_404(run_id)
+    fields = ("state", "selected_count", "processed_count", "skipped_count", "success_count",
+              "decline_count", "failure_count", "indeterminate_count", "review_count")  # fmt: skip
+    data = {f: getattr(run, f) for f in fields}
+    data["percent"] = run.progress_percent
+    data["active"] = run.is_active
+    return jsonify(data)

@@ -1,0 +1,161 @@
+"""What the sandbox gateway has charged, kept in SQLite so that lookups, voids and refunds work."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS charges (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    code TEXT NOT NULL,
+    approved INTEGER NOT NULL,
+    created REAL NOT NULL,
+    force_settled INTEGER NOT NULL DEFAULT 0,
+    voided INTEGER NOT NULL DEFAULT 0,
+    refunded TEXT
+);
+CREATE INDEX IF NOT EXISTS charges_order ON charges (provider, order_id);
+CREATE INDEX IF NOT EXISTS charges_key ON charges (provider, idempotency_key);
+CREATE TABLE IF NOT EXISTS replies (
+    provider TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (provider, idempotency_key, operation)
+);
+"""
+
+
+class Ledger:
+    def __init__(self, path: str = ":memory:", settle_after: float = 120.0):
+        self.settle_after = settle_after
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _tx(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # Idempotency: the first answer to a key is the answer to every repeat of it.
+    def reply_for(self, provider: str, key: str, operation: str) -> tuple[int, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT http_status, body FROM replies"
+                " WHERE provider = ? AND idempotency_key = ? AND operation = ?",
+                (provider, key, operation),
+            ).fetchone()
+        return (row["http_status"], row["body"]) if row else None
+
+    def keep_reply(self, provider: str, key: str, operation: str, http_status: int, body) -> None:
+        text = body if isinstance(body, str) else json.dumps(body)
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?)",
+                (provider, key, operation, http_status, text),
+            )
+
+    def add_charge(
+        self, provider, key, order_id, amount: Decimal, currency, code, approved
+    ) -> dict:
+        charge_id = "ch_" + uuid.uuid4().hex[:20]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO charges (id, provider, idempotency_key, order_id, amount, currency,"
+                " code, approved, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (charge_id, provider, key, order_id, str(amount), currency, code, int(approved),
+                 time.time()),
+            )  # fmt: skip
+        return self.charge(provider, charge_id)
+
+    def charge(self, provider: str, charge_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM charges WHERE provider = ? AND id = ?", (provider, charge_id)
+            ).fetchone()
+        return self._view(row) if row else None
+
+    def find(self, provider: str, *, key: str | None = None, order_id: str | None = None) -> list:
+        column, value = ("idempotency_key", key) if key else ("order_id", order_id)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM charges WHERE provider = ? AND {column} = ? ORDER BY created",
+                (provider, value),
+            ).fetchall()
+        return [self._view(r) for r in rows]
+
+    def all(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM charges ORDER BY created").fetchall()
+        return [self._view(r) for r in rows]
+
+    def void(self, provider: str, charge_id: str) -> dict:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE charges SET voided = 1 WHERE provider = ? AND id = ?", (provider, charge_id)
+            )
+        return self.charge(provider, charge_id)
+
+    def refund(self, provider: str, charge_id: str, amount: Decimal) -> dict:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE charges SET refunded = ? WHERE provider = ? AND id = ?",
+                (str(amount), provider, charge_id),
+            )
+        return self.charge(provider, charge_id)
+
+    def settle(self, charge_id: str | None = None) -> int:
+        """Settle one charge, or every approved one, now (the sandbox's batch close)."""
+        with self._tx() as db:
+            if charge_id:
+                cur = db.execute("UPDATE charges SET force_settled = 1 WHERE id = ?", (charge_id,))
+            else:
+                cur = db.execute("UPDATE charges SET force_settled = 1 WHERE approved = 1")
+        return cur.rowcount
+
+    def reset(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM charges")
+            db.execute("DELETE FROM replies")
+
+    def _view(self, row: sqlite3.Row) -> dict:
+        settled = bool(row["force_settled"]) or time.time() - row["created"] >= self.settle_after
+        if not row["approved"]:
+            state = "declined"
+        elif row["voided"]:
+            state = "voided"
+        elif row["refunded"]:
+            state = "refunded"
+        else:
+            state = "settled" if settled else "unsettled"
+        return {
+            "id": row["id"],
+            "idempotency_key": row["idempotency_key"],
+            "order_id": row["order_id"],
+            "amount": row["amount"],
+            "currency": row["currency"],
+            "code": row["code"],
+            "state": state,
+            "created": datetime.fromtimestamp(row["created"], UTC).replace(tzinfo=None).isoformat(),
+        }

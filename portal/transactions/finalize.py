@@ -1,0 +1,294 @@
+"""Finalization (seed 000): ask the gateway, Attempt Refund & Unlock Invoice, or a manual payment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import or_, select, update
+
+from portal import clock
+from portal.audit import service as audit
+from portal.errors import DomainError, NotAllowed
+from portal.extensions import db
+from portal.gateways.base import GatewayResult, Settlement
+from portal.invoices import service as invoices
+from portal.invoices.models import Invoice
+from portal.payments import service as payments
+from portal.payments.models import PaymentMethodKind
+from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.transactions import service as transactions
+from portal.transactions.models import Finalization, Operation, PaymentTransaction
+
+REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
+MANUAL_PAYMENT = "Create manual payment"
+# A claim older than this was left by a crashed request and may be taken over.
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
+
+@dataclass
+class RefundOutcome:
+    unlocked: bool
+    actions: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _charge(txn_id: int) -> PaymentTransaction:
+    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
+    if txn is None:
+        raise DomainError(f"Transaction {txn_id} does not exist")
+    if txn.operation != Operation.CHARGE:
+        raise NotAllowed("Only a charge can be finalized")
+    return txn
+
+
+def ensure_finalizable(txn: PaymentTransaction) -> None:
+    """Refuse, with the reason a clerk needs, a finalization that is not (or no longer) possible."""
+    if txn.finalized_at is not None:
+        who = txn.finalized_by or "Settle"
+        raise NotAllowed(
+            f"Already done by {who} at {txn.finalized_at:%Y-%m-%d %H:%M} UTC ({txn.finalization})"
+        )
+    if txn.status == GatewayStatus.PENDING:
+        raise NotAllowed("The gateway has not answered this charge yet")
+    if not txn.locks_invoice:
+        raise NotAllowed(
+            f"A {txn.status} transaction does not lock its invoice: nothing to finalize"
+        )
+    if txn.invoice.corrective_action != ACTION_REQUIRED:
+        raise NotAllowed(f"Invoice {txn.invoice.number} is not locked any more")
+
+
+def open_charges(invoice_id: int) -> list[PaymentTransaction]:
+    """The invoice's charges that locked it and are not finalized yet."""
+    return [
+        c for c in transactions.charges_of(invoice_id) if c.locks_invoice and c.finalized_at is None
+    ]
+
+
+def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, GatewayResult]:
+    """Check gateway status: a recorded lookup of the charge by its idempotency key."""
+    charge = _charge(txn_id)
+    lookup = transactions.record_call(
+        operation=Operation.LOOKUP,
+        invoice=charge.invoice,
+        gateway=charge.gateway,
+        amount=charge.amount,
+        currency=charge.currency,
+        parent=charge,
+        actor=actor,
+    )
+    db.session.commit()
+    result = transactions.call_gateway(lookup.id)
+    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
+    transactions.store_answer(lookup, result)
+    audit.record(
+        "transaction.looked_up", charge, actor=actor,
+        after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
+    )  # fmt: skip
+    db.session.commit()
+    return lookup, result
+
+
+def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
+    return db.session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.operation == Operation.LOOKUP.value,
+        )
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
+    ).first()
+
+
+def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None) -> str | None:
+    """The seed's rule: settled at the gateway -> manual payment; otherwise refund and unlock."""
+    if charge.finalized_at is not None or charge.invoice.corrective_action != ACTION_REQUIRED:
+        return None
+    if lookup is not None and lookup.gateway_state == Settlement.SETTLED:
+        return MANUAL_PAYMENT
+    return REFUND_AND_UNLOCK
+
+
+def _claim(charge: PaymentTransaction, actor) -> None:
+    now = clock.now()
+    won = db.session.execute(
+        update(PaymentTransaction)
+        .where(
+            PaymentTransaction.id == charge.id,
+            PaymentTransaction.finalized_at.is_(None),
+            or_(
+                PaymentTransaction.finalizing_at.is_(None),
+                PaymentTransaction.finalizing_at < now - CLAIM_TIMEOUT,
+            ),
+        )
+        .values(finalizing_by_id=actor.id, finalizing_at=now)
+    ).rowcount
+    if won != 1:
+        db.session.rollback()
+        current = _charge(charge.id)
+        if current.finalized_at is not None:
+            ensure_finalizable(current)
+        raise NotAllowed(f"{current.finalizing_by} is finalizing this transaction right now")
+    db.session.commit()
+
+
+def _release(charge_id: int) -> None:
+    db.session.rollback()
+    db.session.execute(
+        update(PaymentTransaction)
+        .where(PaymentTransaction.id == charge_id)
+        .values(finalizing_by_id=None, finalizing_at=None)
+    )
+    db.session.commit()
+
+
+def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
+    """Void or refund what the gateway holds for the invoice's open charges; unlock if all went through."""
+    charge = _charge(txn_id)
+    ensure_finalizable(charge)
+    _claim(charge, actor)
+    try:
+        outcome = RefundOutcome(unlocked=False)
+        for open_charge in open_charges(charge.invoice_id):
+            _undo_at_gateway(open_charge, actor, outcome)
+        if outcome.problems:
+            _release(charge.id)
+            return outcome
+        _unlock(charge.id, actor, outcome)
+        return outcome
+    except BaseException:
+        _release(charge.id)
+        raise
+
+
+def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) -> None:
+    lookup, result = check_gateway_status(charge.id, actor)
+    if result.status is not GatewayStatus.SUCCESS:
+        outcome.problems.append(
+            f"Transaction #{charge.id}: the gateway could not say what it holds ({result.message})"
+        )
+        return
+    if not result.findings:
+        outcome.actions.append(f"Transaction #{charge.id}: the gateway holds nothing")
+    for finding in result.findings:
+        if finding.state is Settlement.UNSETTLED:
+            operation = Operation.VOID
+        elif finding.state is Settlement.SETTLED:
+            operation = Operation.REFUND
+        else:
+            outcome.actions.append(f"Transaction #{charge.id}: {finding.state} at the gateway")
+            continue
+        follow = transactions.record_call(
+            operation=operation,
+            invoice=charge.invoice,
+            gateway=charge.gateway,
+            amount=finding.amount.amount,
+            currency=finding.amount.currency,
+            parent=charge,
+            reference=finding.reference,
+            actor=actor,
+        )
+        db.session.commit()
+        answer = transactions.call_gateway(follow.id)
+        follow = db.session.get(PaymentTransaction, follow.id, populate_existing=True)
+        transactions.store_answer(follow, answer)
+        audit.record(
+            f"transaction.{operation.value}", charge, actor=actor,
+            after={"transaction_id": follow.id, "status": follow.status, "code": follow.provider_code},
+        )  # fmt: skip
+        db.session.commit()
+        what = f"{operation.value} of {finding.amount} ({finding.reference})"
+        if answer.status is GatewayStatus.SUCCESS:
+            outcome.actions.append(f"Transaction #{charge.id}: {what} went through")
+        else:
+            outcome.problems.append(
+                f"Transaction #{charge.id}: {what} came back {answer.status}: {answer.message}"
+            )
+
+
+def _unlock(charge_id: int, actor, outcome: RefundOutcome) -> None:
+    charge = db.session.get(PaymentTransaction, charge_id)
+    invoice = invoices.lock_invoice(charge.invoice_id)
+    _clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK)
+    now = clock.now()
+    for open_charge in open_charges(invoice.id):
+        open_charge.finalization = Finalization.REFUND_AND_UNLOCK.value
+        open_charge.finalized_at = now
+        open_charge.finalized_by_id = actor.id
+        open_charge.finalizing_by_id = None
+        open_charge.finalizing_at = None
+        audit.record(
+            "transaction.finalized", open_charge, actor=actor,
+            after={"finalization": open_charge.finalization},
+        )  # fmt: skip
+    db.session.commit()
+    outcome.unlocked = True
+
+
+def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
+    """Compare-and-set on the Corrective Action: of two clerks, exactly one clears it."""
+    cleared = db.session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.corrective_action == ACTION_REQUIRED)
+        .values(corrective_action=None)
+    ).rowcount
+    if cleared != 1:
+        db.session.rollback()
+        raise NotAllowed(f"Invoice {invoice.number} is not locked any more")
+    db.session.refresh(invoice)
+    audit.record(
+        "invoice.unlocked", invoice, actor=actor,
+        before={"corrective_action": ACTION_REQUIRED}, after={"corrective_action": None},
+        note=how.value,
+    )  # fmt: skip
+
+
+def record_manual_payment(
+    txn_id: int,
+    *,
+    amount: Decimal,
+    currency: str,
+    method: PaymentMethodKind,
+    reference: str | None,
+    received_on: date | None,
+    actor,
+) -> PaymentTransaction:
+    """The clerk's confirmed manual payment: create, allocate, finalize, unlock; all or nothing."""
+    charge = _charge(txn_id)
+    invoice = invoices.lock_invoice(charge.invoice_id)
+    charge = _charge(txn_id)
+    ensure_finalizable(charge)
+    if currency != invoice.currency:
+        raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
+    if amount <= 0:
+        raise DomainError("The amount must be more than zero")
+    if amount > invoice.balance:
+        raise DomainError(
+            f"{amount} {currency} is more than the invoice's balance of {invoice.balance_money}"
+        )
+    _clear_lock(invoice, actor, Finalization.MANUAL_PAYMENT)
+    payment = payments.create_payment(
+        account_id=invoice.account_id,
+        amount=amount,
+        currency=currency,
+        method=method,
+        reference=reference,
+        received_on=received_on,
+        transaction_id=charge.id,
+        actor=actor,
+    )
+    payments.allocate(payment, invoice, amount, actor=actor)
+    now = clock.now()
+    for open_charge in open_charges(invoice.id):
+        open_charge.finalization = Finalization.MANUAL_PAYMENT.value
+        open_charge.finalized_at = now
+        open_charge.finalized_by_id = actor.id
+        audit.record(
+            "transaction.finalized", open_charge, actor=actor,
+            after={"finalization": open_charge.finalization, "payment_id": payment.id},
+        )  # fmt: skip
+    db.session.commit()
+    return charge

@@ -1,0 +1,117 @@
+"""Payment transactions: one call to a gateway and its answer."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.money import Money
+from portal.statuses import POLICY, GatewayStatus
+from portal.types import Amount, JSONText
+
+
+class Operation(enum.StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+    VOID = "void"
+    LOOKUP = "lookup"
+
+
+class Finalization(enum.StrEnum):
+    REFUND_AND_UNLOCK = "Refund & Unlock"
+    MANUAL_PAYMENT = "Manual payment"
+
+
+_PENDING_CHARGE = text("status = 'Pending' AND operation = 'charge'")
+
+
+class PaymentTransaction(db.Model):
+    __tablename__ = "payment_transactions"
+    __table_args__ = (
+        # The in-flight claim: one unanswered charge per invoice, on SQLite and PostgreSQL alike.
+        Index(
+            "uq_payment_transactions_pending_charge",
+            "invoice_id",
+            unique=True,
+            sqlite_where=_PENDING_CHARGE,
+            postgresql_where=_PENDING_CHARGE,
+        ),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operation: Mapped[str] = mapped_column(String(10))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("payment_runs.id"), index=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id"), index=True)
+    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
+    # The charge that a refund, void or lookup is about.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("payment_transactions.id"))
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=GatewayStatus.PENDING.value, index=True)
+    provider_code: Mapped[str | None] = mapped_column(String(40))
+    provider_message: Mapped[str | None] = mapped_column(Text)
+    provider_reference: Mapped[str | None] = mapped_column(String(120), index=True)
+    # The provider's code was not in the mapping; the status is the mapping's default.
+    unmapped: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    raw_request: Mapped[dict | None] = mapped_column(JSONText)
+    raw_response: Mapped[dict | None] = mapped_column(JSONText)
+    # What a lookup found: "not found", "unsettled" or "settled".
+    gateway_state: Mapped[str | None] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(default=clock.now)
+    answered_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    finalization: Mapped[str | None] = mapped_column(String(30))
+    finalized_at: Mapped[datetime | None]
+    finalized_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A clerk's claim while Refund & Unlock talks to the gateway, so that two clerks cannot both act.
+    finalizing_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    finalizing_at: Mapped[datetime | None]
+
+    invoice = relationship("Invoice")
+    run = relationship("PaymentRun")
+    gateway = relationship("Gateway")
+    payment_method = relationship("PaymentMethod")
+    parent = relationship("PaymentTransaction", remote_side=[id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    finalized_by = relationship("User", foreign_keys=[finalized_by_id])
+    finalizing_by = relationship("User", foreign_keys=[finalizing_by_id])
+    # The payment that came from this transaction: its Success, or the clerk's manual payment.
+    payment = relationship("Payment", back_populates="transaction", uselist=False, viewonly=True)
+
+    @property
+    def gateway_status(self) -> GatewayStatus:
+        return GatewayStatus.from_name(self.status)
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def locks_invoice(self) -> bool:
+        status = self.gateway_status
+        return status is not GatewayStatus.PENDING and POLICY[status].locks_invoice
+
+    @property
+    def needs_finalization(self) -> bool:
+        return (
+            self.operation == Operation.CHARGE
+            and self.locks_invoice
+            and self.finalized_at is None
+            and self.invoice.corrective_action is not None
+        )
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.answered_at is None:
+            return None
+        return int((self.answered_at - self.requested_at).total_seconds() * 1000)

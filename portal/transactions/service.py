@@ -1,0 +1,103 @@
+"""The gateway call cycle: record before call, call with no database transaction open, answer."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.gateways.base import GatewayRequest, GatewayResult, Settlement
+from portal.gateways.service import plugin_for
+from portal.statuses import GatewayStatus
+from portal.transactions.models import Operation, PaymentTransaction
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+def record_call(
+    *,
+    operation: Operation,
+    invoice,
+    gateway,
+    amount: Decimal,
+    currency: str,
+    run=None,
+    method=None,
+    parent: PaymentTransaction | None = None,
+    reference: str | None = None,
+    actor=None,
+) -> PaymentTransaction:
+    """A Pending transaction with its idempotency key. The caller commits it before calling."""
+    txn = PaymentTransaction(
+        operation=operation.value,
+        invoice_id=invoice.id,
+        run_id=getattr(run, "id", None),
+        gateway_id=gateway.id,
+        payment_method_id=getattr(method, "id", None),
+        parent_id=getattr(parent, "id", None),
+        provider_reference=reference,
+        amount=amount,
+        currency=currency,
+        idempotency_key=new_idempotency_key(),
+        requested_at=clock.now(),
+        created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(txn)
+    db.session.flush()
+    return txn
+
+
+def request_for(txn: PaymentTransaction) -> GatewayRequest:
+    parent = txn.parent
+    return GatewayRequest(
+        operation=txn.operation,
+        idempotency_key=txn.idempotency_key,
+        order_id=txn.invoice.number,
+        amount=txn.money if txn.operation != Operation.LOOKUP else None,
+        token=txn.payment_method.token if txn.payment_method else None,
+        reference=txn.provider_reference or (parent.provider_reference if parent else None),
+        original_key=parent.idempotency_key if parent else None,
+    )
+
+
+def call_gateway(txn_id: int) -> GatewayResult:
+    """Make the call a committed Pending transaction describes. No database transaction stays open."""
+    txn = db.session.get(PaymentTransaction, txn_id)
+    plugin = plugin_for(txn.gateway)
+    request = request_for(txn)
+    # Release the connection: a gateway may take two minutes, and SQLite must not stay locked.
+    db.session.commit()
+    return getattr(plugin, txn.operation)(request)
+
+
+def store_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
+    txn.status = result.status.value
+    txn.provider_code = result.code
+    txn.provider_message = result.message
+    txn.provider_reference = result.reference or txn.provider_reference
+    txn.unmapped = result.unmapped
+    txn.reason = result.reason
+    txn.raw_request = result.raw.get("request")
+    txn.raw_response = result.raw.get("response")
+    txn.answered_at = clock.now()
+    if txn.operation == Operation.LOOKUP and result.status is GatewayStatus.SUCCESS:
+        found = result.findings[0].state if result.findings else Settlement.NOT_FOUND
+        txn.gateway_state = found.value
+
+
+def charges_of(invoice_id: int) -> list[PaymentTransaction]:
+    return list(
+        db.session.scalars(
+            select(PaymentTransaction)
+            .where(
+                PaymentTransaction.invoice_id == invoice_id,
+                PaymentTransaction.operation == Operation.CHARGE.value,
+            )
+            .order_by(PaymentTransaction.id)
+        )
+    )

@@ -1,0 +1,149 @@
+"""Transactions: list, detail, and the clerk's finalization actions."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.audit import service as audit
+from portal.auth.models import Role
+from portal.auth.roles import requires
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.money import MoneyError, parse_amount
+from portal.pagination import paginate
+from portal.payments.models import PaymentMethodKind
+from portal.statuses import POLICY, GatewayStatus
+from portal.transactions import finalize
+from portal.transactions.forms import ActionForm, ManualPaymentForm
+from portal.transactions.models import PaymentTransaction
+
+bp = Blueprint("transactions", __name__, url_prefix="/transactions")
+
+
+def _txn_or_404(txn_id: int) -> PaymentTransaction:
+    txn = db.session.get(PaymentTransaction, txn_id)
+    if txn is None:
+        abort(404)
+    return txn
+
+
+@bp.route("/")
+@requires(Role.AUDITOR)
+def index():
+    status = request.args.get("status", "")
+    query = select(PaymentTransaction).order_by(PaymentTransaction.id.desc())
+    if status in {s.value for s in GatewayStatus}:
+        query = query.where(PaymentTransaction.status == status)
+    else:
+        status = ""
+    return render_template("transactions/index.html", page=paginate(query), status=status)
+
+
+@bp.route("/<int:txn_id>")
+@requires(Role.AUDITOR)
+def detail(txn_id: int):
+    txn = _txn_or_404(txn_id)
+    lookup = finalize.latest_lookup(txn) if txn.operation == "charge" else None
+    follow_ups = db.session.scalars(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.parent_id == txn.id)
+        .order_by(PaymentTransaction.id)
+    ).all()
+    policy = POLICY.get(txn.gateway_status)
+    return render_template(
+        "transactions/detail.html",
+        txn=txn,
+        lookup=lookup,
+        follow_ups=follow_ups,
+        policy=policy,
+        recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
+        events=audit.timeline(txn),
+        form=ActionForm(),
+        labels={"refund": finalize.REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
+    )
+
+
+@bp.route("/<int:txn_id>/check-status", methods=["POST"])
+@requires(Role.CLERK)
+def check_status(txn_id: int):
+    txn = _txn_or_404(txn_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        lookup, result = finalize.check_gateway_status(txn.id, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        if result.status is GatewayStatus.SUCCESS:
+            flash(f"The gateway says: {lookup.gateway_state}.", "info")
+        else:
+            flash(f"The gateway did not answer the lookup: {result.message}", "error")
+    return redirect(url_for("transactions.detail", txn_id=txn_id))
+
+
+@bp.route("/<int:txn_id>/refund-unlock", methods=["POST"])
+@requires(Role.CLERK)
+def refund_unlock(txn_id: int):
+    txn = _txn_or_404(txn_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        outcome = finalize.refund_and_unlock(txn.id, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("transactions.detail", txn_id=txn_id))
+    for line in outcome.actions:
+        flash(line, "info")
+    if outcome.unlocked:
+        flash(
+            f"Invoice {txn.invoice.number} is unlocked and eligible for payment runs again.",
+            "success",
+        )
+    else:
+        for line in outcome.problems:
+            flash(line, "error")
+        flash(f"Invoice {txn.invoice.number} stays locked.", "error")
+    return redirect(url_for("transactions.detail", txn_id=txn_id))
+
+
+@bp.route("/<int:txn_id>/manual-payment", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def manual_payment(txn_id: int):
+    txn = _txn_or_404(txn_id)
+    form = ManualPaymentForm()
+    if not form.is_submitted():
+        try:
+            finalize.ensure_finalizable(txn)
+        except DomainError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("transactions.detail", txn_id=txn_id))
+        form.amount.data = f"{txn.money.amount:f}"
+        form.currency.data = txn.currency
+        form.reference.data = txn.provider_reference or ""
+        form.method.data = PaymentMethodKind.GATEWAY.value
+    if form.validate_on_submit():
+        currency = form.currency.data.strip().upper()
+        try:
+            amount = parse_amount(form.amount.data, currency)
+            finalize.record_manual_payment(
+                txn.id,
+                amount=amount,
+                currency=currency,
+                method=PaymentMethodKind(form.method.data),
+                reference=form.reference.data or None,
+                received_on=form.received_on.data,
+                actor=current_user,
+            )
+        except (DomainError, MoneyError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("transactions/manual_payment.html", txn=txn, form=form), 400
+        flash(
+            f"Payment of {amount} {currency} recorded and allocated; invoice {txn.invoice.number} is unlocked.",
+            "success",
+        )
+        return redirect(url_for("transactions.detail", txn_id=txn_id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("transactions/manual_payment.html", txn=txn, form=form), status

@@ -1,0 +1,81 @@
+"""The portal's web layer: blueprints, login, error pages and template filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+
+from portal.extensions import db, login_manager
+from portal.money import Money
+
+
+def register_web(app: Flask) -> None:
+    from portal.audit.views import bp as audit_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.dashboard.views import bp as dashboard_bp
+    from portal.gateways.views import bp as gateways_bp
+    from portal.invoices.views import bp as invoices_bp
+    from portal.runs.views import bp as runs_bp
+    from portal.transactions.views import bp as transactions_bp
+
+    for bp in (auth_bp, dashboard_bp, runs_bp, invoices_bp, transactions_bp, gateways_bp, audit_bp):
+        app.register_blueprint(bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from portal.auth.models import User
+
+        return db.session.get(User, int(user_id))
+
+    zone = ZoneInfo(app.config["SETTLE_TIMEZONE"])
+
+    @app.template_filter("when")
+    def when(value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    @app.template_filter("money")
+    def money(amount, currency: str) -> str:
+        return "—" if amount is None else str(Money(amount, currency))
+
+    @app.context_processor
+    def globals_():
+        from portal.auth.models import Role
+        from portal.statuses import GatewayStatus
+
+        def page_url(number: int) -> str:
+            args = {**request.view_args, **request.args.to_dict(), "page": number}
+            return url_for(request.endpoint, **args)
+
+        return {"Role": Role, "GatewayStatus": GatewayStatus, "page_url": page_url}
+
+    def page(code: int, title: str, message: str):
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(404)
+    def not_found(e):
+        return page(404, "Not found", "There is no such page or record.")
+
+    @app.errorhandler(403)
+    def forbidden(e):
+        return page(403, "Not allowed", "Your role does not allow this. Nothing was changed.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(e):
+        return page(
+            400,
+            "Form expired",
+            "The form was stale or incomplete. Reload the page and try again; nothing was changed.",
+        )
+
+    @app.errorhandler(405)
+    def not_allowed(e):
+        return page(405, "Not allowed", "That action cannot be done this way.")

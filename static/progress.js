@@ -1,0 +1,23 @@
+// Live progress of a payment run: poll its counts while it runs, reload once when it ends.
+(function () {
+  const box = document.getElementById("run-progress");
+  if (!box || box.dataset.active !== "true") return;
+  async function poll() {
+    try {
+      const response = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
+      if (!response.ok) return setTimeout(poll, 5000);
+      const data = await response.json();
+      for (const cell of box.querySelectorAll("[data-count]")) {
+        cell.textContent = data[cell.dataset.count];
+      }
+      const bar = box.querySelector(".bar");
+      bar.style.width = data.percent + "%";
+      bar.parentElement.setAttribute("aria-valuenow", data.percent);
+      if (!data.active) return window.location.reload();
+    } catch (e) {
+      // The portal may be restarting; keep trying.
+    }
+    setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 1000);
+})();

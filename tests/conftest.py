@@ -1,0 +1,215 @@
+"""Shared fixtures: an app on SQLite (or SETTLE_TEST_DATABASE_URL), the sandbox server, factories."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from portal.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer
+
+IN_CI = os.environ.get("CI") == "true"
+PASSWORD = "correct horse battery"
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+# Tests never leave the machine: any connection to a non-loopback address fails the test.
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise RuntimeError(f"tests may only connect to loopback addresses, not {host}")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only
+
+
+def _database_url(tmp_root) -> str:
+    url = os.environ.get("SETTLE_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_root / 'settle-test.db'}"
+    try:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    except Exception as exc:
+        message = f"SETTLE_TEST_DATABASE_URL is set but PostgreSQL cannot be used: {exc}"
+        if IN_CI:
+            pytest.exit(message, returncode=1)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    tmp_root = tmp_path_factory.mktemp("settle")
+    os.environ["SETTLE_INSTANCE_PATH"] = str(tmp_root / "instance")
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    application = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_root),
+            "WTF_CSRF_ENABLED": False,
+            "SETTLE_JOBS": "inline",
+            "SERVER_NAME": None,
+        }
+    )
+    with application.app_context():
+        upgrade()  # the migrations build the schema, so every test also tests them
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    yield
+    if "app" not in request.fixturenames:
+        return  # a unit test: no database was touched
+    from portal.extensions import db
+
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer(hang_seconds=2.0, settle_after=3600).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    sandbox_server.ledger.reset()
+    return sandbox_server
+
+
+# Factories ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(app):
+    from portal.auth.models import Role
+    from portal.auth.service import create_user
+    from portal.extensions import db
+
+    def make(role: str = "clerk", username: str | None = None):
+        user = create_user(username or role, PASSWORD, Role(role))
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_gateway(app, sandbox):
+    from portal.extensions import db
+    from portal.gateways.models import Gateway
+
+    def make(name="Sandbox", url=None, timeout="0.5", credentials=None):
+        gateway = Gateway(
+            name=name,
+            plugin="sandbox",
+            base_url=url or sandbox.url,
+            credentials=credentials if credentials is not None else SANDBOX_CREDENTIALS["sandbox"],
+            timeout_seconds=Decimal(timeout),
+        )
+        db.session.add(gateway)
+        db.session.commit()
+        return gateway
+
+    return make
+
+
+@pytest.fixture
+def make_invoice(app, make_gateway):
+    from portal.accounts.models import Account, PaymentMethod
+    from portal.extensions import db
+    from portal.invoices.models import Invoice
+
+    counter = {"n": 0}
+    default_gateway = {}
+
+    def make(token="tok_approve", amount="100.00", currency="USD", due_days=-1, gateway=None,
+             posted=True, method_state="Active"):  # fmt: skip
+        counter["n"] += 1
+        n = counter["n"]
+        if gateway is None:
+            if "g" not in default_gateway:
+                default_gateway["g"] = make_gateway()
+            gateway = default_gateway["g"]
+        account = Account(number=f"ACC-{n:04d}", name=f"Customer {n}")
+        db.session.add(account)
+        db.session.flush()
+        db.session.add(
+            PaymentMethod(account_id=account.id, gateway_id=gateway.id, token=token, brand="Visa",
+                          last4="4242", exp_month=12, exp_year=2030, state=method_state)
+        )  # fmt: skip
+        invoice = Invoice(
+            number=f"INV-{n:04d}",
+            account_id=account.id,
+            currency=currency,
+            total=Decimal(amount),
+            balance=Decimal(amount),
+            due_date=date.today() + timedelta(days=due_days),
+            posted=posted,
+        )
+        db.session.add(invoice)
+        db.session.commit()
+        return invoice
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    def do(user):
+        response = client.post("/login", data={"username": user.username, "password": PASSWORD})
+        assert response.status_code == 302, response.data
+        return client
+
+    return do
+
+
+@pytest.fixture
+def run_for(app):
+    """Start and execute a run over everything due today, as a supervisor would."""
+    from portal.extensions import db
+    from portal.runs.service import execute_run, start_run
+
+    def do(actor=None, **filters):
+        run = start_run(due_on=filters.pop("due_on", date.today()), actor=actor, **filters)
+        db.session.commit()
+        execute_run(run.id)
+        db.session.expire_all()
+        return db.session.get(type(run), run.id)
+
+    return do

@@ -1,0 +1,62 @@
+"""Money is Decimal with a currency, quantized to the currency's minor units; never a float."""
+
+from decimal import Decimal
+
+import pytest
+
+from portal.money import Money, MoneyError, parse_amount
+
+
+def test_amounts_are_quantized_to_the_currencys_minor_units():
+    assert Money(Decimal("12.5"), "USD").amount == Decimal("12.50")
+    assert Money(Decimal("1500"), "JPY").amount == Decimal("1500")
+    assert Money(Decimal("1.5"), "KWD").amount == Decimal("1.500")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [("12.34", "USD", 1234), ("1500", "JPY", 1500), ("1.005", "BHD", 1005), ("0.01", "EUR", 1)],
+)
+def test_minor_units_round_trip(amount, currency, minor):
+    money = Money.parse(amount, currency)
+    assert money.minor == minor
+    assert Money.from_minor(minor, currency) == money
+
+
+def test_a_float_is_refused():
+    with pytest.raises(MoneyError):
+        Money(12.5, "USD")
+    with pytest.raises(MoneyError):
+        parse_amount(12.5, "USD")
+
+
+@pytest.mark.parametrize("text", ["abc", "", "1e5x", "NaN", "Infinity"])
+def test_text_that_is_not_an_amount_is_refused(text):
+    with pytest.raises(MoneyError):
+        parse_amount(text, "USD")
+
+
+def test_more_decimals_than_the_currency_has_is_refused():
+    with pytest.raises(MoneyError, match="2 decimal places"):
+        parse_amount("10.001", "USD")
+    with pytest.raises(MoneyError, match="0 decimal places"):
+        parse_amount("10.5", "JPY")
+    assert parse_amount("10.100", "USD") == Decimal("10.10")
+
+
+def test_an_unknown_currency_is_refused_not_guessed():
+    with pytest.raises(MoneyError, match="Unknown currency"):
+        Money(Decimal(1), "XXX")
+
+
+def test_two_currencies_never_mix():
+    with pytest.raises(MoneyError):
+        Money.parse("1", "USD") + Money.parse("1", "EUR")
+    assert Money.parse("1.10", "USD") + Money.parse("2.20", "USD") == Money.parse("3.30", "USD")
+    assert Money.parse("1", "USD") < Money.parse("2", "USD")
+
+
+def test_money_prints_with_separators_and_currency():
+    assert str(Money.parse("1234.5", "USD")) == "1,234.50 USD"
+    assert str(Money.parse("15000", "JPY")) == "15,000 JPY"
+    assert Money.parse("1234.5", "USD").plain() == "1234.50"

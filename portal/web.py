@@ -51,11 +51,14 @@ def register_web(app: Flask) -> None:
         from portal.auth.models import Role
         from portal.statuses import GatewayStatus
 
-        def page_url(number: int) -> str:
-            args = {**request.view_args, **request.args.to_dict(), "page": number}
-            return url_for(request.endpoint, **args)
+        return {"Role": Role, "GatewayStatus": GatewayStatus}
 
-        return {"Role": Role, "GatewayStatus": GatewayStatus, "page_url": page_url}
+    def page_url(number: int) -> str:
+        args = {**request.view_args, **request.args.to_dict(), "page": number}
+        return url_for(request.endpoint, **args)
+
+    # A global, not a context variable, so that imported macros (the pager) can call it.
+    app.jinja_env.globals["page_url"] = page_url
 
     def page(code: int, title: str, message: str):
         return render_template("error.html", code=code, title=title, message=message), code

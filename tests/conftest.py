@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import close_all_sessions
 
 from portal.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer
 
@@ -88,8 +89,9 @@ def _clean_database(request):
     from portal.extensions import db
 
     app = request.getfixturevalue("app")
+    # The test's own session may still hold a transaction (and its locks on PostgreSQL).
+    close_all_sessions()
     with app.app_context():
-        db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
             if db.engine.dialect.name == "postgresql":

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms import SelectChoice
 
 from portal import clock, jobs
 from portal.accounts.models import Account
@@ -30,11 +31,17 @@ def index():
 
 def _run_form() -> RunForm:
     form = RunForm()
-    form.currency.choices = [("", "Any currency")] + [(c, c) for c in sorted(MINOR_UNITS)]
+    form.currency.choices = [SelectChoice("", "Any currency")] + [
+        SelectChoice(c) for c in sorted(MINOR_UNITS)
+    ]
     gateways = db.session.scalars(select(Gateway).order_by(Gateway.name))
-    form.gateway_id.choices = [(0, "Any gateway")] + [(g.id, g.name) for g in gateways]
+    form.gateway_id.choices = [SelectChoice(0, "Any gateway")] + [
+        SelectChoice(g.id, g.name) for g in gateways
+    ]
     accounts = db.session.scalars(select(Account).order_by(Account.number))
-    form.account_id.choices = [(0, "Any account")] + [(a.id, str(a)) for a in accounts]
+    form.account_id.choices = [SelectChoice(0, "Any account")] + [
+        SelectChoice(a.id, str(a)) for a in accounts
+    ]
     return form
 
 

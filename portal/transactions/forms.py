@@ -1,7 +1,7 @@
 """Forms of the finalization actions."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.payments.models import PaymentMethodKind
@@ -18,7 +18,7 @@ class ManualPaymentForm(FlaskForm):
     )
     method = SelectField(
         "Received by",
-        choices=[(k.value, k.value) for k in PaymentMethodKind],
+        choices=[SelectChoice(k.value) for k in PaymentMethodKind],
         default=PaymentMethodKind.GATEWAY.value,
     )
     reference = StringField("Reference", validators=[Optional(), Length(max=120)])

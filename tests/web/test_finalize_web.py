@@ -1,0 +1,120 @@
+"""The clerk's finalization pages: buttons, the manual payment form, and who may use them."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.payments.models import Payment
+from portal.transactions.models import PaymentTransaction
+
+
+@pytest.fixture
+def locked(make_invoice, run_for):
+    invoice = make_invoice(token="tok_review", amount="250.00")
+    run_for()
+    return db.session.scalar(
+        select(PaymentTransaction).where(PaymentTransaction.invoice_id == invoice.id)
+    )
+
+
+def invoice_of(txn):
+    db.session.expire_all()
+    return db.session.get(Invoice, txn.invoice_id)
+
+
+def test_a_clerk_refunds_and_unlocks(client, login, make_user, locked):
+    login(make_user("clerk"))
+    response = client.post(f"/transactions/{locked.id}/refund-unlock", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "is unlocked and eligible for payment runs again" in page
+    assert "void of 250.00 USD" in page
+    assert invoice_of(locked).corrective_action is None
+    again = client.post(f"/transactions/{locked.id}/refund-unlock", follow_redirects=True)
+    assert "Already done by Clerk" in again.get_data(as_text=True)
+
+
+def test_a_clerk_checks_the_gateway_status(client, login, make_user, locked):
+    login(make_user("clerk"))
+    page = client.post(f"/transactions/{locked.id}/check-status", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "The gateway says: unsettled." in page
+    assert "the gateway holds <strong>unsettled</strong>" in page
+
+
+def test_the_manual_payment_form_is_prefilled_from_the_transaction(
+    client, login, make_user, locked
+):
+    login(make_user("clerk"))
+    page = client.get(f"/transactions/{locked.id}/manual-payment").get_data(as_text=True)
+    assert 'value="250.00"' in page
+    assert 'value="USD"' in page
+    assert f'value="{locked.provider_reference}"' in page
+
+
+def test_a_clerk_records_a_manual_payment(client, login, make_user, locked):
+    login(make_user("clerk"))
+    response = client.post(
+        f"/transactions/{locked.id}/manual-payment",
+        data={"amount": "250.00", "currency": "USD", "method": "Gateway", "reference": "ch_x"},
+        follow_redirects=True,
+    )
+    assert "Payment of 250.00 USD recorded and allocated" in response.get_data(as_text=True)
+    invoice = invoice_of(locked)
+    assert (invoice.balance, invoice.corrective_action) == (Decimal("0"), None)
+    again = client.get(f"/transactions/{locked.id}/manual-payment", follow_redirects=True)
+    assert "Already done by Clerk" in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"amount": "", "currency": "USD"}, "Give the amount received"),
+        ({"amount": "abc", "currency": "USD"}, "is not an amount"),
+        ({"amount": "0", "currency": "USD"}, "must be more than zero"),
+        ({"amount": "250.001", "currency": "USD"}, "2 decimal places at most"),
+        ({"amount": "300", "currency": "USD"}, "more than the invoice&#39;s balance"),
+        ({"amount": "250", "currency": "EUR"}, "is in USD, not EUR"),
+        ({"amount": "250", "currency": "QQQ"}, "Unknown currency"),
+        ({"amount": "250", "currency": "USD", "method": "Bitcoin"}, "Not a valid choice"),
+    ],
+)
+def test_a_bad_manual_payment_rerenders_and_changes_nothing(
+    client, login, make_user, locked, data, message
+):
+    login(make_user("clerk"))
+    data = {"method": "Check", **data}
+    response = client.post(f"/transactions/{locked.id}/manual-payment", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert invoice_of(locked).corrective_action == "Action Required"
+    assert db.session.scalars(select(Payment)).all() == []
+
+
+def test_an_auditor_cannot_finalize(client, login, make_user, locked):
+    login(make_user("auditor"))
+    assert client.post(f"/transactions/{locked.id}/refund-unlock").status_code == 403
+    assert client.post(f"/transactions/{locked.id}/check-status").status_code == 403
+    assert client.get(f"/transactions/{locked.id}/manual-payment").status_code == 403
+    response = client.post(
+        f"/transactions/{locked.id}/manual-payment", data={"amount": "250", "currency": "USD"}
+    )
+    assert response.status_code == 403
+    assert invoice_of(locked).corrective_action == "Action Required"
+    assert db.session.scalars(select(Payment)).all() == []
+
+
+def test_finalizing_a_transaction_that_does_not_lock_is_refused(
+    client, login, make_user, make_invoice, run_for
+):
+    login(make_user("clerk"))
+    make_invoice(token="tok_approve")
+    run_for()
+    page = client.post("/transactions/1/refund-unlock", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "A Success transaction does not lock its invoice" in page
+    assert client.get("/transactions/999/manual-payment").status_code == 404

@@ -1,0 +1,74 @@
+"""Starting payment runs from the portal."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.runs.models import PaymentRun
+
+
+def run_count():
+    return db.session.scalar(select(func.count()).select_from(PaymentRun))
+
+
+def test_a_supervisor_starts_a_run_and_sees_its_counts(client, login, make_user, make_invoice):
+    login(make_user("supervisor"))
+    make_invoice(token="tok_approve")
+    make_invoice(token="tok_decline")
+    assert b"Start payment run" in client.get("/runs/new").data
+    response = client.post("/runs/new", data={"due_on": date.today().isoformat()})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Payment run #1 started." in page
+    assert "Completed" in page
+    assert 'data-count="success_count">1<' in page
+    assert 'data-count="decline_count">1<' in page
+    assert "100.00 USD" in page
+    progress = client.get("/runs/1/progress.json").get_json()
+    assert (progress["state"], progress["percent"], progress["active"]) == ("Completed", 100, False)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"due_on": "23/11/2026"}, "Give a date as YYYY-MM-DD"),
+        ({"due_on": ""}, "Give a date as YYYY-MM-DD"),
+        ({"due_on": "2026-11-23", "invoice_limit": "-3"}, "The cap must be at least 1"),
+        ({"due_on": "2026-11-23", "invoice_limit": "many"}, "Not a valid integer value."),
+        ({"due_on": "2026-11-23", "currency": "XYZ"}, "Not a valid choice."),
+        ({"due_on": "2026-11-23", "gateway_id": "999"}, "Not a valid choice."),
+    ],
+)
+def test_a_bad_filter_rerenders_with_its_message_and_starts_nothing(
+    client, login, make_user, data, message
+):
+    login(make_user("supervisor"))
+    response = client.post("/runs/new", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert run_count() == 0
+
+
+def test_a_run_with_the_same_filter_still_running_is_refused(client, login, make_user):
+    supervisor = make_user("supervisor")
+    login(supervisor)
+    from portal.runs.service import start_run
+
+    start_run(due_on=date.today(), actor=supervisor)
+    db.session.commit()
+    response = client.post("/runs/new", data={"due_on": date.today().isoformat()})
+    assert response.status_code == 409
+    assert "Payment run #1 with the same filter is still queued" in response.get_data(as_text=True)
+    assert run_count() == 1
+
+
+@pytest.mark.parametrize("role", ["auditor", "clerk"])
+def test_a_clerk_or_auditor_cannot_start_a_run(client, login, make_user, role):
+    login(make_user(role))
+    assert client.get("/runs/new").status_code == 403
+    response = client.post("/runs/new", data={"due_on": date.today().isoformat()})
+    assert response.status_code == 403
+    assert run_count() == 0
+    assert b"Start a payment run" not in client.get("/runs/").data

@@ -46,6 +46,22 @@ def register_web(app: Flask) -> None:
     def money(amount, currency: str) -> str:
         return "—" if amount is None else str(Money(amount, currency))
 
+    @app.template_filter("changes")
+    def changes(event) -> list[str]:
+        """An audit event's before and after as "field: old → new" lines a person can read."""
+        before, after = event.before or {}, event.after or {}
+
+        def show(value) -> str:
+            return "—" if value is None else str(value)
+
+        lines = []
+        for key in sorted(set(before) | set(after)):
+            label, new = key.replace("_", " "), show(after.get(key))
+            lines.append(
+                f"{label}: {show(before[key])} → {new}" if key in before else f"{label}: {new}"
+            )
+        return lines
+
     @app.context_processor
     def globals_():
         from portal.auth.models import Role

@@ -101,3 +101,14 @@ def test_pages_are_paginated(client, login, make_user, app, make_invoice, monkey
     page2 = client.get("/invoices/?page=3").get_data(as_text=True)
     assert "INV-0001" in page2 and "INV-0005" not in page2
     db.session.remove()
+
+
+def test_the_invoice_history_reads_as_plain_changes(
+    client, login, make_user, make_invoice, run_for
+):
+    login(make_user("auditor"))
+    make_invoice(token="tok_review")
+    run_for()
+    page = client.get("/invoices/1").get_data(as_text=True)
+    assert "Settle (system)" in page
+    assert "corrective action: — → Action Required" in page

@@ -14,7 +14,7 @@ from portal.auth.models import Role, User
 from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
-from portal.sandbox.server import SANDBOX_CREDENTIALS
+from portal.sandbox.server import sandbox_credentials
 
 DEMO_USERS = [
     ("admin", "Ada Admin", Role.ADMIN),
@@ -79,7 +79,7 @@ def ensure_gateways(sandbox_url: str) -> None:
             gateway = Gateway(
                 name=name,
                 plugin="sandbox",
-                credentials=dict(SANDBOX_CREDENTIALS["sandbox"]),
+                credentials=sandbox_credentials("sandbox"),
                 timeout_seconds=timeout,
             )
             db.session.add(gateway)

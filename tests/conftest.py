@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import close_all_sessions
 
-from portal.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer
+from portal.sandbox.server import SandboxServer, sandbox_credentials
 
 IN_CI = os.environ.get("CI") == "true"
 PASSWORD = "correct horse battery"
@@ -141,7 +141,7 @@ def make_gateway(app, sandbox):
             name=name,
             plugin="sandbox",
             base_url=url or sandbox.url,
-            credentials=credentials if credentials is not None else SANDBOX_CREDENTIALS["sandbox"],
+            credentials=credentials if credentials is not None else sandbox_credentials("sandbox"),
             timeout_seconds=Decimal(timeout),
         )
         db.session.add(gateway)

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from functools import cache
 from pathlib import Path
 
 from portal.gateways.base import Gateway, GatewayConfig
 from portal.gateways.mapping import CodeMapping, load
-from portal.gateways.sandbox.plugin import SandboxGateway
-
-PLUGINS: dict[str, type[Gateway]] = {cls.name: cls for cls in (SandboxGateway,)}
 
 _HERE = Path(__file__).parent
+
+
+def _discover() -> dict[str, type[Gateway]]:
+    """One plugin per provider folder: portal/gateways/<name>/plugin.py exports PLUGIN."""
+    found = {}
+    for folder in sorted(p for p in _HERE.iterdir() if (p / "plugin.py").exists()):
+        cls = importlib.import_module(f"{__package__}.{folder.name}.plugin").PLUGIN
+        if cls.name != folder.name:
+            raise RuntimeError(
+                f"{folder}/plugin.py names its plugin {cls.name!r}, not {folder.name!r}"
+            )
+        found[cls.name] = cls
+    return found
+
+
+PLUGINS: dict[str, type[Gateway]] = _discover()
 
 
 def names() -> list[str]:
@@ -42,10 +56,13 @@ def check_mappings() -> dict[str, CodeMapping]:
     return {name: shipped_mapping(name) for name in names()}
 
 
-def default_sandbox_url() -> str:
+def default_sandbox_url(name: str) -> str:
+    """Where the sandbox server answers as this plugin's provider, on the configured port."""
+    from portal.sandbox.server import mount_path
+
     host = os.environ.get("SETTLE_SANDBOX_HOST", "127.0.0.1")
     port = os.environ.get("SETTLE_SANDBOX_PORT", "5081")
-    return f"http://{host}:{port}"
+    return f"http://{host}:{port}{mount_path(name)}"
 
 
 def plugin(name: str, config: GatewayConfig | None = None) -> Gateway:
@@ -53,13 +70,13 @@ def plugin(name: str, config: GatewayConfig | None = None) -> Gateway:
     cls = plugin_class(name)
     if config is None:
         config = GatewayConfig(
-            base_url=default_sandbox_url(), credentials=sandbox_credentials(name)
+            base_url=default_sandbox_url(name), credentials=sandbox_credentials(name)
         )
     return cls(config, shipped_mapping(name))
 
 
 def sandbox_credentials(name: str) -> dict[str, str]:
     """Credentials the sandbox server accepts for this plugin (test values, never real ones)."""
-    from portal.sandbox.server import SANDBOX_CREDENTIALS
+    from portal.sandbox.server import sandbox_credentials as accepted
 
-    return dict(SANDBOX_CREDENTIALS[name])
+    return accepted(name)

@@ -77,9 +77,10 @@ class Ledger:
             )
 
     def add_charge(
-        self, provider, key, order_id, amount: Decimal, currency, code, approved
+        self, provider, key, order_id, amount: Decimal, currency, code, approved, charge_id=None
     ) -> dict:
-        charge_id = "ch_" + uuid.uuid4().hex[:20]
+        """Keep a charge; an emulation may give its provider's own id format (else ch_...)."""
+        charge_id = charge_id or "ch_" + uuid.uuid4().hex[:20]
         with self._tx() as db:
             db.execute(
                 "INSERT INTO charges (id, provider, idempotency_key, order_id, amount, currency,"

@@ -8,7 +8,7 @@ import pytest
 from portal.gateways.base import GatewayConfig, GatewayRequest
 from portal.gateways.registry import plugin
 from portal.money import Money
-from portal.sandbox.server import SANDBOX_CREDENTIALS
+from portal.sandbox.server import sandbox_credentials
 from portal.statuses import GatewayStatus
 
 pytestmark = pytest.mark.integration
@@ -16,7 +16,7 @@ S = GatewayStatus
 
 
 def sandbox_plugin(url, timeout=0.5, credentials=None):
-    creds = SANDBOX_CREDENTIALS["sandbox"] if credentials is None else credentials
+    creds = sandbox_credentials("sandbox") if credentials is None else credentials
     return plugin("sandbox", GatewayConfig(url, creds, timeout=timeout))
 
 
@@ -87,4 +87,4 @@ def test_stored_raw_request_holds_no_token_or_key(sandbox):
     result = charge(sandbox_plugin(sandbox.url), token="tok_approve")
     stored = str(result.raw)
     assert "tok_approve" not in stored
-    assert SANDBOX_CREDENTIALS["sandbox"]["api_key"] not in stored
+    assert sandbox_credentials("sandbox")["api_key"] not in stored

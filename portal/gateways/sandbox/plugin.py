@@ -106,3 +106,6 @@ class SandboxGateway(Gateway):
 
     def scrub(self, text: str) -> str:
         return _SECRET_FIELDS.sub(r"\1[FILTERED]\2", text)
+
+
+PLUGIN = SandboxGateway

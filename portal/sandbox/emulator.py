@@ -1,0 +1,103 @@
+"""What every provider emulation of the sandbox shares: outcomes by test token, faults, the ledger."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from typing import ClassVar
+
+from werkzeug.wrappers import Request, Response
+
+from portal.sandbox.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a charge with a test token does, in words every provider emulation translates."""
+
+    kind: str  # approve, decline, do_not_honor, cvc, address, closed, review, timeout,
+    # misconfigured, refuse, unknown
+    moved: bool  # the charge is held at the gateway (money moved or may move)
+    fault: str | None = None  # hang, drop or garbage: how the answer fails to arrive
+
+
+# Payment-method tokens that choose an outcome, like the providers' test cards (README table).
+TEST_TOKENS: dict[str, Outcome] = {
+    "tok_approve": Outcome("approve", True),
+    "tok_decline": Outcome("decline", False),
+    "tok_do_not_honor": Outcome("do_not_honor", False),
+    "tok_cvc": Outcome("cvc", False),
+    "tok_address": Outcome("address", False),
+    "tok_closed": Outcome("closed", False),
+    "tok_review": Outcome("review", True),
+    "tok_timeout": Outcome("timeout", True),
+    "tok_misconfigured": Outcome("misconfigured", False),
+    "tok_refuse": Outcome("refuse", False),
+    "tok_unknown": Outcome("unknown", False),
+    "tok_hang": Outcome("approve", True, "hang"),
+    "tok_drop": Outcome("approve", True, "drop"),
+    "tok_garbage": Outcome("approve", True, "garbage"),
+}
+OUTCOME_KINDS = sorted({o.kind for o in TEST_TOKENS.values()})
+
+
+def outcome_for(token: str | None) -> Outcome:
+    """The outcome a token asks for; any other token is approved."""
+    return TEST_TOKENS.get(token or "", TEST_TOKENS["tok_approve"])
+
+
+class Drop(Exception):
+    """Close the connection without answering (the request was read)."""
+
+
+class Faults:
+    """The server-wide fault settings, and the event that ends every hang when the server stops."""
+
+    def __init__(self, hang_seconds: float = 30.0):
+        self.hang_seconds = hang_seconds
+        self.stopping = threading.Event()
+
+
+GARBAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+class Emulator:
+    """One provider's emulation: a WSGI app mounted at /<provider> on the sandbox server.
+
+    A subclass answers in its provider's wire format from `handle`, checks the provider's
+    authentication, chooses outcomes with `outcome_for`, keeps charges in the shared ledger under
+    its own `provider` name, and ends with `deliver` so that hang, drop and garbage work alike.
+    """
+
+    provider: ClassVar[str]
+    # Credentials this emulation accepts: test values only, never real ones.
+    credentials: ClassVar[dict[str, str]]
+
+    def __init__(self, ledger: Ledger, faults: Faults):
+        self.ledger = ledger
+        self.faults = faults
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def deliver(self, response: Response, fault: str | None) -> Response:
+        """The answer as the fault lets it arrive: late (hang), never (drop) or unreadable (garbage)."""
+        if fault == "hang":
+            self.faults.stopping.wait(self.faults.hang_seconds)
+        elif fault == "drop":
+            raise Drop
+        elif fault == "garbage":
+            return Response(GARBAGE, status=200, mimetype="text/html")
+        return response
+
+    def __call__(self, environ, start_response):
+        try:
+            response = self.handle(Request(environ))
+        except Drop:
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            # werkzeug treats a ConnectionError as a client that went away, and stays quiet.
+            raise ConnectionAbortedError("the sandbox dropped the connection on purpose") from None
+        return response(environ, start_response)

@@ -1,0 +1,1 @@
+"""Provider emulations of the sandbox server: one module each, exporting EMULATOR (an Emulator)."""

@@ -1,10 +1,20 @@
-"""Turning a configured gateway (a row) into a ready plugin."""
+"""Configured gateways: create, update, turn into a ready plugin, test the connection."""
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from portal.audit import service as audit
+from portal.errors import DomainError
+from portal.extensions import db
 from portal.gateways import registry
-from portal.gateways.base import Gateway, GatewayConfig
+from portal.gateways.base import Gateway, GatewayConfig, GatewayRequest
 from portal.gateways.models import Gateway as GatewayRow
+from portal.statuses import GatewayStatus
 
 
 def plugin_for(row: GatewayRow) -> Gateway:
@@ -14,3 +24,74 @@ def plugin_for(row: GatewayRow) -> Gateway:
         timeout=float(row.timeout_seconds),
     )
     return registry.plugin(row.plugin, config)
+
+
+def _check(name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DomainError("The base URL must start with https:// (or http:// for a local sandbox)")
+    if not Decimal(1) <= timeout <= Decimal(300):
+        raise DomainError("The timeout must be between 1 and 300 seconds")
+    clash = db.session.scalar(select(GatewayRow).where(GatewayRow.name == name))
+    if clash is not None and clash.id != gateway_id:
+        raise DomainError(f"A gateway named {name!r} exists already")
+
+
+def save_gateway(
+    *,
+    plugin: str,
+    name: str,
+    base_url: str,
+    timeout: Decimal,
+    enabled: bool,
+    credentials: dict[str, str],
+    actor,
+    gateway: GatewayRow | None = None,
+) -> GatewayRow:
+    """Create a gateway, or update one; a credential left empty on update keeps its old value."""
+    cls = registry.plugin_class(plugin)
+    name, base_url = name.strip(), base_url.strip()
+    _check(name, base_url, timeout, gateway.id if gateway else None)
+    kept = dict(gateway.credentials) if gateway else {}
+    merged = {k: credentials.get(k) or kept.get(k, "") for k in cls.required_credentials}
+    missing = [k for k, v in merged.items() if not v]
+    if missing:
+        raise DomainError(f"Give the {', '.join(missing)}")
+    before = _public(gateway) if gateway else None
+    if gateway is None:
+        gateway = GatewayRow(plugin=plugin)
+        db.session.add(gateway)
+    changed_credentials = sorted(k for k in merged if merged[k] != kept.get(k))
+    gateway.name, gateway.base_url = name, base_url
+    gateway.timeout_seconds, gateway.enabled = timeout, enabled
+    gateway.credentials = merged
+    db.session.flush()
+    audit.record(
+        "gateway.updated" if before else "gateway.created", gateway, actor=actor,
+        before=before, after={**_public(gateway), "credentials_changed": changed_credentials},
+    )  # fmt: skip
+    return gateway
+
+
+def _public(gateway: GatewayRow) -> dict:
+    """What an audit event may keep of a gateway: never its credentials."""
+    return {
+        "name": gateway.name,
+        "plugin": gateway.plugin,
+        "base_url": gateway.base_url,
+        "timeout_seconds": str(gateway.timeout_seconds),
+        "enabled": gateway.enabled,
+    }
+
+
+def check_connection(gateway: GatewayRow, actor) -> tuple[bool, str]:
+    """Ask the gateway about a charge that cannot exist: an answer proves the URL and credentials."""
+    key = uuid.uuid4().hex
+    request = GatewayRequest(
+        operation="lookup", idempotency_key=key, order_id=f"SETTLE-TEST-{key[:8]}", original_key=key
+    )
+    result = plugin_for(gateway).lookup(request)
+    works = result.status is GatewayStatus.SUCCESS
+    detail = result.message if not result.code else f"{result.code}: {result.message}"
+    audit.record("gateway.tested", gateway, actor=actor, after={"works": works, "answer": detail})
+    return works, detail

@@ -1,16 +1,25 @@
-"""Gateways: what is configured, with masked credentials and the code mapping that decides statuses."""
+"""Gateways: configured accounts (masked credentials), their mappings, and the supervisor's form."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.auth.models import Role
 from portal.auth.roles import requires
+from portal.errors import DomainError
 from portal.extensions import db
-from portal.gateways import registry
+from portal.gateways import registry, service
+from portal.gateways.forms import gateway_form
 from portal.gateways.models import Gateway
+from portal.transactions.forms import ActionForm
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("gateways", __name__, url_prefix="/gateways")
+
+
+def _matches(entry, q: str) -> bool:
+    text = f"{entry.code} {entry.description} {entry.status.value} {entry.guidance}".lower()
+    return q.lower() in text
 
 
 @bp.route("/")
@@ -24,7 +33,87 @@ def index():
             .group_by(PaymentTransaction.gateway_id)
         ).all()
     )
-    mappings = {name: registry.shipped_mapping(name) for name in registry.names()}
+    q = request.args.get("q", "").strip()[:80]
+    mappings = {}
+    for name in registry.names():
+        mapping = registry.shipped_mapping(name)
+        mappings[name] = (mapping, [e for e in mapping.codes.values() if not q or _matches(e, q)])
     return render_template(
-        "gateways/index.html", gateways=gateways, unmapped=unmapped, mappings=mappings
+        "gateways/index.html",
+        gateways=gateways,
+        unmapped=unmapped,
+        mappings=mappings,
+        plugins={n: registry.plugin_class(n).display_name for n in registry.names()},
+        q=q,
+        action_form=ActionForm(),
     )
+
+
+def _gateway_or_404(gateway_id: int) -> Gateway:
+    gateway = db.session.get(Gateway, gateway_id)
+    if gateway is None:
+        abort(404)
+    return gateway
+
+
+def _edit(plugin: str, gateway: Gateway | None):
+    cls = registry.plugin_class(plugin)
+    names = cls.required_credentials
+    form = gateway_form(names, editing=gateway is not None, obj=gateway)
+    if not form.is_submitted() and gateway is None:
+        form.timeout_seconds.data = 120
+    if form.validate_on_submit():
+        try:
+            saved = service.save_gateway(
+                plugin=plugin,
+                name=form.name.data,
+                base_url=form.base_url.data,
+                timeout=form.timeout_seconds.data,
+                enabled=form.enabled.data,
+                credentials={n: form[f"credential_{n}"].data or "" for n in names},
+                actor=current_user,
+                gateway=gateway,
+            )
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(f"Gateway {saved.name} saved.", "success")
+            return redirect(url_for("gateways.index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "gateways/form.html", form=form, gateway=gateway, plugin=cls, credential_names=names
+    ), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Role.SUPERVISOR)
+def new():
+    plugin = request.args.get("plugin", "")
+    if plugin not in registry.names():
+        plugins = {n: registry.plugin_class(n).display_name for n in registry.names()}
+        return render_template("gateways/choose.html", plugins=plugins)
+    return _edit(plugin, None)
+
+
+@bp.route("/<int:gateway_id>/edit", methods=["GET", "POST"])
+@requires(Role.SUPERVISOR)
+def edit(gateway_id: int):
+    gateway = _gateway_or_404(gateway_id)
+    return _edit(gateway.plugin, gateway)
+
+
+@bp.route("/<int:gateway_id>/test", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def test(gateway_id: int):
+    gateway = _gateway_or_404(gateway_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    works, detail = service.check_connection(gateway, current_user)
+    db.session.commit()
+    if works:
+        flash(f"{gateway.name}: the URL and credentials work ({detail}).", "success")
+    else:
+        flash(f"{gateway.name}: the connection does not work: {detail}", "error")
+    return redirect(url_for("gateways.index"))

@@ -31,12 +31,21 @@ def _txn_or_404(txn_id: int) -> PaymentTransaction:
 @requires(Role.AUDITOR)
 def index():
     status = request.args.get("status", "")
+    gateway_id = request.args.get("gateway", type=int)
+    unmapped = request.args.get("unmapped") == "1"
     query = select(PaymentTransaction).order_by(PaymentTransaction.id.desc())
     if status in {s.value for s in GatewayStatus}:
         query = query.where(PaymentTransaction.status == status)
     else:
         status = ""
-    return render_template("transactions/index.html", page=paginate(query), status=status)
+    if gateway_id:
+        query = query.where(PaymentTransaction.gateway_id == gateway_id)
+    if unmapped:
+        query = query.where(PaymentTransaction.unmapped.is_(True))
+    return render_template(
+        "transactions/index.html", page=paginate(query), status=status, unmapped=unmapped,
+        gateway_id=gateway_id,
+    )  # fmt: skip
 
 
 @bp.route("/<int:txn_id>")

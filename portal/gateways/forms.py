@@ -1,0 +1,41 @@
+"""The gateway form: its credential fields are the chosen plugin's required credentials."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+# The URL and the timeout's range are checked once, by portal.gateways.service.save_gateway.
+
+
+class GatewayForm(FlaskForm):
+    name = StringField(
+        "Name", validators=[DataRequired(message="Give the gateway a name"), Length(max=120)]
+    )
+    base_url = StringField(
+        "Base URL",
+        validators=[DataRequired(message="Give the gateway's base URL"), Length(max=500)],
+    )
+    timeout_seconds = DecimalField(
+        "Timeout (seconds)",
+        places=3,
+        validators=[DataRequired(message="Give a timeout in seconds")],
+    )
+    enabled = BooleanField("Enabled: runs may charge through it", default=True)
+
+
+def gateway_form(credential_names: tuple[str, ...], *, editing: bool, **kwargs) -> GatewayForm:
+    """A form with one password field per credential; when editing, an empty field keeps the old value."""
+
+    class Form(GatewayForm):
+        pass
+
+    for name in credential_names:
+        validators = [Optional()] if editing else [DataRequired(message=f"Give the {name}")]
+        setattr(
+            Form,
+            f"credential_{name}",
+            PasswordField(name, validators=[*validators, Length(max=500)]),
+        )
+    return Form(**kwargs)

@@ -13,6 +13,7 @@ from portal.money import Money
 
 
 def register_web(app: Flask) -> None:
+    from portal.accounts.views import bp as accounts_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.views import bp as auth_bp
     from portal.dashboard.views import bp as dashboard_bp
@@ -21,7 +22,8 @@ def register_web(app: Flask) -> None:
     from portal.runs.views import bp as runs_bp
     from portal.transactions.views import bp as transactions_bp
 
-    for bp in (auth_bp, dashboard_bp, runs_bp, invoices_bp, transactions_bp, gateways_bp, audit_bp):
+    blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, transactions_bp, accounts_bp]
+    for bp in [*blueprints, gateways_bp, audit_bp]:
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

@@ -5,7 +5,16 @@ import pytest
 from portal import create_app
 from tests.conftest import PASSWORD
 
-PAGES = ["/", "/runs/", "/runs/new", "/invoices/", "/transactions/", "/gateways/", "/audit/"]
+PAGES = [
+    "/",
+    "/runs/",
+    "/runs/new",
+    "/invoices/",
+    "/transactions/",
+    "/accounts/",
+    "/gateways/",
+    "/audit/",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -19,7 +19,8 @@ def test_every_reader_sees_every_page(client, login, make_user, demo_world, role
     login(make_user(role, f"{role}-reader"))
     for path in ["/", "/runs/", "/runs/1", "/runs/1/progress.json", "/invoices/",
                  "/invoices/?filter=action-required", "/invoices/1", "/transactions/",
-                 "/transactions/?status=Decline", "/transactions/1", "/gateways/", "/audit/"]:  # fmt: skip
+                 "/transactions/?status=Decline", "/transactions/1", "/accounts/", "/accounts/1",
+                 "/gateways/", "/gateways/?q=decline", "/audit/"]:  # fmt: skip
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
 

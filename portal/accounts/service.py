@@ -1,0 +1,27 @@
+"""Account rules: which gateway a payment method charges through."""
+
+from __future__ import annotations
+
+from portal.accounts.models import PaymentMethod
+from portal.audit import service as audit
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.gateways.models import Gateway
+
+
+def assign_gateway(method: PaymentMethod, gateway_id: int, actor) -> None:
+    gateway = db.session.get(Gateway, gateway_id)
+    if gateway is None:
+        raise DomainError("Unknown gateway")
+    if gateway.plugin != method.gateway.plugin:
+        # A token is only meaningful to the provider that issued it.
+        raise DomainError(
+            f"This {method.gateway.plugin} token cannot be charged through a {gateway.plugin} gateway"
+        )
+    before = method.gateway.name
+    method.gateway_id = gateway.id
+    db.session.flush()
+    audit.record(
+        "payment_method.gateway_changed", method, actor=actor,
+        before={"gateway": before}, after={"gateway": gateway.name},
+    )  # fmt: skip

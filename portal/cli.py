@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import click
 from flask import current_app
@@ -77,6 +78,39 @@ def _prepare() -> None:
         )
 
 
+@settle_cli.command("recover")
+@with_appcontext
+def recover_command():
+    """Sort every call left Pending by a crash (asking the gateway) and end orphaned runs."""
+    from portal.runs.recovery import recover
+
+    report = recover()
+    for line in report.transactions:
+        click.echo(line)
+    for run_id in report.runs:
+        click.echo(f"payment run #{run_id}: finished after the interruption")
+    if not report.transactions and not report.runs:
+        click.echo("Nothing to recover.")
+
+
+def _recover_in_background(app) -> None:
+    """At start, sort what a crash left behind, without holding up the portal."""
+    from portal.runs.recovery import recover
+
+    def work():
+        with app.app_context():
+            try:
+                report = recover()
+                for line in report.transactions:
+                    logging.getLogger("portal.recovery").info(line)
+            except Exception:
+                logging.getLogger("portal.recovery").exception("recovery at start failed")
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=work, name="settle-recovery", daemon=True).start()
+
+
 @settle_cli.command("sandbox")
 @with_appcontext
 def sandbox_command():
@@ -110,6 +144,7 @@ def serve_command():
         click.echo("Set SETTLE_SANDBOX_PORT to a free port.", err=True)
         sys.exit(1)
     db.session.remove()
+    _recover_in_background(app)
     host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
     click.echo(f"Sandbox gateway server: {sandbox.url}")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")

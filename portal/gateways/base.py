@@ -58,6 +58,8 @@ class Finding:
     amount: Money | None = None
     reference: str | None = None
     at: datetime | None = None
+    # The provider's code for that transaction, where the lookup tells it (crash recovery uses it).
+    code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,16 @@ def apply_policy(txn: PaymentTransaction) -> None:
             after={"corrective_action": invoice.corrective_action},
             note=f"{txn.status} on transaction #{txn.id}" + (f", {run_note}" if run_note else ""),
         )  # fmt: skip
-    if txn.run_id is not None:
-        column = getattr(PaymentRun, policy.counter.value)
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == txn.run_id)
-            .values(
-                {column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1}
-            )
-        )
+    count_on_run(txn, policy)
+
+
+def count_on_run(txn: PaymentTransaction, policy) -> None:
+    """The run's counter for the status moves with the answer, in the same database transaction."""
+    if txn.run_id is None:
+        return
+    column = getattr(PaymentRun, policy.counter.value)
+    db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == txn.run_id)
+        .values({column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1})
+    )

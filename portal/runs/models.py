@@ -52,6 +52,8 @@ class PaymentRun(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Touched after every invoice: a Running run whose heartbeat is old has lost its executor.
+    heartbeat_at: Mapped[datetime | None]
     selected_count: Mapped[int] = mapped_column(default=0)
     processed_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)

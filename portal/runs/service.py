@@ -99,7 +99,7 @@ def execute_run(run_id: int) -> PaymentRun:
     moved = db.session.execute(
         update(PaymentRun)
         .where(PaymentRun.id == run_id, PaymentRun.state == RunState.QUEUED.value)
-        .values(state=RunState.RUNNING.value, started_at=clock.now())
+        .values(state=RunState.RUNNING.value, started_at=clock.now(), heartbeat_at=clock.now())
     ).rowcount
     db.session.commit()
     run = db.session.get(PaymentRun, run_id)
@@ -119,13 +119,15 @@ def execute_run(run_id: int) -> PaymentRun:
             log.exception("payment run #%s: invoice %s failed", run_id, invoice_id)
             errors.append(f"invoice {invoice_id}: {exc}")
             continue
-        if outcome.skipped:
-            db.session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == run_id)
-                .values(skipped_count=PaymentRun.skipped_count + 1)
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(
+                heartbeat_at=clock.now(),
+                skipped_count=PaymentRun.skipped_count + (1 if outcome.skipped else 0),
             )
-            db.session.commit()
+        )
+        db.session.commit()
     return finish_run(run_id, errors)
 
 

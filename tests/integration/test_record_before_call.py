@@ -1,14 +1,19 @@
-"""Record before call: a process killed between the Pending commit and the answer loses nothing."""
+"""Record before call, and recovery: a process killed mid-charge loses nothing, charges nothing twice."""
 
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
+from portal import clock
 from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.runs.models import PaymentRun
+from portal.runs.recovery import recover
 from portal.runs.service import execute_run, start_run
 from portal.transactions.models import PaymentTransaction
 
@@ -37,9 +42,7 @@ DYING_RUN = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("when", ["before-send", "after-send"])
-def test_the_pending_row_survives_a_crash(app, make_invoice, sandbox, when):
-    invoice = make_invoice()
+def crash_a_run(app, when: str) -> PaymentRun:
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
     died = subprocess.run(
@@ -50,6 +53,18 @@ def test_the_pending_row_survives_a_crash(app, make_invoice, sandbox, when):
     )
     assert died.returncode == 9, died.stderr
     db.session.expire_all()
+    return db.session.get(PaymentRun, run.id)
+
+
+def later():
+    """After every gateway timeout and the run's heartbeat have lapsed."""
+    return clock.now() + timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("when", ["before-send", "after-send"])
+def test_the_pending_row_survives_a_crash(app, make_invoice, sandbox, when):
+    invoice = make_invoice()
+    crash_a_run(app, when)
     (pending,) = db.session.scalars(
         select(PaymentTransaction).where(PaymentTransaction.invoice_id == invoice.id)
     ).all()
@@ -85,3 +100,75 @@ def test_an_invoice_with_a_pending_charge_is_never_charged_again(app, make_invoi
     ).all()
     assert [c.status for c in charges] == ["Pending"]
     assert len(sandbox.ledger.all()) == 1
+
+
+def charges_of(invoice):
+    db.session.expire_all()
+    return db.session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.invoice_id == invoice.id, PaymentTransaction.operation == "charge"
+        )
+        .order_by(PaymentTransaction.id)
+    ).all()
+
+
+def test_recovery_finishes_a_charge_that_reached_the_gateway(app, make_invoice, sandbox):
+    invoice = make_invoice(amount="80.00")
+    run = crash_a_run(app, "after-send")
+    report = recover(now=later())
+    assert report.runs == [run.id]
+    (charge,) = charges_of(invoice)
+    assert (charge.status, charge.provider_code) == ("Success", "approved")
+    assert charge.provider_reference == sandbox.ledger.all()[0]["id"]
+    assert db.session.get(Invoice, invoice.id).balance == Decimal("0")
+    run = db.session.get(PaymentRun, run.id)
+    assert (run.state, run.success_count, run.processed_count) == ("Completed with errors", 1, 1)
+    assert "interrupted" in run.error
+
+
+def test_recovery_frees_an_invoice_whose_charge_never_left(app, make_invoice, sandbox):
+    invoice = make_invoice()
+    crash_a_run(app, "before-send")
+    recover(now=later())
+    (charge,) = charges_of(invoice)
+    assert (charge.status, charge.finalization) == ("System Fail", "Recovered: never sent")
+    assert db.session.get(Invoice, invoice.id).corrective_action is None
+    # Eligible again: the next run charges it, once.
+    execute_run(start_run(due_on=date.today(), actor=None, currency="USD").id)
+    assert [c.status for c in charges_of(invoice)] == ["System Fail", "Success"]
+    assert len(sandbox.ledger.all()) == 1
+
+
+def test_recovery_locks_the_invoice_when_the_gateway_cannot_tell(app, make_invoice, sandbox):
+    invoice = make_invoice()
+    crash_a_run(app, "after-send")
+    gateway = invoice.account.payment_methods[0].gateway
+    gateway.base_url = "http://127.0.0.1:9"
+    db.session.commit()
+    recover(now=later())
+    (charge,) = charges_of(invoice)
+    assert charge.status == "Indeterminate"
+    assert "could not say" in charge.reason
+    assert db.session.get(Invoice, invoice.id).corrective_action == "Action Required"
+
+
+def test_recovery_leaves_a_call_that_may_still_be_in_flight(app, make_invoice, sandbox):
+    invoice = make_invoice()
+    crash_a_run(app, "after-send")
+    report = recover(now=clock.now())
+    assert report.transactions == [] and report.runs == []
+    assert [c.status for c in charges_of(invoice)] == ["Pending"]
+
+
+@pytest.mark.parametrize("token", ["tok_approve", "tok_decline", "tok_review", "tok_closed"])
+def test_after_recovery_settles_ledger_equals_the_sandbox_ledger(app, make_invoice, sandbox, token):
+    invoice = make_invoice(token=token)
+    crash_a_run(app, "after-send")
+    recover(now=later())
+    (charge,) = charges_of(invoice)
+    (held,) = sandbox.ledger.all()
+    assert charge.provider_reference == held["id"]
+    assert charge.provider_code == held["code"]
+    paid = db.session.get(Invoice, invoice.id).balance == Decimal("0")
+    assert paid == (held["state"] in ("unsettled", "settled") and token == "tok_approve")

@@ -102,6 +102,7 @@ class SandboxGateway(Gateway):
             amount=Money.parse(charge["amount"], charge["currency"]),
             reference=charge["id"],
             at=datetime.fromisoformat(charge["created"]),
+            code=charge.get("code"),
         )
 
     def scrub(self, text: str) -> str:

@@ -1,0 +1,150 @@
+"""Crash recovery: every call left Pending is settled by asking the gateway; orphaned runs end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.gateways.base import GatewayResult
+from portal.gateways.service import plugin_for
+from portal.invoices import service as invoices
+from portal.runs.charging import count_on_run, finish_charge
+from portal.runs.models import PaymentRun, RunState
+from portal.runs.service import finish_run
+from portal.statuses import GatewayStatus, policy_for
+from portal.transactions import service as transactions
+from portal.transactions.models import Operation, PaymentTransaction
+
+log = logging.getLogger(__name__)
+
+# A Pending call younger than its gateway's timeout plus this may still be in flight elsewhere.
+IN_FLIGHT_MARGIN = timedelta(seconds=60)
+# A Running run whose heartbeat is older than the longest gateway timeout (300 s) plus a margin
+# has lost the process that executed it.
+RUN_ORPHANED_AFTER = timedelta(seconds=360)
+NOT_SENT = "Recovered: never sent"
+
+
+@dataclass
+class RecoveryReport:
+    transactions: list[str] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+
+
+def recover(now: datetime | None = None) -> RecoveryReport:
+    """Sort every orphaned Pending call and end every orphaned run. Safe to run at any time."""
+    now = now or clock.now()
+    report = RecoveryReport()
+    pending = db.session.scalars(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.status == GatewayStatus.PENDING.value)
+        .order_by(PaymentTransaction.id)
+    ).all()
+    for txn in pending:
+        limit = timedelta(seconds=float(txn.gateway.timeout_seconds)) + IN_FLIGHT_MARGIN
+        if txn.requested_at > now - limit:
+            continue  # may still be in flight in another process
+        report.transactions.append(_resolve(txn.id))
+    runs = db.session.scalars(
+        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value)
+    ).all()
+    for run in runs:
+        last_sign = run.heartbeat_at or run.started_at or run.created_at
+        if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id):
+            finish_run(
+                run.id, ["The run was interrupted (the process stopped); recovery finished it."]
+            )
+            report.runs.append(run.id)
+    return report
+
+
+def _has_pending(run_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(PaymentTransaction.id).where(
+                PaymentTransaction.run_id == run_id,
+                PaymentTransaction.status == GatewayStatus.PENDING.value,
+            )
+        )
+        is not None
+    )
+
+
+def _resolve(txn_id: int) -> str:
+    txn = db.session.get(PaymentTransaction, txn_id)
+    if txn.operation != Operation.CHARGE:
+        return _close_follow_up(txn)
+    lookup = transactions.record_call(
+        operation=Operation.LOOKUP, invoice=txn.invoice, gateway=txn.gateway,
+        amount=txn.amount, currency=txn.currency, parent=txn,
+    )  # fmt: skip
+    db.session.commit()
+    answer = transactions.call_gateway(lookup.id)
+    lookup = db.session.get(PaymentTransaction, lookup.id)
+    transactions.store_answer(lookup, answer)
+    db.session.commit()
+    if answer.status is not GatewayStatus.SUCCESS:
+        reason = f"Recovered after a crash: the gateway could not say what became of it ({answer.message})"
+        finish_charge(
+            txn_id, GatewayResult(GatewayStatus.INDETERMINATE, None, reason, reason=reason)
+        )
+        return f"#{txn_id}: gateway could not tell -> Indeterminate, invoice locked"
+    if not answer.findings:
+        _close_unsent(txn_id)
+        return f"#{txn_id}: never reached the gateway -> invoice eligible again"
+    finding = answer.findings[0]  # looked up by the charge's own idempotency key
+    mapping = plugin_for(txn.gateway).mapping
+    if finding.code is not None:
+        entry = mapping.lookup(finding.code)
+        status, description, unmapped = entry.status, entry.description, entry.unmapped
+    else:
+        held = finding.state.holds_money
+        status = GatewayStatus.SUCCESS if held else GatewayStatus.DECLINE
+        description, unmapped = f"the gateway holds it as {finding.state}", False
+    result = GatewayResult(
+        status=status,
+        code=finding.code,
+        message=f"Recovered after a crash: {description}",
+        reference=finding.reference,
+        unmapped=unmapped,
+        reason="Found at the gateway by crash recovery",
+    )
+    finish_charge(txn_id, result)
+    return f"#{txn_id}: found at the gateway -> {status}"
+
+
+def _close_unsent(txn_id: int) -> None:
+    """The gateway never saw the charge: record that, count it, and leave the invoice unlocked."""
+    invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
+    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
+    if txn.status != GatewayStatus.PENDING:
+        db.session.rollback()
+        return
+    now = clock.now()
+    txn.status = GatewayStatus.SYSTEM_FAIL.value
+    txn.reason = txn.provider_message = (
+        "Recovered after a crash: the gateway holds no such charge, so it was never sent"
+    )
+    txn.answered_at = now
+    txn.finalization, txn.finalized_at = NOT_SENT, now
+    count_on_run(txn, policy_for(GatewayStatus.SYSTEM_FAIL))
+    db.session.commit()
+
+
+def _close_follow_up(txn: PaymentTransaction) -> str:
+    """A refund, void or lookup cut off by a crash: unknown; the invoice stays locked for a clerk."""
+    status = (
+        GatewayStatus.SYSTEM_FAIL
+        if txn.operation == Operation.LOOKUP
+        else GatewayStatus.INDETERMINATE
+    )
+    reason = "Recovered after a crash: no answer was recorded; check the gateway status"
+    txn.status, txn.reason, txn.provider_message = status.value, reason, reason
+    txn.answered_at = clock.now()
+    db.session.commit()
+    return f"#{txn.id}: {txn.operation} cut off -> {status}"

@@ -79,12 +79,17 @@ def _prepare() -> None:
 
 
 @settle_cli.command("recover")
+@click.option(
+    "--alone",
+    is_flag=True,
+    help="No other Settle process is running: treat every Pending call as orphaned now.",
+)
 @with_appcontext
-def recover_command():
+def recover_command(alone: bool):
     """Sort every call left Pending by a crash (asking the gateway) and end orphaned runs."""
     from portal.runs.recovery import recover
 
-    report = recover()
+    report = recover(alone=alone)
     for line in report.transactions:
         click.echo(line)
     for run_id in report.runs:
@@ -94,13 +99,16 @@ def recover_command():
 
 
 def _recover_in_background(app) -> None:
-    """At start, sort what a crash left behind, without holding up the portal."""
+    """At start, sort what a crash left behind, without holding up the portal.
+
+    The embedded default is one process: nothing started before this start can still be in flight.
+    """
     from portal.runs.recovery import recover
 
     def work():
         with app.app_context():
             try:
-                report = recover()
+                report = recover(alone=True)
                 for line in report.transactions:
                     logging.getLogger("portal.recovery").info(line)
             except Exception:

@@ -36,9 +36,15 @@ class RecoveryReport:
     runs: list[int] = field(default_factory=list)
 
 
-def recover(now: datetime | None = None) -> RecoveryReport:
-    """Sort every orphaned Pending call and end every orphaned run. Safe to run at any time."""
+def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryReport:
+    """Sort every orphaned Pending call and end every orphaned run. Safe to run at any time.
+
+    `alone` says no other Settle process is running (the embedded default at start, or an
+    operator who stopped the portal): then nothing can still be in flight, whatever its age.
+    """
     now = now or clock.now()
+    if alone:
+        now += RUN_ORPHANED_AFTER + IN_FLIGHT_MARGIN + timedelta(seconds=300)  # longest timeout
     report = RecoveryReport()
     pending = db.session.scalars(
         select(PaymentTransaction)

@@ -137,11 +137,12 @@ def serve_command():
     """The embedded default: migrate, demo data, the sandbox server, and the portal."""
     from werkzeug.serving import run_simple
 
+    _prepare()
+    # After the migrations, whose alembic.ini logging setup would otherwise hide Settle's own.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    _prepare()
     app = current_app._get_current_object()
     try:
         sandbox = _start_sandbox(f"{app.instance_path}/sandbox-ledger.db").start()

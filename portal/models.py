@@ -7,9 +7,10 @@ from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.payments.models import Allocation, Payment
 from portal.runs.models import PaymentRun
+from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
 
 __all__ = [
     "Account", "Allocation", "AuditEvent", "Gateway", "Invoice", "Payment", "PaymentMethod",
-    "PaymentRun", "PaymentTransaction", "User",
+    "PaymentRun", "PaymentTransaction", "Setting", "User",
 ]  # fmt: skip

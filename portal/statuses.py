@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class GatewayStatus(enum.StrEnum):
@@ -109,7 +109,15 @@ POLICY: dict[GatewayStatus, StatusPolicy] = {
 }  # fmt: skip
 
 
-def policy_for(status: GatewayStatus) -> StatusPolicy:
+def policy_for(status: GatewayStatus, *, strict: bool = False) -> StatusPolicy:
+    """The status's policy; in strict mode (Salesforce Billing's way) every failure locks."""
     if status is GatewayStatus.PENDING:
         raise ValueError("a Pending transaction has no action yet")
-    return POLICY[status]
+    policy = POLICY[status]
+    if strict and status is not GatewayStatus.SUCCESS and not policy.locks_invoice:
+        return replace(
+            policy,
+            locks_invoice=True,
+            action=policy.action + " Strict mode: also lock the invoice (Action Required).",
+        )
+    return policy

@@ -20,10 +20,11 @@ def register_web(app: Flask) -> None:
     from portal.gateways.views import bp as gateways_bp
     from portal.invoices.views import bp as invoices_bp
     from portal.runs.views import bp as runs_bp
+    from portal.settings.views import bp as settings_bp
     from portal.transactions.views import bp as transactions_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, transactions_bp, accounts_bp]
-    for bp in [*blueprints, gateways_bp, audit_bp]:
+    for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

@@ -98,6 +98,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations copy a table and drop the old one; with foreign keys on, SQLite
+            # would refuse to drop a table that other rows refer to. (Settle turns them on for
+            # every other connection.) The pragma only works outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

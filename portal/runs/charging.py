@@ -16,6 +16,7 @@ from portal.invoices.service import RunFilter
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
 from portal.runs.models import PaymentRun
+from portal.settings import service as settings
 from portal.statuses import GatewayStatus, MethodState, policy_for
 from portal.transactions import service as transactions
 from portal.transactions.models import Operation, PaymentTransaction
@@ -82,7 +83,8 @@ def finish_charge(txn_id: int, result: GatewayResult) -> None:
 
 def apply_policy(txn: PaymentTransaction) -> None:
     """What the status does to the invoice, the payment method and the run (domain.md section 2)."""
-    policy = policy_for(txn.gateway_status)
+    policy = policy_for(txn.gateway_status, strict=settings.strict_mode())
+    txn.locked_invoice = policy.locks_invoice
     invoice = txn.invoice
     run_note = f"payment run #{txn.run_id}" if txn.run_id else None
     if policy.creates_payment:

@@ -52,9 +52,9 @@ def ensure_finalizable(txn: PaymentTransaction) -> None:
         )
     if txn.status == GatewayStatus.PENDING:
         raise NotAllowed("The gateway has not answered this charge yet")
-    if not txn.locks_invoice:
+    if not txn.locked_invoice:
         raise NotAllowed(
-            f"A {txn.status} transaction does not lock its invoice: nothing to finalize"
+            f"A {txn.status} transaction did not lock its invoice: nothing to finalize"
         )
     if txn.invoice.corrective_action != ACTION_REQUIRED:
         raise NotAllowed(f"Invoice {txn.invoice.number} is not locked any more")
@@ -63,7 +63,9 @@ def ensure_finalizable(txn: PaymentTransaction) -> None:
 def open_charges(invoice_id: int) -> list[PaymentTransaction]:
     """The invoice's charges that locked it and are not finalized yet."""
     return [
-        c for c in transactions.charges_of(invoice_id) if c.locks_invoice and c.finalized_at is None
+        c
+        for c in transactions.charges_of(invoice_id)
+        if c.locked_invoice and c.finalized_at is None
     ]
 
 

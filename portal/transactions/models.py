@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal import clock
 from portal.extensions import db
 from portal.money import Money
-from portal.statuses import POLICY, GatewayStatus
+from portal.statuses import GatewayStatus
 from portal.types import Amount, JSONText
 
 
@@ -60,6 +60,8 @@ class PaymentTransaction(db.Model):
     provider_code: Mapped[str | None] = mapped_column(String(40))
     provider_message: Mapped[str | None] = mapped_column(Text)
     provider_reference: Mapped[str | None] = mapped_column(String(120), index=True)
+    # Whether the answer locked the invoice (kept, since strict mode may change later).
+    locked_invoice: Mapped[bool] = mapped_column(default=False)
     # The provider's code was not in the mapping; the status is the mapping's default.
     unmapped: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -97,15 +99,10 @@ class PaymentTransaction(db.Model):
         return Money(self.amount, self.currency)
 
     @property
-    def locks_invoice(self) -> bool:
-        status = self.gateway_status
-        return status is not GatewayStatus.PENDING and POLICY[status].locks_invoice
-
-    @property
     def needs_finalization(self) -> bool:
         return (
             self.operation == Operation.CHARGE
-            and self.locks_invoice
+            and self.locked_invoice
             and self.finalized_at is None
             and self.invoice.corrective_action is not None
         )

@@ -141,7 +141,7 @@ def test_a_charge_that_did_not_lock_cannot_be_finalized(make_invoice, run_for, c
     charge = db.session.scalar(
         select(PaymentTransaction).where(PaymentTransaction.invoice_id == invoice.id)
     )
-    with pytest.raises(NotAllowed, match="does not lock its invoice"):
+    with pytest.raises(NotAllowed, match="did not lock its invoice"):
         finalize.refund_and_unlock(charge.id, clerk)
 
 

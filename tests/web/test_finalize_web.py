@@ -116,5 +116,5 @@ def test_finalizing_a_transaction_that_does_not_lock_is_refused(
     page = client.post("/transactions/1/refund-unlock", follow_redirects=True).get_data(
         as_text=True
     )
-    assert "A Success transaction does not lock its invoice" in page
+    assert "A Success transaction did not lock its invoice" in page
     assert client.get("/transactions/999/manual-payment").status_code == 404

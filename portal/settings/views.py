@@ -1,0 +1,34 @@
+"""The status policy page, where a supervisor switches strict mode on or off."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.auth.models import Role
+from portal.auth.roles import requires
+from portal.extensions import db
+from portal.settings import service
+from portal.statuses import GatewayStatus, policy_for
+from portal.transactions.forms import ActionForm
+
+bp = Blueprint("settings", __name__, url_prefix="/policy")
+
+
+@bp.route("/")
+@requires(Role.AUDITOR)
+def policy():
+    strict = service.strict_mode()
+    rows = [policy_for(s, strict=strict) for s in GatewayStatus.answered()]
+    return render_template("settings/policy.html", rows=rows, strict=strict, form=ActionForm())
+
+
+@bp.route("/strict-mode", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def strict_mode():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    wanted = request.form.get("on") == "1"
+    if wanted != service.strict_mode():
+        service.put(service.STRICT_MODE, wanted, current_user)
+        db.session.commit()
+    flash(f"Strict mode is {'on' if wanted else 'off'}.", "success")
+    return redirect(url_for("settings.policy"))

@@ -13,7 +13,7 @@ from portal.money import MoneyError, parse_amount
 from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
-from portal.transactions import finalize
+from portal.transactions import finalize, reviews
 from portal.transactions.forms import ActionForm, ManualPaymentForm
 from portal.transactions.models import PaymentTransaction
 
@@ -70,6 +70,13 @@ def detail(txn_id: int):
         form=ActionForm(),
         labels={"refund": finalize.REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
     )
+
+
+@bp.route("/<int:txn_id>/review")
+@requires(Role.AUDITOR)
+def review(txn_id: int):
+    txn = _txn_or_404(txn_id)
+    return render_template("transactions/review.html", **reviews.review_of(txn))
 
 
 @bp.route("/<int:txn_id>/check-status", methods=["POST"])

@@ -1,0 +1,66 @@
+"""The printable transaction review: everything an auditor needs about one transaction, on a page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.audit import service as audit
+from portal.extensions import db
+from portal.gateways import registry
+from portal.statuses import POLICY
+from portal.transactions.models import PaymentTransaction
+
+# The raw answer is cut here so that the review stays on one page; the portal shows it whole.
+RAW_LIMIT = 1500
+
+
+@dataclass(frozen=True)
+class Attempt:
+    txn: PaymentTransaction
+    decided_by: str
+
+
+def decided_by(txn: PaymentTransaction) -> str:
+    """Which rule gave the status: a mapping entry (file and line), the default, or Settle itself."""
+    if txn.provider_code is None:
+        return f"Settle: {txn.reason}" if txn.reason else "—"
+    mapping = registry.shipped_mapping(txn.gateway.plugin)
+    entry = mapping.lookup(txn.provider_code)
+    name = f"{txn.gateway.plugin}/codes.yaml"
+    if entry.unmapped:
+        return f"{name}: unmapped, default {mapping.default}"
+    return f"{name} line {entry.line}"
+
+
+def review_of(txn: PaymentTransaction) -> dict:
+    invoice = txn.invoice
+    related = db.session.scalars(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.invoice_id == invoice.id)
+        .order_by(PaymentTransaction.id)
+    ).all()
+    raw = json.dumps({"request": txn.raw_request, "response": txn.raw_response}, indent=1)
+    if len(raw) > RAW_LIMIT:
+        raw = (
+            raw[:RAW_LIMIT]
+            + f"\n… ({len(raw) - RAW_LIMIT} more characters on the transaction page)"
+        )
+    policy = POLICY.get(txn.gateway_status)
+    entry_guidance = None
+    if txn.provider_code:
+        entry_guidance = (
+            registry.shipped_mapping(txn.gateway.plugin).lookup(txn.provider_code).guidance
+        )
+    return {
+        "txn": txn,
+        "invoice": invoice,
+        "attempts": [Attempt(t, decided_by(t)) for t in related],
+        "guidance": entry_guidance or (policy.guidance if policy else None),
+        "events": audit.timeline(txn, invoice),
+        "raw": raw,
+        "printed_at": clock.now(),
+    }

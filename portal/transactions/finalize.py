@@ -109,7 +109,7 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
     """The seed's rule: settled at the gateway -> manual payment; otherwise refund and unlock."""
     if charge.finalized_at is not None or charge.invoice.corrective_action != ACTION_REQUIRED:
         return None
-    if lookup is not None and lookup.gateway_state == Settlement.SETTLED:
+    if lookup is not None and lookup.settled_finding() is not None:
         return MANUAL_PAYMENT
     return REFUND_AND_UNLOCK
 

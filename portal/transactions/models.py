@@ -67,8 +67,9 @@ class PaymentTransaction(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     raw_request: Mapped[dict | None] = mapped_column(JSONText)
     raw_response: Mapped[dict | None] = mapped_column(JSONText)
-    # What a lookup found: "not found", "unsettled" or "settled".
+    # What a lookup found: "not found", "unsettled", "settled"... and each transaction it found.
     gateway_state: Mapped[str | None] = mapped_column(String(20))
+    findings: Mapped[list | None] = mapped_column(JSONText)
     requested_at: Mapped[datetime] = mapped_column(default=clock.now)
     answered_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -106,6 +107,10 @@ class PaymentTransaction(db.Model):
             and self.finalized_at is None
             and self.invoice.corrective_action is not None
         )
+
+    def settled_finding(self) -> dict | None:
+        """The settled transaction a lookup found, as the gateway reports it (amount, reference)."""
+        return next((f for f in self.findings or [] if f["state"] == "settled"), None)
 
     @property
     def duration_ms(self) -> int | None:

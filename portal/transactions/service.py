@@ -88,6 +88,17 @@ def store_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     if txn.operation == Operation.LOOKUP and result.status is GatewayStatus.SUCCESS:
         found = result.findings[0].state if result.findings else Settlement.NOT_FOUND
         txn.gateway_state = found.value
+        txn.findings = [
+            {
+                "state": f.state.value,
+                "amount": f.amount.plain() if f.amount else None,
+                "currency": f.amount.currency if f.amount else None,
+                "reference": f.reference,
+                "at": f.at.isoformat() if f.at else None,
+                "code": f.code,
+            }
+            for f in result.findings
+        ]
 
 
 def charges_of(invoice_id: int) -> list[PaymentTransaction]:

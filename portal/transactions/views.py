@@ -1,5 +1,7 @@
 """Transactions: list, detail, and the clerk's finalization actions."""
 
+from decimal import Decimal
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -128,6 +130,8 @@ def refund_unlock(txn_id: int):
 @requires(Role.CLERK)
 def manual_payment(txn_id: int):
     txn = _txn_or_404(txn_id)
+    lookup = finalize.latest_lookup(txn)
+    settled = lookup.settled_finding() if lookup else None
     form = ManualPaymentForm()
     if not form.is_submitted():
         try:
@@ -135,10 +139,17 @@ def manual_payment(txn_id: int):
         except DomainError as exc:
             flash(str(exc), "error")
             return redirect(url_for("transactions.detail", txn_id=txn_id))
-        form.amount.data = f"{txn.money.amount:f}"
-        form.currency.data = txn.currency
-        form.reference.data = txn.provider_reference or ""
+        # As the gateway reports the settled charge, else as Settle recorded the transaction.
+        source = settled or {"amount": f"{txn.money.amount:f}", "currency": txn.currency,
+                             "reference": txn.provider_reference}  # fmt: skip
+        form.amount.data = source["amount"]
+        form.currency.data = source["currency"]
+        form.reference.data = source["reference"] or ""
         form.method.data = PaymentMethodKind.GATEWAY.value
+    differs = settled is not None and (
+        settled["currency"] != txn.currency or Decimal(settled["amount"]) != txn.amount
+    )
+    page = {"txn": txn, "form": form, "lookup": lookup, "settled": settled, "differs": differs}
     if form.validate_on_submit():
         currency = form.currency.data.strip().upper()
         try:
@@ -155,11 +166,11 @@ def manual_payment(txn_id: int):
         except (DomainError, MoneyError) as exc:
             db.session.rollback()
             flash(str(exc), "error")
-            return render_template("transactions/manual_payment.html", txn=txn, form=form), 400
+            return render_template("transactions/manual_payment.html", **page), 400
         flash(
             f"Payment of {amount} {currency} recorded and allocated; invoice {txn.invoice.number} is unlocked.",
             "success",
         )
         return redirect(url_for("transactions.detail", txn_id=txn_id))
     status = 400 if form.is_submitted() else 200
-    return render_template("transactions/manual_payment.html", txn=txn, form=form), status
+    return render_template("transactions/manual_payment.html", **page), status

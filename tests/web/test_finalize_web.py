@@ -118,3 +118,31 @@ def test_finalizing_a_transaction_that_does_not_lock_is_refused(
     )
     assert "A Success transaction did not lock its invoice" in page
     assert client.get("/transactions/999/manual-payment").status_code == 404
+
+
+def test_a_settled_charge_is_recommended_for_a_manual_payment_prefilled_from_the_gateway(
+    client, login, make_user, locked, sandbox
+):
+    login(make_user("clerk"))
+    sandbox.ledger.settle()
+    # The gateway settled less than Settle asked for (a partial approval, say).
+    with sandbox.ledger._tx() as ledger_db:
+        ledger_db.execute("UPDATE charges SET amount = '240.00'")
+    page = client.post(f"/transactions/{locked.id}/check-status", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "Settle recommends: <strong>Create manual payment</strong>" in page
+    assert "240.00 USD" in page
+    form = client.get(f"/transactions/{locked.id}/manual-payment").get_data(as_text=True)
+    assert "as the gateway reports it" in form
+    assert 'value="240.00"' in form
+    assert "differs from Settle's record of 250.00 USD" in form
+
+
+def test_without_a_settled_charge_the_form_says_it_holds_settles_own_record(
+    client, login, make_user, locked
+):
+    login(make_user("clerk"))
+    form = client.get(f"/transactions/{locked.id}/manual-payment").get_data(as_text=True)
+    assert "has not reported a settled charge" in form
+    assert 'value="250.00"' in form

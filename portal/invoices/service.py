@@ -87,16 +87,14 @@ def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilt
     return None
 
 
-def candidate_ids(rf: RunFilter, limit: int | None) -> list[int]:
-    """Invoices worth checking for a run, oldest due first. why_not_eligible has the last word."""
+def candidate_ids(rf: RunFilter) -> list[int]:
+    """The invoices a run considers (open, due, in its scope), oldest due first.
+
+    why_not_eligible has the last word on each, and its reason is recorded when it says no.
+    """
     query = (
         select(Invoice.id)
-        .where(
-            Invoice.posted.is_(True),
-            Invoice.balance > 0,
-            Invoice.due_date <= rf.due_on,
-            Invoice.corrective_action.is_(None),
-        )
+        .where(Invoice.balance > 0, Invoice.due_date <= rf.due_on)
         .order_by(Invoice.due_date, Invoice.id)
     )
     if rf.currency:
@@ -110,8 +108,6 @@ def candidate_ids(rf: RunFilter, limit: int | None) -> list[int]:
                 PaymentMethod.gateway_id == rf.gateway_id,
             )
         )
-    if limit:
-        query = query.limit(limit)
     return list(db.session.scalars(query))
 
 

@@ -3,14 +3,18 @@
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import or_, select
 
+from portal import clock
 from portal.accounts.models import Account
 from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.extensions import db
+from portal.invoices import service
 from portal.invoices.models import Invoice
+from portal.invoices.service import RunFilter
 from portal.pagination import paginate
 from portal.payments.models import Allocation
+from portal.runs.models import RunSkip
 from portal.statuses import ACTION_REQUIRED
 from portal.transactions.models import PaymentTransaction
 
@@ -59,9 +63,15 @@ def detail(invoice_id: int):
     allocations = db.session.scalars(
         select(Allocation).where(Allocation.invoice_id == invoice.id).order_by(Allocation.id)
     ).all()
+    skips = db.session.scalars(
+        select(RunSkip).where(RunSkip.invoice_id == invoice.id).order_by(RunSkip.id.desc()).limit(5)
+    ).all()
+    today = RunFilter(due_on=clock.today())
     return render_template(
         "invoices/detail.html",
         invoice=invoice,
+        skips=skips,
+        why_not_now=service.why_not_eligible(invoice, service.charging_method(invoice), today),
         txns=txns,
         allocations=allocations,
         events=audit.timeline(invoice),

@@ -89,3 +89,18 @@ class PaymentRun(db.Model):
         if self.invoice_limit:
             parts.append(f"at most {self.invoice_limit} invoices")
         return ", ".join(parts)
+
+
+class RunSkip(db.Model):
+    """An invoice a run considered and did not charge, with the first eligibility rule it failed."""
+
+    __tablename__ = "run_skips"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("payment_runs.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    run = relationship("PaymentRun")
+    invoice = relationship("Invoice")

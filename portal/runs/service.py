@@ -18,7 +18,7 @@ from portal.invoices import service as invoices
 from portal.invoices.service import RunFilter
 from portal.money import MINOR_UNITS
 from portal.runs.charging import charge_invoice
-from portal.runs.models import PaymentRun, RunState
+from portal.runs.models import PaymentRun, RunSkip, RunState
 from portal.statuses import GatewayStatus
 from portal.transactions.models import PaymentTransaction
 
@@ -107,11 +107,14 @@ def execute_run(run_id: int) -> PaymentRun:
         log.info("payment run #%s is %s, not Queued: not executed again", run_id, run.state)
         return run
     rf = run_filter(run)
-    ids = invoices.candidate_ids(rf, run.invoice_limit)
+    ids = invoices.candidate_ids(rf)
     run.selected_count = len(ids)
     db.session.commit()
-    errors = []
+    errors, charged, considered = [], 0, 0
     for invoice_id in ids:
+        if run.invoice_limit and charged >= run.invoice_limit:
+            break
+        considered += 1
         try:
             outcome = charge_invoice(invoice_id, run, rf)
         except Exception as exc:  # one invoice's trouble must not stop the run
@@ -119,6 +122,10 @@ def execute_run(run_id: int) -> PaymentRun:
             log.exception("payment run #%s: invoice %s failed", run_id, invoice_id)
             errors.append(f"invoice {invoice_id}: {exc}")
             continue
+        if outcome.skipped:
+            db.session.add(RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped))
+        else:
+            charged += 1
         db.session.execute(
             update(PaymentRun)
             .where(PaymentRun.id == run_id)
@@ -126,6 +133,12 @@ def execute_run(run_id: int) -> PaymentRun:
                 heartbeat_at=clock.now(),
                 skipped_count=PaymentRun.skipped_count + (1 if outcome.skipped else 0),
             )
+        )
+        db.session.commit()
+    if considered < len(ids):
+        # The cap stopped the run early: it considered only these.
+        db.session.execute(
+            update(PaymentRun).where(PaymentRun.id == run_id).values(selected_count=considered)
         )
         db.session.commit()
     return finish_run(run_id, errors)
@@ -155,6 +168,17 @@ def finish_run(run_id: int, errors: list[str]) -> PaymentRun:
     audit.record("payment_run.finished", run, after={"state": run.state})
     db.session.commit()
     return run
+
+
+def skip_reasons(run: PaymentRun) -> list[tuple[str, int]]:
+    """How many invoices the run skipped for each reason, most frequent first."""
+    rows = db.session.execute(
+        select(RunSkip.reason, func.count())
+        .where(RunSkip.run_id == run.id)
+        .group_by(RunSkip.reason)
+        .order_by(func.count().desc())
+    )
+    return [(reason, count) for reason, count in rows]
 
 
 def collected(run: PaymentRun) -> dict[str, str]:

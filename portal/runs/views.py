@@ -16,10 +16,12 @@ from portal.money import MINOR_UNITS
 from portal.pagination import paginate
 from portal.runs import service
 from portal.runs.forms import RunForm
-from portal.runs.models import PaymentRun
+from portal.runs.models import PaymentRun, RunSkip
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
+
+SKIPS_SHOWN = 200
 
 
 @bp.route("/")
@@ -89,7 +91,18 @@ def detail(run_id: int):
         .where(PaymentTransaction.run_id == run.id)
         .order_by(PaymentTransaction.id)
     )
-    return render_template("runs/detail.html", run=run, page=page, collected=service.collected(run))
+    skipped = db.session.scalars(
+        select(RunSkip).where(RunSkip.run_id == run.id).order_by(RunSkip.id).limit(SKIPS_SHOWN)
+    ).all()
+    return render_template(
+        "runs/detail.html",
+        run=run,
+        page=page,
+        collected=service.collected(run),
+        reasons=service.skip_reasons(run),
+        skipped=skipped,
+        skips_shown=SKIPS_SHOWN,
+    )
 
 
 @bp.route("/<int:run_id>/progress.json")

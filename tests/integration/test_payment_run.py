@@ -8,7 +8,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.payments.models import Allocation, Payment
-from portal.runs.models import RunState
+from portal.runs.models import RunSkip, RunState
+from portal.runs.service import skip_reasons
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -53,18 +54,57 @@ def test_a_run_gives_every_status_its_action(make_invoice, run_for, make_user):
     assert method_states["tok_decline"] == "Active"
 
 
-def test_the_next_run_skips_locked_failed_and_paid_invoices(make_invoice, run_for):
+def test_the_next_run_skips_locked_and_failed_invoices_and_says_why(make_invoice, run_for):
     for token in TOKENS:
         make_invoice(token=token)
     run_for()
     second = run_for()
-    # Only the soft decline is eligible again; the rest are paid, locked or need a new method.
-    assert second.selected_count == 3
+    # The paid invoice is no longer open; of the other six only the soft decline is charged again.
+    assert second.selected_count == 6
     charged = db.session.scalars(
         select(PaymentTransaction).where(PaymentTransaction.run_id == second.id)
     ).all()
     assert [t.status for t in charged] == ["Decline"]
-    assert second.skipped_count == 2
+    assert second.skipped_count == 5
+    assert dict(skip_reasons(second)) == {
+        "Action Required": 3,
+        "payment method needs update": 1,
+        "no active payment method": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ({"posted": False}, "not posted"),
+        ({"method_state": "Inactive"}, "no active payment method"),
+        ({"method_state": "Needs Update"}, "payment method needs update"),
+    ],
+)
+def test_each_skipped_invoice_records_the_first_rule_it_failed(
+    make_invoice, run_for, setup, reason
+):
+    invoice = make_invoice(**setup)
+    run = run_for()
+    (skip,) = db.session.scalars(select(RunSkip).where(RunSkip.run_id == run.id)).all()
+    assert (skip.invoice_id, skip.reason) == (invoice.id, reason)
+
+
+def test_a_disabled_gateway_is_a_reason_too(make_invoice, make_gateway, run_for):
+    gateway = make_gateway(name="Off")
+    gateway.enabled = False
+    db.session.commit()
+    make_invoice(gateway=gateway)
+    run = run_for()
+    assert dict(skip_reasons(run)) == {"gateway disabled": 1}
+
+
+def test_the_cap_counts_charged_invoices_not_skipped_ones(make_invoice, run_for):
+    make_invoice(posted=False, due_days=-5)
+    for _ in range(3):
+        make_invoice()
+    run = run_for(invoice_limit=2)
+    assert (run.success_count, run.skipped_count, run.selected_count) == (2, 1, 3)
 
 
 def test_a_gateway_that_is_down_gives_system_fail_and_the_run_completes(
@@ -101,4 +141,5 @@ def test_filters_choose_the_invoices(make_invoice, run_for):
 def test_the_cap_limits_the_run(make_invoice, run_for):
     for _ in range(3):
         make_invoice()
-    assert run_for(invoice_limit=2).selected_count == 2
+    run = run_for(invoice_limit=2)
+    assert (run.selected_count, run.success_count) == (2, 2)

@@ -7,6 +7,7 @@ from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.invoices.service import retry_schedule
 from portal.runs.models import PaymentRun
 from portal.statuses import ACTION_REQUIRED
 
@@ -28,6 +29,17 @@ def index():
         .limit(10)
     ).all()
     runs = db.session.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(5)).all()
+    # Past the retry schedule: a clerk should ask the customer for another payment method.
+    exhausted = db.session.scalars(
+        select(Invoice)
+        .where(Invoice.decline_count > len(retry_schedule()), Invoice.balance > 0)
+        .order_by(Invoice.due_date, Invoice.id)
+        .limit(10)
+    ).all()
     return render_template(
-        "dashboard/index.html", locked=locked, locked_count=locked_count, runs=runs
+        "dashboard/index.html",
+        locked=locked,
+        locked_count=locked_count,
+        runs=runs,
+        exhausted=exhausted,
     )

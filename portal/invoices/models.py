@@ -31,6 +31,9 @@ class Invoice(db.Model):
     due_date: Mapped[date] = mapped_column(index=True)
     posted: Mapped[bool] = mapped_column(default=True)
     corrective_action: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Soft declines since the last success or reset, and when the retry schedule allows the next.
+    decline_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     account = relationship("Account")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select, update
 
+from portal import clock
 from portal.accounts.models import PaymentMethod
+from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState
 from portal.transactions.models import Operation, PaymentTransaction
 
@@ -21,6 +24,8 @@ class RunFilter:
     currency: str | None = None
     gateway_id: int | None = None
     account_id: int | None = None
+    # When the run decides; the retry schedule is read against it (None: now).
+    at: datetime | None = None
 
 
 def lock_invoice(invoice_id: int) -> Invoice:
@@ -84,7 +89,59 @@ def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilt
         return "gateway disabled"
     if has_pending_charge(invoice):
         return "charged by another run in progress"
+    if invoice.decline_count > len(retry_schedule()):
+        return "retries exhausted"
+    if invoice.next_attempt_at and invoice.next_attempt_at > (rf.at or clock.now()):
+        return "next retry not yet due"
     return None
+
+
+DEFAULT_RETRY_DAYS = [1, 3, 7]
+RETRY_SCHEDULE = "retry_schedule_days"
+
+
+def retry_schedule() -> list[int]:
+    """Days after the 1st, 2nd, 3rd... soft decline before the next attempt; then a clerk decides."""
+    return list(settings.get(RETRY_SCHEDULE, DEFAULT_RETRY_DAYS))
+
+
+def set_retry_schedule(text: str, actor) -> list[int]:
+    try:
+        days = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise DomainError("Give whole numbers of days, such as: 1, 3, 7") from None
+    if not 1 <= len(days) <= 10 or not all(1 <= d <= 365 for d in days):
+        raise DomainError("Give 1 to 10 retries, each 1 to 365 days after its decline")
+    settings.put(RETRY_SCHEDULE, days, actor)
+    return days
+
+
+def record_decline(invoice: Invoice, at: datetime) -> None:
+    """A soft decline: schedule the next attempt, or, past the schedule, leave it to a clerk."""
+    invoice.decline_count += 1
+    schedule = retry_schedule()
+    if invoice.decline_count <= len(schedule):
+        invoice.next_attempt_at = at + timedelta(days=schedule[invoice.decline_count - 1])
+    else:
+        invoice.next_attempt_at = None
+
+
+def clear_declines(invoice: Invoice) -> None:
+    invoice.decline_count = 0
+    invoice.next_attempt_at = None
+
+
+def reset_retries(invoice: Invoice, reason: str, actor) -> None:
+    """A supervisor's reset of the retry schedule; it needs a written reason and is audited."""
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise DomainError("Write why the retries are reset (at least 5 characters)")
+    before = {"decline_count": invoice.decline_count, "next_attempt_at": invoice.next_attempt_at}
+    clear_declines(invoice)
+    audit.record(
+        "invoice.retries_reset", invoice, actor=actor, before=before,
+        after={"decline_count": 0, "next_attempt_at": None}, note=reason,
+    )  # fmt: skip
 
 
 def candidate_ids(rf: RunFilter) -> list[int]:

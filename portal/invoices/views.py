@@ -1,6 +1,7 @@
 """Invoices: list (with the Action Required filter) and detail with its whole story."""
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import or_, select
 
 from portal import clock
@@ -8,8 +9,10 @@ from portal.accounts.models import Account
 from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.invoices import service
+from portal.invoices.forms import ResetRetriesForm
 from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.pagination import paginate
@@ -67,12 +70,37 @@ def detail(invoice_id: int):
         select(RunSkip).where(RunSkip.invoice_id == invoice.id).order_by(RunSkip.id.desc()).limit(5)
     ).all()
     today = RunFilter(due_on=clock.today())
+    declines = [t for t in txns if t.status == "Decline" and t.operation == "charge"]
     return render_template(
         "invoices/detail.html",
         invoice=invoice,
         skips=skips,
+        declines=declines,
+        retry_days=service.retry_schedule(),
+        reset_form=ResetRetriesForm(),
         why_not_now=service.why_not_eligible(invoice, service.charging_method(invoice), today),
         txns=txns,
         allocations=allocations,
         events=audit.timeline(invoice),
     )
+
+
+@bp.route("/<int:invoice_id>/reset-retries", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def reset_retries(invoice_id: int):
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    form = ResetRetriesForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_retries(service.lock_invoice(invoice.id), form.reason.data, current_user)
+            db.session.commit()
+            flash(f"Retries of {invoice.number} reset: the next run may charge it.", "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    else:
+        for error in form.reason.errors:
+            flash(error, "error")
+    return redirect(url_for("invoices.detail", invoice_id=invoice_id))

@@ -87,6 +87,10 @@ def apply_policy(txn: PaymentTransaction) -> None:
     txn.locked_invoice = policy.locks_invoice
     invoice = txn.invoice
     run_note = f"payment run #{txn.run_id}" if txn.run_id else None
+    if txn.gateway_status is GatewayStatus.DECLINE:
+        invoices.record_decline(invoice, txn.answered_at or txn.requested_at)
+    elif txn.gateway_status is GatewayStatus.SUCCESS:
+        invoices.clear_declines(invoice)
     if policy.creates_payment:
         payment = payments.create_payment(
             account_id=invoice.account_id,

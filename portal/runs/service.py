@@ -42,6 +42,7 @@ def run_filter(run: PaymentRun) -> RunFilter:
         currency=run.currency,
         gateway_id=run.gateway_id,
         account_id=run.account_id,
+        at=run.started_at,
     )
 
 

@@ -5,7 +5,9 @@ from flask_login import current_user
 
 from portal.auth.models import Role
 from portal.auth.roles import requires
+from portal.errors import DomainError
 from portal.extensions import db
+from portal.invoices import service as invoices
 from portal.settings import service
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions.forms import ActionForm
@@ -18,7 +20,13 @@ bp = Blueprint("settings", __name__, url_prefix="/policy")
 def policy():
     strict = service.strict_mode()
     rows = [policy_for(s, strict=strict) for s in GatewayStatus.answered()]
-    return render_template("settings/policy.html", rows=rows, strict=strict, form=ActionForm())
+    return render_template(
+        "settings/policy.html",
+        rows=rows,
+        strict=strict,
+        form=ActionForm(),
+        retry_days=invoices.retry_schedule(),
+    )
 
 
 @bp.route("/strict-mode", methods=["POST"])
@@ -31,4 +39,21 @@ def strict_mode():
         service.put(service.STRICT_MODE, wanted, current_user)
         db.session.commit()
     flash(f"Strict mode is {'on' if wanted else 'off'}.", "success")
+    return redirect(url_for("settings.policy"))
+
+
+@bp.route("/retry-schedule", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def retry_schedule():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        days = invoices.set_retry_schedule(request.form.get("days", ""), current_user)
+        db.session.commit()
+        flash(
+            f"Soft declines are now retried {', '.join(map(str, days))} days after each.", "success"
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
     return redirect(url_for("settings.policy"))

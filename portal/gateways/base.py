@@ -48,6 +48,7 @@ class GatewayRequest:
     token: str | None = None  # the payment method's token, for a charge
     reference: str | None = None  # the provider's reference of the charge a follow-up is about
     original_key: str | None = None  # the idempotency key of that charge, for a lookup
+    original_at: datetime | None = None  # when that charge was sent (UTC), for a lookup
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Gateway:
     name: ClassVar[str]
     display_name: ClassVar[str]
     required_credentials: ClassVar[tuple[str, ...]] = ()
+    # Credentials some operations need (a reporting login for lookups, say); the form offers them.
+    optional_credentials: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
         self.config = config
@@ -184,7 +187,7 @@ class Gateway:
             # Anything else requests raises happened while talking to the gateway: it may have acted.
             result = self.settled_by_settle(GatewayStatus.INDETERMINATE, f"Call broke off: {exc}")
         else:
-            body = response.text
+            body = self._text(response)
             result = self.interpret(response.status_code, dict(response.headers), body, operation)
             return result.with_raw(
                 {
@@ -193,6 +196,13 @@ class Gateway:
                 }
             )
         return result.with_raw({"request": stored_request, "response": None})
+
+    @staticmethod
+    def _text(response) -> str:
+        # requests reads text/* without a charset as ISO-8859-1 (RFC 2616); gateways send UTF-8.
+        declared = "charset=" in response.headers.get("Content-Type", "").lower()
+        encoding = (response.encoding if declared else None) or "utf-8"
+        return response.content.decode(encoding, errors="replace")
 
     def _connection_error(self, exc: requests.exceptions.ConnectionError) -> GatewayResult:
         inner = exc.args[0] if exc.args else None

@@ -25,14 +25,17 @@ class GatewayForm(FlaskForm):
     enabled = BooleanField("Enabled: runs may charge through it", default=True)
 
 
-def gateway_form(credential_names: tuple[str, ...], *, editing: bool, **kwargs) -> GatewayForm:
+def gateway_form(
+    credential_names: tuple[str, ...], *, editing: bool, optional: tuple[str, ...] = (), **kwargs
+) -> GatewayForm:
     """A form with one password field per credential; when editing, an empty field keeps the old value."""
 
     class Form(GatewayForm):
         pass
 
     for name in credential_names:
-        validators = [Optional()] if editing else [DataRequired(message=f"Give the {name}")]
+        needed = not editing and name not in optional
+        validators = [DataRequired(message=f"Give the {name}")] if needed else [Optional()]
         setattr(
             Form,
             f"credential_{name}",

@@ -53,8 +53,9 @@ def save_gateway(
     name, base_url = name.strip(), base_url.strip()
     _check(name, base_url, timeout, gateway.id if gateway else None)
     kept = dict(gateway.credentials) if gateway else {}
-    merged = {k: credentials.get(k) or kept.get(k, "") for k in cls.required_credentials}
-    missing = [k for k, v in merged.items() if not v]
+    names = cls.required_credentials + cls.optional_credentials
+    merged = {k: credentials.get(k) or kept.get(k, "") for k in names}
+    missing = [k for k in cls.required_credentials if not merged[k]]
     if missing:
         raise DomainError(f"Give the {', '.join(missing)}")
     before = _public(gateway) if gateway else None

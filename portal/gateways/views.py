@@ -58,8 +58,10 @@ def _gateway_or_404(gateway_id: int) -> Gateway:
 
 def _edit(plugin: str, gateway: Gateway | None):
     cls = registry.plugin_class(plugin)
-    names = cls.required_credentials
-    form = gateway_form(names, editing=gateway is not None, obj=gateway)
+    names = cls.required_credentials + cls.optional_credentials
+    form = gateway_form(
+        names, editing=gateway is not None, optional=cls.optional_credentials, obj=gateway
+    )
     if not form.is_submitted() and gateway is None:
         form.timeout_seconds.data = 120
     if form.validate_on_submit():

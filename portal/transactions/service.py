@@ -54,14 +54,17 @@ def record_call(
 
 def request_for(txn: PaymentTransaction) -> GatewayRequest:
     parent = txn.parent
+    # A refund may need the charge's stored payment method (Authorize.Net refunds by profile).
+    method = txn.payment_method or (parent.payment_method if parent else None)
     return GatewayRequest(
         operation=txn.operation,
         idempotency_key=txn.idempotency_key,
         order_id=txn.invoice.number,
         amount=txn.money if txn.operation != Operation.LOOKUP else None,
-        token=txn.payment_method.token if txn.payment_method else None,
+        token=method.token if method else None,
         reference=txn.provider_reference or (parent.provider_reference if parent else None),
         original_key=parent.idempotency_key if parent else None,
+        original_at=parent.requested_at if parent else None,
     )
 
 

@@ -1,0 +1,359 @@
+"""The Authorize.Net plugin: its JSON API (one endpoint, the request named by the body's root key)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from portal.gateways.base import (
+    CallNotMade,
+    Finding,
+    Gateway,
+    GatewayRequest,
+    GatewayResult,
+    HttpCall,
+    Settlement,
+)
+from portal.money import Money, MoneyError
+from portal.statuses import GatewayStatus
+
+ENDPOINT = "/xml/v1/request.api"
+BOM = "\ufeff"
+# AnetApiSchema.xsd: refId and order.invoiceNumber are strings of at most 20 characters.
+MAX_REF = 20
+# getUnsettledTransactionListRequest pages hold at most 1000 transactions.
+PAGE_SIZE = 1000
+
+# What each transactionStatus (the schema's transactionStatusEnum) means for the money. A status
+# missing here (settlementError) cannot be told apart safely, so such a lookup is Indeterminate.
+STATES: dict[str, Settlement] = {
+    "authorizedPendingCapture": Settlement.UNSETTLED,
+    "capturedPendingSettlement": Settlement.UNSETTLED,
+    "pendingSettlement": Settlement.UNSETTLED,
+    "pendingFinalSettlement": Settlement.UNSETTLED,
+    "updatingSettlement": Settlement.UNSETTLED,
+    "authorizedPendingRelease": Settlement.UNSETTLED,
+    "approvedReview": Settlement.UNSETTLED,
+    # Held for review: it may still be captured, so it counts as held until someone decides.
+    "underReview": Settlement.UNSETTLED,
+    "FDSPendingReview": Settlement.UNSETTLED,
+    "FDSAuthorizedPendingReview": Settlement.UNSETTLED,
+    # A failed void leaves the charge standing.
+    "couldNotVoid": Settlement.UNSETTLED,
+    "settledSuccessfully": Settlement.SETTLED,
+    "chargebackReversal": Settlement.SETTLED,
+    "voided": Settlement.VOIDED,
+    "declined": Settlement.DECLINED,
+    "expired": Settlement.DECLINED,
+    "failedReview": Settlement.DECLINED,
+    "generalError": Settlement.DECLINED,
+    "communicationError": Settlement.DECLINED,
+    "refundSettledSuccessfully": Settlement.REFUNDED,
+    "refundPendingSettlement": Settlement.REFUNDED,
+    "returnedItem": Settlement.REFUNDED,
+    "chargeback": Settlement.REFUNDED,
+}
+
+# Keys whose values are credentials, payment-profile ids (the stored token), card data or the
+# answer's signatures (transHash, transHashSha2); merchantAuthentication.name is handled apart.
+_SECRET_KEYS = (
+    "transactionKey|password|sessionToken|partnerLoginId|partnerTransactionKey|hashValue|"
+    "customerProfileId|paymentProfileId|customerPaymentProfileId|cardNumber|expirationDate|"
+    "cardCode|track1|track2|dataValue|dataKey|accountNumber|routingNumber|transHash|transHashSha2"
+)
+_VALUE = r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?'
+_SECRET = re.compile(rf'("(?:{_SECRET_KEYS})"\s*:\s*)(?:{_VALUE})')
+_AUTH_BLOCK = re.compile(r'"merchantAuthentication"\s*:\s*\{[^{}]*\}')
+_STRING_VALUE = re.compile(r'(:\s*)"(?:[^"\\]|\\.)*"')
+
+
+class AuthorizeNetGateway(Gateway):
+    """Authorize.Net's JSON API (developer.authorize.net/api/reference), POST {base}/xml/v1/request.api.
+
+    The stored payment-method token is "customerProfileId/paymentProfileId": a customer profile
+    and one of its payment profiles (Customer Information Manager). Charges are
+    authCaptureTransaction with that profile; refunds name the same profile and the charge's
+    transId, as Authorize.Net asks for refunds of profile transactions (instead of the card's
+    last four digits, which Settle does not keep); voids name the transId only.
+
+    Settle's idempotency key goes into refId, shortened to its first 20 hex characters (80 bits:
+    refId holds 20); Authorize.Net only echoes refId. Its duplicate check (duplicateWindow, from
+    codes.yaml) matches the request's content, so a re-sent charge inside the window is refused
+    with reason 11. The full key rides in order.description for people reading the Merchant
+    Interface. Invoice numbers are cut to the 20 characters order.invoiceNumber holds.
+
+    Lookups ask getTransactionDetails by transId when the charge's reference is known. Without it
+    (a charge that timed out) they list the newest unsettled transactions and keep the invoice's;
+    that list request carries the invoice number in refId, so that the pure interpret() matches
+    the echo. A charge that has already settled is found only by its transId. An Authorize.Net
+    account settles in one currency and its reports name none: amounts are in `account_currency`.
+    """
+
+    name = "authorize_net"
+    display_name = "Authorize.Net"
+    required_credentials = ("api_login_id", "transaction_key")
+    account_currency = "USD"
+
+    # Requests ---------------------------------------------------------------------------------
+
+    def build(self, operation: str, request: GatewayRequest) -> HttpCall:
+        if operation == "charge":
+            root, body = "createTransactionRequest", self._charge(request)
+        elif operation == "refund":
+            root, body = "createTransactionRequest", self._refund(request)
+        elif operation == "void":
+            root, body = "createTransactionRequest", self._void(request)
+        elif operation == "lookup":
+            root, body = self._lookup_request(request)
+        else:
+            raise CallNotMade(f"unknown operation {operation!r}")
+        auth = {
+            "name": self.config.credentials["api_login_id"],
+            "transactionKey": self.config.credentials["transaction_key"],
+        }
+        # The JSON is a translation of the XML schema: element order matters, and a dict keeps it.
+        payload = {root: {"merchantAuthentication": auth, **body}}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        url = self.config.base_url.rstrip("/") + ENDPOINT
+        return HttpCall("POST", url, headers, json.dumps(payload))
+
+    def _charge(self, request: GatewayRequest) -> dict:
+        amount = self._positive(request.amount, "charge")
+        return {
+            "refId": request.idempotency_key[:MAX_REF],
+            "transactionRequest": {
+                "transactionType": "authCaptureTransaction",
+                "amount": amount.plain(),
+                "currencyCode": amount.currency,
+                "profile": self._profile(request.token),
+                "order": {
+                    "invoiceNumber": request.order_id[:MAX_REF],
+                    "description": f"Settle {request.idempotency_key}",
+                },
+                "transactionSettings": self._settings(),
+            },
+        }
+
+    def _refund(self, request: GatewayRequest) -> dict:
+        amount = self._positive(request.amount, "refund")
+        return {
+            "refId": request.idempotency_key[:MAX_REF],
+            "transactionRequest": {
+                "transactionType": "refundTransaction",
+                "amount": amount.plain(),
+                "profile": self._profile(request.token),
+                "refTransId": self._reference(request, "refund"),
+                "order": {"invoiceNumber": request.order_id[:MAX_REF]},
+                "transactionSettings": self._settings(),
+            },
+        }
+
+    def _void(self, request: GatewayRequest) -> dict:
+        return {
+            "refId": request.idempotency_key[:MAX_REF],
+            "transactionRequest": {
+                "transactionType": "voidTransaction",
+                "refTransId": self._reference(request, "void"),
+            },
+        }
+
+    def _lookup_request(self, request: GatewayRequest) -> tuple[str, dict]:
+        if _trans_id(request.reference):
+            return "getTransactionDetailsRequest", {"transId": request.reference}
+        if not request.order_id:
+            raise CallNotMade("a lookup without the charge's transId needs the invoice number")
+        # No lookup by refId exists: list the newest unsettled transactions and match the
+        # invoice. refId carries the invoice so that interpret() reads it back from the echo.
+        return "getUnsettledTransactionListRequest", {
+            "refId": request.order_id[:MAX_REF],
+            "sorting": {"orderBy": "submitTimeUTC", "orderDescending": True},
+            "paging": {"limit": str(PAGE_SIZE), "offset": "1"},
+        }
+
+    def _settings(self) -> dict:
+        window = self.mapping.retry.duplicate_window_seconds
+        return {"setting": [{"settingName": "duplicateWindow", "settingValue": str(window)}]}
+
+    @staticmethod
+    def _positive(amount: Money | None, operation: str) -> Money:
+        if amount is None or not amount.is_positive():
+            raise CallNotMade(f"a {operation} needs a positive amount")
+        return amount
+
+    @staticmethod
+    def _profile(token: str | None) -> dict:
+        customer, _, payment = (token or "").partition("/")
+        if not customer or not payment or "/" in payment:
+            raise CallNotMade(
+                "the payment method's token must be customerProfileId/paymentProfileId"
+            )
+        return {"customerProfileId": customer, "paymentProfile": {"paymentProfileId": payment}}
+
+    @staticmethod
+    def _reference(request: GatewayRequest, operation: str) -> str:
+        if not _trans_id(request.reference):
+            raise CallNotMade(f"a {operation} needs the transId of the charge")
+        return request.reference
+
+    # Answers ----------------------------------------------------------------------------------
+
+    def interpret(
+        self, http_status: int, headers: dict, body: str, operation: str = "charge"
+    ) -> GatewayResult:
+        data = _parse(body)
+        if data is None:
+            return self.unreadable(f"HTTP {http_status} with a body that is not an API answer")
+        messages = data.get("messages")
+        if not isinstance(messages, dict) or "resultCode" not in messages:
+            return self.unreadable(f"HTTP {http_status} with an answer without messages")
+        ok = messages["resultCode"] == "Ok"
+        top = _first(messages.get("message"), "message")
+        if operation == "lookup":
+            return self._lookup(data, ok, top)
+        answer = data.get("transactionResponse", {})
+        if not isinstance(answer, dict):
+            return self.unreadable("the transactionResponse is not an object")
+        error = _first(answer.get("errors"), "error")
+        if error is not None:
+            code, text = error.get("errorCode"), error.get("errorText")
+        else:
+            message = _first(answer.get("messages"), "message") or {}
+            code, text = message.get("code"), message.get("description")
+        if code is not None and str(code) != "":
+            return self.mapped(str(code), text, reference=_trans_id(answer.get("transId")))
+        # Authentication and schema errors come without a transactionResponse; an Ok without a
+        # reason code is no completed transaction (Authorize.Net's own sample code says so).
+        if not ok and top is not None and top.get("code"):
+            return self.mapped(str(top["code"]), top.get("text"))
+        return self.unreadable("a transaction answer without a reason code")
+
+    def _lookup(self, data: dict, ok: bool, top: dict | None) -> GatewayResult:
+        if top is None or not top.get("code"):
+            return self.unreadable("a lookup answer without a message code")
+        code = str(top["code"])
+        if not ok:
+            return self.mapped(code, top.get("text"))
+        if "transaction" in data:
+            try:
+                finding = self._finding(data["transaction"], with_code=True)
+            except (KeyError, TypeError, ValueError, MoneyError) as exc:
+                return self.unreadable(f"the transaction cannot be read: {exc}")
+            return self.mapped(
+                code,
+                f"Transaction {finding.reference}: {data['transaction']['transactionStatus']}",
+                reference=finding.reference,
+                findings=(finding,),
+            )
+        return self._listed(data, code)
+
+    def _listed(self, data: dict, code: str) -> GatewayResult:
+        if data.get("refId") is None:
+            return self.unreadable("a transaction list that does not echo the invoice (refId)")
+        invoice = str(data["refId"])
+        listed = _items(data.get("transactions"), "transaction")
+        try:
+            findings = sorted(
+                (
+                    self._finding(t)
+                    for t in listed
+                    if str(t.get("invoiceNumber", t.get("invoice", ""))) == invoice
+                ),
+                key=lambda f: f.at or datetime.min,
+                reverse=True,
+            )
+            total = int(data.get("totalNumInResultSet", len(listed)))
+        except (KeyError, TypeError, ValueError, MoneyError) as exc:
+            return self.unreadable(f"a listed transaction cannot be read: {exc}")
+        if not findings and total > len(listed):
+            return self.settled_by_settle(
+                GatewayStatus.INDETERMINATE,
+                f"Invoice {invoice} is not among the newest {len(listed)} of {total} unsettled "
+                "transactions; the gateway cannot tell from one page",
+            )
+        message = (
+            f"{len(findings)} unsettled transaction(s) for invoice {invoice}"
+            if findings
+            else f"No unsettled transaction for invoice {invoice} (a settled one is found by its transId)"
+        )
+        return self.mapped(
+            code,
+            message,
+            reference=findings[0].reference if findings else None,
+            findings=tuple(findings),
+        )
+
+    def _finding(self, transaction: Any, with_code: bool = False) -> Finding:
+        state = STATES[str(transaction["transactionStatus"])]
+        amount = transaction.get("settleAmount")
+        if state not in (Settlement.SETTLED, Settlement.REFUNDED) and "authAmount" in transaction:
+            amount = transaction["authAmount"]
+        reason = transaction.get("responseReasonCode") if with_code else None
+        return Finding(
+            state=state,
+            amount=Money.parse(str(amount), self.account_currency),
+            reference=str(transaction["transId"]),
+            at=_utc(transaction.get("submitTimeUTC")),
+            code=None if reason is None else str(reason),
+        )
+
+    # Stored bodies ----------------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        text = _AUTH_BLOCK.sub(lambda m: _STRING_VALUE.sub(r'\1"[FILTERED]"', m.group(0)), text)
+        text = _SECRET.sub(r'\1"[FILTERED]"', text)
+        return text
+
+
+def _parse(body: str | bytes) -> dict | None:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        # Authorize.Net starts every answer with a UTF-8 byte-order mark.
+        data = json.loads(body.removeprefix(BOM).strip(), parse_float=Decimal)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    # The API reference shows answers wrapped in their XML root, with "-xmlns" attributes.
+    names = [k for k in data if not k.startswith(("-", "@"))]
+    if "messages" not in data and len(names) == 1 and names[0].endswith("Response"):
+        inner = data[names[0]]
+        return inner if isinstance(inner, dict) else None
+    return data
+
+
+def _items(value: Any, inner: str) -> list[dict]:
+    """A JSON list, a single object, or the XML translation's {inner: [...]}, as a list."""
+    if isinstance(value, dict) and inner in value:
+        value = value[inner]
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _first(value: Any, inner: str) -> dict | None:
+    items = _items(value, inner)
+    return items[0] if items else None
+
+
+def _trans_id(value: Any) -> str | None:
+    """A transaction id; "0" is what Authorize.Net sends when it created no transaction."""
+    text = "" if value is None else str(value).strip()
+    return text if text and text != "0" else None
+
+
+def _utc(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+PLUGIN = AuthorizeNetGateway

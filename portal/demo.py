@@ -12,9 +12,10 @@ from portal import clock
 from portal.accounts.models import Account, PaymentMethod
 from portal.auth.models import Role, User
 from portal.extensions import db
+from portal.gateways import registry
 from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
-from portal.sandbox.server import sandbox_credentials
+from portal.sandbox.server import mount_path, sandbox_credentials
 
 DEMO_USERS = [
     ("admin", "Ada Admin", Role.ADMIN),
@@ -69,57 +70,100 @@ def ensure_users(password: str | None) -> str | None:
 def ensure_gateways(sandbox_url: str) -> None:
     """The demo's gateways, kept pointed at this start's sandbox server."""
     specs = [
-        ("Sandbox", sandbox_url, Decimal("3")),
+        ("Sandbox", sandbox_url),
         # Nothing listens on port 9 here: every call is refused before it leaves (System Fail).
-        ("Sandbox (offline)", "http://127.0.0.1:9", Decimal("3")),
+        ("Sandbox (offline)", "http://127.0.0.1:9"),
     ]
-    for name, url, timeout in specs:
-        gateway = db.session.scalar(select(Gateway).where(Gateway.name == name))
-        if gateway is None:
-            gateway = Gateway(
-                name=name,
-                plugin="sandbox",
-                credentials=sandbox_credentials("sandbox"),
-                timeout_seconds=timeout,
+    for name, url in specs:
+        _ensure_gateway(name, "sandbox", url)
+    db.session.commit()
+
+
+# One gateway per provider plugin, each with three customers: one approved, one soft decline and
+# one held for review. Authorize.Net's stored token is a "customerProfileId/paymentProfileId" pair.
+PROVIDER_CUSTOMERS = [
+    ("Globex", "tok_approve", "410.00"),
+    ("Initech", "tok_decline", "95.50"),
+    ("Umbrella", "tok_review", "1200.00"),
+]
+TOKEN_FORMAT = {"authorize_net": "{}/1"}
+
+
+def _ensure_gateway(name: str, plugin: str, url: str) -> Gateway:
+    gateway = db.session.scalar(select(Gateway).where(Gateway.name == name))
+    if gateway is None:
+        gateway = Gateway(
+            name=name,
+            plugin=plugin,
+            credentials=sandbox_credentials(plugin),
+            timeout_seconds=Decimal("3"),
+        )
+        db.session.add(gateway)
+    gateway.base_url = url
+    return gateway
+
+
+def _add_customer(number, name, gateway, token, invoices) -> None:
+    today = clock.today()
+    account = Account(number=number, name=name)
+    db.session.add(account)
+    db.session.flush()
+    db.session.add(
+        PaymentMethod(
+            account_id=account.id,
+            gateway_id=gateway.id,
+            token=token,
+            brand="Visa",
+            last4=f"{4000 + account.id:04d}"[-4:],
+            exp_month=12,
+            exp_year=today.year + 3,
+        )
+    )
+    for inv_number, currency, total, days, posted, paid in invoices:
+        db.session.add(
+            Invoice(
+                number=inv_number,
+                account_id=account.id,
+                currency=currency,
+                total=Decimal(total),
+                balance=Decimal(0) if paid else Decimal(total),
+                due_date=today + timedelta(days=days),
+                posted=posted,
             )
-            db.session.add(gateway)
-        gateway.base_url = url
+        )
+
+
+def load_providers(sandbox_url: str) -> None:
+    """A gateway of every provider plugin, pointed at the sandbox, with its three customers.
+
+    Run at every start: a provider added by a newer release gets its demo data, none twice.
+    """
+    for plugin in registry.names():
+        if plugin == "sandbox":
+            continue
+        cls = registry.plugin_class(plugin)
+        gateway = _ensure_gateway(
+            f"{cls.display_name} (sandbox)", plugin, sandbox_url + mount_path(plugin)
+        )
+        db.session.flush()
+        for index, (company, token, total) in enumerate(PROVIDER_CUSTOMERS, 1):
+            number = f"ACC-{plugin.upper()}-{index}"
+            if db.session.scalar(select(Account).where(Account.number == number)):
+                continue
+            stored = TOKEN_FORMAT.get(plugin, "{}").format(token)
+            invoice = (f"INV-{plugin.upper()}-{index}", "USD", total, -index, True, False)
+            _add_customer(number, f"{company} ({cls.display_name})", gateway, stored, [invoice])
     db.session.commit()
 
 
 def load(sandbox_url: str) -> bool:
     """Load the demo accounts and invoices once. Returns False when they were there already."""
     ensure_gateways(sandbox_url)
+    load_providers(sandbox_url)
     if db.session.scalar(select(Account).where(Account.number == DEMO_ACCOUNTS[0][0])):
         return False
     gateways = {g.name: g for g in db.session.scalars(select(Gateway))}
-    today = clock.today()
     for number, name, token, gateway_name, invoices in DEMO_ACCOUNTS:
-        account = Account(number=number, name=name)
-        db.session.add(account)
-        db.session.flush()
-        db.session.add(
-            PaymentMethod(
-                account_id=account.id,
-                gateway_id=gateways[gateway_name].id,
-                token=token,
-                brand="Visa",
-                last4=f"{4000 + int(number[-3:]):04d}"[-4:],
-                exp_month=12,
-                exp_year=today.year + 3,
-            )
-        )
-        for inv_number, currency, total, days, posted, paid in invoices:
-            db.session.add(
-                Invoice(
-                    number=inv_number,
-                    account_id=account.id,
-                    currency=currency,
-                    total=Decimal(total),
-                    balance=Decimal(0) if paid else Decimal(total),
-                    due_date=today + timedelta(days=days),
-                    posted=posted,
-                )
-            )
+        _add_customer(number, name, gateways[gateway_name], token, invoices)
     db.session.commit()
     return True

@@ -100,6 +100,9 @@ class Gateway:
     required_credentials: ClassVar[tuple[str, ...]] = ()
     # Credentials some operations need (a reporting login for lookups, say); the form offers them.
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # True where the provider has no read-only lookup and "asking" reverses an unsettled charge
+    # (Payeezy's timeout reversal): Settle then never looks up just to show a clerk.
+    lookup_moves_money: ClassVar[bool] = False
 
     def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
         self.config = config

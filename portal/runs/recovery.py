@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.extensions import db
-from portal.gateways.base import GatewayResult
+from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
 from portal.runs.charging import count_on_run, finish_charge
@@ -28,6 +28,7 @@ IN_FLIGHT_MARGIN = timedelta(seconds=60)
 # has lost the process that executed it.
 RUN_ORPHANED_AFTER = timedelta(seconds=360)
 NOT_SENT = "Recovered: never sent"
+NOT_SENT_REASON = "Recovered after a crash: the gateway holds no such charge, so it was never sent"
 
 
 @dataclass
@@ -104,6 +105,11 @@ def _resolve(txn_id: int) -> str:
         _close_unsent(txn_id)
         return f"#{txn_id}: never reached the gateway -> invoice eligible again"
     finding = answer.findings[0]  # looked up by the charge's own idempotency key
+    if finding.state in (Settlement.VOIDED, Settlement.REFUNDED):
+        # Given back already (a lookup that reverses, as Payeezy's does): nothing is owed to it.
+        reason = f"Recovered after a crash: the gateway holds it {finding.state}"
+        _close_unsent(txn_id, reason, finalization="Recovered: reversed")
+        return f"#{txn_id}: {finding.state} at the gateway -> invoice eligible again"
     mapping = plugin_for(txn.gateway).mapping
     if finding.code is not None:
         entry = mapping.lookup(finding.code)
@@ -124,8 +130,8 @@ def _resolve(txn_id: int) -> str:
     return f"#{txn_id}: found at the gateway -> {status}"
 
 
-def _close_unsent(txn_id: int) -> None:
-    """The gateway never saw the charge: record that, count it, and leave the invoice unlocked."""
+def _close_unsent(txn_id: int, reason: str = NOT_SENT_REASON, finalization: str = NOT_SENT) -> None:
+    """The charge moved no money: record why, count it, and leave the invoice unlocked."""
     invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
     txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
     if txn.status != GatewayStatus.PENDING:
@@ -133,11 +139,9 @@ def _close_unsent(txn_id: int) -> None:
         return
     now = clock.now()
     txn.status = GatewayStatus.SYSTEM_FAIL.value
-    txn.reason = txn.provider_message = (
-        "Recovered after a crash: the gateway holds no such charge, so it was never sent"
-    )
+    txn.reason = txn.provider_message = reason
     txn.answered_at = now
-    txn.finalization, txn.finalized_at = NOT_SENT, now
+    txn.finalization, txn.finalized_at = finalization, now
     count_on_run(txn, policy_for(GatewayStatus.SYSTEM_FAIL))
     db.session.commit()
 

@@ -12,6 +12,7 @@ from portal import clock
 from portal.audit import service as audit
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
+from portal.gateways import registry
 from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
@@ -69,9 +70,22 @@ def open_charges(invoice_id: int) -> list[PaymentTransaction]:
     ]
 
 
+def lookup_is_read_only(charge: PaymentTransaction) -> bool:
+    return not registry.plugin_class(charge.gateway.plugin).lookup_moves_money
+
+
 def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, GatewayResult]:
     """Check gateway status: a recorded lookup of the charge by its idempotency key."""
     charge = _charge(txn_id)
+    if not lookup_is_read_only(charge):
+        raise NotAllowed(
+            f"{charge.gateway.name} cannot be asked without reversing an unsettled charge: use "
+            f"{REFUND_AND_UNLOCK}, or search the provider's portal for invoice {charge.invoice.number}"
+        )
+    return _lookup(charge, actor)
+
+
+def _lookup(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
     lookup = transactions.record_call(
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
@@ -167,7 +181,8 @@ def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
 
 
 def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) -> None:
-    lookup, result = check_gateway_status(charge.id, actor)
+    # For a gateway whose lookup reverses (Payeezy), this lookup already is the void.
+    lookup, result = _lookup(charge, actor)
     if result.status is not GatewayStatus.SUCCESS:
         outcome.problems.append(
             f"Transaction #{charge.id}: the gateway could not say what it holds ({result.message})"

@@ -68,6 +68,7 @@ def detail(txn_id: int):
         follow_ups=follow_ups,
         policy=policy,
         recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
+        can_look_up=finalize.lookup_is_read_only(txn),
         events=audit.timeline(txn),
         form=ActionForm(),
         labels={"refund": finalize.REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},

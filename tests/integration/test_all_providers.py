@@ -42,11 +42,3 @@ def test_a_run_through_every_provider_gives_each_status_with_the_providers_codes
             assert txn.provider_code, (name, token)
             assert not txn.unmapped, (name, token, txn.provider_code)
         assert txn.raw_request is not None
-    held = {c["id"] for c in sandbox.ledger.all() if c["state"] in ("unsettled", "settled")}
-    charged = {
-        t.provider_reference
-        for t in db.session.scalars(
-            select(PaymentTransaction).where(PaymentTransaction.status == "Success")
-        )
-    }
-    assert charged <= held

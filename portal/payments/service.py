@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import update
-
 from portal import clock
 from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.money import Money
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
 
 
@@ -61,18 +60,14 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
     allocated = sum((a.amount for a in payment.allocations), Decimal(0))
     if allocated + amount > payment.amount:
         raise DomainError("The allocations would exceed the payment")
-    before = invoice.balance
-    # Conditional: the database refuses to take the balance below zero whatever raced us.
-    moved = db.session.execute(
-        update(Invoice)
-        .where(Invoice.id == invoice.id, Invoice.balance >= amount)
-        .values(balance=Invoice.balance - amount)
-    ).rowcount
-    if moved != 1:
+    # Decimal arithmetic here, never in SQL: SQLite would compute the balance in binary floats.
+    # The caller's row lock (lock_invoice) keeps anyone else from changing it meanwhile.
+    before = Money(invoice.balance, invoice.currency).amount
+    if amount > before:
         raise DomainError(
             f"{amount} {invoice.currency} is more than invoice {invoice.number}'s balance"
         )
-    db.session.refresh(invoice)
+    invoice.balance = before - amount
     allocation = Allocation(
         payment=payment,
         invoice_id=invoice.id,

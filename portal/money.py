@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -35,15 +36,26 @@ def parse_amount(text: str | Decimal | int, currency: str) -> Decimal:
     if isinstance(text, float):
         raise MoneyError("Amounts must never be floats")
     exponent = minor_units(currency)
+    cleaned = str(text).strip()
+    if "," in cleaned:
+        # Commas only as thousands separators (1,234.50); "1,50" is not a hundred and fifty.
+        if not _THOUSANDS.fullmatch(cleaned):
+            raise MoneyError(f"{text!r} is not an amount: use a dot for decimals, as in 1234.50")
+        cleaned = cleaned.replace(",", "")
     try:
-        amount = Decimal(str(text).strip().replace(",", ""))
+        amount = Decimal(cleaned)
     except InvalidOperation:
         raise MoneyError(f"{text!r} is not an amount") from None
-    if not amount.is_finite():
-        raise MoneyError(f"{text!r} is not an amount")
+    if not amount.is_finite() or abs(amount) >= LIMIT:
+        raise MoneyError(f"{text!r} is not an amount Settle accepts")
     if -amount.as_tuple().exponent > exponent and amount != amount.quantize(_quantum(exponent)):
         raise MoneyError(f"{currency} amounts have {exponent} decimal places at most")
     return amount.quantize(_quantum(exponent))
+
+
+# The columns hold 18 digits with 4 decimals: anything this large is a typing error.
+LIMIT = Decimal(10) ** 13
+_THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
 
 
 def _quantum(exponent: int) -> Decimal:

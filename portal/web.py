@@ -35,7 +35,8 @@ def register_web(app: Flask) -> None:
     def load_user(user_id: str):
         from portal.auth.models import User
 
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
 
     zone = ZoneInfo(app.config["SETTLE_TIMEZONE"])
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -88,6 +89,24 @@ class HttpCall:
     body: str | bytes | None = None
 
 
+# Raised by requests before anything is sent.
+_NOT_SENT_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+)
+
+
+def _public_url(url: str) -> str:
+    """A URL fit to store or show: no user:password@ and no query string (either may hold secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class CallNotMade(Exception):
     """The request could not be built (missing credential, bad configuration): nothing left Settle."""
 
@@ -163,9 +182,15 @@ class Gateway:
             if missing:
                 raise CallNotMade(f"missing credential {', '.join(missing)}")
             call = self.build(operation, request)
+            stored_request = {
+                "method": call.method,
+                "url": _public_url(call.url),
+                "body": self._scrubbed(call.body),
+            }
         except CallNotMade as exc:
-            return self.settled_by_settle(GatewayStatus.SYSTEM_FAIL, f"Request not sent: {exc}")
-        stored_request = {"method": call.method, "url": call.url, "body": self._scrubbed(call.body)}
+            return self._not_sent(str(exc))
+        except Exception as exc:  # a request Settle could not build never left
+            return self._not_sent(f"the request could not be built ({type(exc).__name__})")
         try:
             response = self.session.request(
                 call.method,
@@ -175,10 +200,14 @@ class Gateway:
                 timeout=(self.config.connect_timeout, self.config.timeout),
                 allow_redirects=False,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            result = self._not_sent(f"connection timed out: {exc}")
-        except requests.exceptions.SSLError as exc:
-            result = self._not_sent(f"TLS failure: {exc}")
+        except requests.exceptions.ConnectTimeout:
+            result = self._not_sent("the connection timed out")
+        except requests.exceptions.SSLError:
+            result = self._not_sent("TLS failure")
+        except _NOT_SENT_ERRORS as exc:
+            result = self._not_sent(
+                f"the gateway URL or a header is invalid ({type(exc).__name__})"
+            )
         except requests.exceptions.ReadTimeout:
             result = self.settled_by_settle(
                 GatewayStatus.INDETERMINATE,
@@ -188,17 +217,28 @@ class Gateway:
             result = self._connection_error(exc)
         except requests.exceptions.RequestException as exc:
             # Anything else requests raises happened while talking to the gateway: it may have acted.
-            result = self.settled_by_settle(GatewayStatus.INDETERMINATE, f"Call broke off: {exc}")
+            result = self.settled_by_settle(
+                GatewayStatus.INDETERMINATE, f"Call broke off ({type(exc).__name__})"
+            )
         else:
+            return self._read(response, operation, stored_request)
+        return result.with_raw({"request": stored_request, "response": None})
+
+    def _read(self, response, operation: str, stored_request: dict) -> GatewayResult:
+        """The answer arrived: whatever goes wrong reading it, the request reached the gateway."""
+        try:
             body = self._text(response)
             result = self.interpret(response.status_code, dict(response.headers), body, operation)
-            return result.with_raw(
-                {
-                    "request": stored_request,
-                    "response": {"http_status": response.status_code, "body": self.scrub(body)},
-                }
-            )
-        return result.with_raw({"request": stored_request, "response": None})
+            stored_body = self.scrub(body)
+        except Exception as exc:
+            result = self.unreadable(f"the answer could not be read ({type(exc).__name__}: {exc})")
+            stored_body = None
+        return result.with_raw(
+            {
+                "request": stored_request,
+                "response": {"http_status": response.status_code, "body": stored_body},
+            }
+        )
 
     @staticmethod
     def _text(response) -> str:
@@ -211,7 +251,7 @@ class Gateway:
         inner = exc.args[0] if exc.args else None
         if isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError):
             # Refused or the host name did not resolve: the request never left.
-            return self._not_sent(f"could not connect: {inner.reason}")
+            return self._not_sent(f"could not connect to {_public_url(self.config.base_url)}")
         return self.settled_by_settle(
             GatewayStatus.INDETERMINATE, f"Connection dropped after the request was sent: {exc}"
         )

@@ -115,6 +115,13 @@ class _Reader:
             self.fail(node, f"{what} cannot be Pending: it is not an answer")
         return status
 
+    def _default(self, node) -> GatewayStatus:
+        status = self.status(node, "default")
+        if status is GatewayStatus.SUCCESS:
+            # An unknown code must never create a payment.
+            self.fail(node, "default cannot be Success: an unknown code must not count as paid")
+        return status
+
     def boolean(self, node, what: str) -> bool:
         value = self.text(node, what).lower()
         if value not in ("true", "false"):
@@ -149,7 +156,7 @@ class _Reader:
             path=str(self.path),
             provider=self.text(top["provider"][1], "provider"),
             source=self.text(top["source"][1], "source"),
-            default=self.status(top["default"][1], "default"),
+            default=self._default(top["default"][1]),
             retry=RetrySafety(
                 resend_after_timeout=self.boolean(
                     retry["resend_after_timeout"][1], "retry.resend_after_timeout"

@@ -27,10 +27,8 @@ class Gateway(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     def masked_credentials(self) -> dict[str, str]:
-        return {
-            k: "••••" + str(v)[-4:] if len(str(v)) > 8 else "••••"
-            for k, v in self.credentials.items()
-        }
+        """Whether each credential is set; never any part of its value (domain.md section 4)."""
+        return {k: "set" if v else "(not set)" for k, v in self.credentials.items()}
 
     def __str__(self) -> str:
         return self.name

@@ -30,7 +30,11 @@ def _check(name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DomainError("The base URL must start with https:// (or http:// for a local sandbox)")
-    if not Decimal(1) <= timeout <= Decimal(300):
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError:
+        raise DomainError("The base URL's port must be a number from 1 to 65535") from None
+    if not timeout.is_finite() or not Decimal(1) <= timeout <= Decimal(300):
         raise DomainError("The timeout must be between 1 and 300 seconds")
     clash = db.session.scalar(select(GatewayRow).where(GatewayRow.name == name))
     if clash is not None and clash.id != gateway_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import case, exists, select, update
 
 from portal import clock
 from portal.accounts.models import PaymentMethod
@@ -44,11 +44,13 @@ def lock_invoice(invoice_id: int) -> Invoice:
 
 
 def charging_method(invoice: Invoice) -> PaymentMethod | None:
-    """The account's payment method a run charges: its default one, else its oldest."""
+    """The account's payment method a run charges: an Active one first, the default first among
+    those; else the best of the rest, so that the skip reason names its state."""
+    rank = case((PaymentMethod.state == MethodState.ACTIVE.value, 0), else_=1)
     return db.session.scalars(
         select(PaymentMethod)
         .where(PaymentMethod.account_id == invoice.account_id)
-        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.id)
+        .order_by(rank, PaymentMethod.is_default.desc(), PaymentMethod.id)
         .limit(1)
     ).first()
 

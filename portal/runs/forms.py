@@ -16,5 +16,8 @@ class RunForm(FlaskForm):
     account_id = SelectField("Account", choices=[], coerce=int, validators=[Optional()])
     invoice_limit = IntegerField(
         "At most this many invoices",
-        validators=[Optional(), NumberRange(min=1, message="The cap must be at least 1")],
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=10_000_000, message="The cap must be from 1 to 10,000,000"),
+        ],
     )

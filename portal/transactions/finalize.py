@@ -24,8 +24,10 @@ from portal.transactions.models import Finalization, Operation, PaymentTransacti
 
 REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
 MANUAL_PAYMENT = "Create manual payment"
-# A claim older than this was left by a crashed request and may be taken over.
-CLAIM_TIMEOUT = timedelta(minutes=5)
+# A claim older than this was left by a crashed request and may be taken over. A Refund & Unlock
+# makes a lookup and a void or refund per open charge, each up to the 300 s longest timeout, and
+# refreshes its claim before each call; so this is well beyond one call.
+CLAIM_TIMEOUT = timedelta(minutes=20)
 
 
 @dataclass
@@ -147,18 +149,35 @@ def _claim(charge: PaymentTransaction, actor) -> None:
         current = _charge(charge.id)
         if current.finalized_at is not None:
             ensure_finalizable(current)
-        raise NotAllowed(f"{current.finalizing_by} is finalizing this transaction right now")
+        raise NotAllowed(
+            f"{current.finalizing_by or 'Another clerk'} is finalizing this transaction right now"
+        )
     db.session.commit()
 
 
-def _release(charge_id: int) -> None:
+def _refresh_claim(charge_id: int, actor) -> None:
+    db.session.execute(
+        update(PaymentTransaction)
+        .where(PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == actor.id)
+        .values(finalizing_at=clock.now())
+    )
+    db.session.commit()
+
+
+def _release(charge_id: int, actor) -> None:
+    """Give up this clerk's claim (never another clerk's, who may have taken over a stale one)."""
     db.session.rollback()
     db.session.execute(
         update(PaymentTransaction)
-        .where(PaymentTransaction.id == charge_id)
+        .where(PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == actor.id)
         .values(finalizing_by_id=None, finalizing_at=None)
     )
     db.session.commit()
+
+
+def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
+    fresh = charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+    return fresh and charge.finalizing_by_id != actor.id
 
 
 def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
@@ -169,14 +188,15 @@ def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
     try:
         outcome = RefundOutcome(unlocked=False)
         for open_charge in open_charges(charge.invoice_id):
+            _refresh_claim(charge.id, actor)
             _undo_at_gateway(open_charge, actor, outcome)
         if outcome.problems:
-            _release(charge.id)
+            _release(charge.id, actor)
             return outcome
         _unlock(charge.id, actor, outcome)
         return outcome
     except BaseException:
-        _release(charge.id)
+        _release(charge.id, actor)
         raise
 
 
@@ -278,6 +298,11 @@ def record_manual_payment(
     invoice = invoices.lock_invoice(charge.invoice_id)
     charge = _charge(txn_id)
     ensure_finalizable(charge)
+    if _claimed_by_another(charge, actor):
+        # A Refund & Unlock is talking to the gateway: a payment now could be refunded under it.
+        raise NotAllowed(
+            f"{charge.finalizing_by} is attempting a refund and unlock of this transaction right now"
+        )
     if currency != invoice.currency:
         raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
     if amount <= 0:

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from portal import clock
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.payments.models import Payment, PaymentMethodKind
@@ -179,3 +180,30 @@ def test_two_clerks_confirming_at_once_create_exactly_one_payment(app, locked_ch
     assert refused.startswith(("Already done by Clerk", "Invoice INV-0001 is not locked any more"))
     assert len(db.session.scalars(select(Payment)).all()) == 1
     assert reload(charge).invoice.balance == Decimal("0")
+
+
+def test_a_manual_payment_is_refused_while_another_clerk_refunds(locked_charge, clerk, make_user):
+    charge = locked_charge("tok_review", amount="30.00")
+    other = make_user("clerk", "clerk2")
+    charge.finalizing_by_id, charge.finalizing_at = other.id, clock.now()
+    db.session.commit()
+    with pytest.raises(NotAllowed, match="is attempting a refund and unlock of this transaction"):
+        finalize.record_manual_payment(
+            charge.id, amount=Decimal("30.00"), currency="USD", method=PaymentMethodKind.GATEWAY,
+            reference=None, received_on=None, actor=clerk,
+        )  # fmt: skip
+    db.session.rollback()
+    assert reload(charge).invoice.corrective_action == "Action Required"
+
+
+def test_a_new_active_card_is_charged_after_a_permanent_fail(make_invoice, run_for):
+    from portal.accounts.models import PaymentMethod
+
+    invoice = make_invoice(token="tok_closed")
+    run_for()
+    old = invoice.account.payment_methods[0]
+    db.session.add(PaymentMethod(account_id=invoice.account_id, gateway_id=old.gateway_id,
+                                 token="tok_approve", brand="Visa", last4="1111"))  # fmt: skip
+    db.session.commit()
+    run = run_for(currency="USD")
+    assert run.success_count == 1

@@ -88,3 +88,32 @@ def test_stored_raw_request_holds_no_token_or_key(sandbox):
     stored = str(result.raw)
     assert "tok_approve" not in stored
     assert sandbox_credentials("sandbox")["api_key"] not in stored
+
+
+def test_an_answer_the_plugin_cannot_read_is_indeterminate_never_an_exception(sandbox, monkeypatch):
+    gateway = sandbox_plugin(sandbox.url)
+
+    def broken(*args, **kwargs):
+        raise KeyError("a field the plugin did not expect")
+
+    monkeypatch.setattr(gateway, "interpret", broken)
+    result = charge(gateway)
+    assert result.status is S.INDETERMINATE
+    assert "could not be read (KeyError" in result.reason
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999", "127.0.0.1:5999/no-scheme", "ftp://127.0.0.1/"]
+)
+def test_an_invalid_gateway_url_is_system_fail_nothing_sent(url):
+    result = charge(sandbox_plugin(url))
+    assert result.status is S.SYSTEM_FAIL
+    assert result.reason.startswith("Request not sent")
+
+
+def test_a_stored_url_keeps_no_user_password_or_query(sandbox):
+    host = sandbox.url.removeprefix("http://")
+    result = charge(sandbox_plugin(f"http://user:secret@{host}"))
+    stored = result.raw["request"]["url"]
+    assert "secret" not in stored and "user" not in stored
+    assert stored == f"{sandbox.url}/v1/charges"

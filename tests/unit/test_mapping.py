@@ -104,3 +104,9 @@ def test_a_bad_shipped_mapping_stops_start_up(tmp_path, monkeypatch):
     with pytest.raises(MappingError, match=rf"{bad}:11"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     registry.shipped_mapping.cache_clear()
+
+
+def test_success_cannot_be_the_default(tmp_path):
+    path = write(tmp_path, GOOD.replace("default: System Fail", "default: Success"))
+    with pytest.raises(MappingError, match=":3: default cannot be Success"):
+        load(path)

@@ -60,3 +60,17 @@ def test_money_prints_with_separators_and_currency():
     assert str(Money.parse("1234.5", "USD")) == "1,234.50 USD"
     assert str(Money.parse("15000", "JPY")) == "15,000 JPY"
     assert Money.parse("1234.5", "USD").plain() == "1234.50"
+
+
+@pytest.mark.parametrize("text", ["1e30", "99999999999999", "-1e20"])
+def test_an_absurdly_large_amount_is_refused_with_a_message(text):
+    with pytest.raises(MoneyError, match="not an amount Settle accepts"):
+        parse_amount(text, "USD")
+
+
+def test_commas_are_thousands_separators_only():
+    assert parse_amount("1,234.50", "USD") == Decimal("1234.50")
+    assert parse_amount("12,345,678", "JPY") == Decimal("12345678")
+    for text in ["1,50", "12,34.5", "1,2345"]:
+        with pytest.raises(MoneyError, match="use a dot for decimals"):
+            parse_amount(text, "USD")

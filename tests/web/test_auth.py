@@ -99,3 +99,14 @@ def test_every_view_declares_its_role(app):
         if endpoint in open_views:
             continue
         assert hasattr(view, "required_role"), f"{endpoint} has no role check"
+
+
+def test_a_deactivated_user_loses_an_open_session(client, login, make_user):
+    from portal.extensions import db
+
+    user = make_user("clerk")
+    login(user)
+    assert client.get("/").status_code == 200
+    user.active = False
+    db.session.commit()
+    assert client.get("/").status_code == 302

@@ -88,7 +88,7 @@ def test_the_gateways_page_never_shows_a_credential(client, login, make_user, ma
     make_gateway(credentials={"api_key": "sk_test_very_secret_1234"})
     page = client.get("/gateways/").get_data(as_text=True)
     assert "sk_test_very_secret_1234" not in page
-    assert "••••1234" in page
+    assert "api_key=set" in page
     assert "insufficient_funds" in page  # the mapping table
 
 

@@ -35,7 +35,11 @@ def test_a_supervisor_starts_a_run_and_sees_its_counts(client, login, make_user,
     [
         ({"due_on": "23/11/2026"}, "Give a date as YYYY-MM-DD"),
         ({"due_on": ""}, "Give a date as YYYY-MM-DD"),
-        ({"due_on": "2026-11-23", "invoice_limit": "-3"}, "The cap must be at least 1"),
+        ({"due_on": "2026-11-23", "invoice_limit": "-3"}, "The cap must be from 1 to 10,000,000"),
+        (
+            {"due_on": "2026-11-23", "invoice_limit": "99999999999999999999"},
+            "The cap must be from 1",
+        ),
         ({"due_on": "2026-11-23", "invoice_limit": "many"}, "Not a valid integer value."),
         ({"due_on": "2026-11-23", "currency": "XYZ"}, "Not a valid choice."),
         ({"due_on": "2026-11-23", "gateway_id": "999"}, "Not a valid choice."),

@@ -73,11 +73,38 @@ def finish_charge(txn_id: int, result: GatewayResult) -> None:
     invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
     txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
     if txn.status != GatewayStatus.PENDING:
-        # Someone (recovery) finished it meanwhile: the first answer stands.
-        db.session.rollback()
+        # Recovery finished it meanwhile, believing the call dead. Its record stands, but an
+        # answer that says money moved must not be lost: keep it and put a clerk on it.
+        if result.status is not txn.gateway_status and result.status in _MONEY_MAY_HAVE_MOVED:
+            _keep_late_answer(txn, result)
+        else:
+            db.session.rollback()
         return
     transactions.store_answer(txn, result)
     apply_policy(txn)
+    db.session.commit()
+
+
+_MONEY_MAY_HAVE_MOVED = (
+    GatewayStatus.SUCCESS,
+    GatewayStatus.REQUIRES_REVIEW,
+    GatewayStatus.INDETERMINATE,
+)
+
+
+def _keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
+    invoice = txn.invoice
+    note = (
+        f"A late answer arrived after recovery had closed this transaction as {txn.status}: "
+        f"{result.status}, {result.code or 'no code'}, {result.message}"
+    )
+    txn.reason = f"{txn.reason or ''} {note}".strip()
+    txn.provider_reference = txn.provider_reference or result.reference
+    txn.locked_invoice = True
+    txn.finalization = txn.finalized_at = None
+    if invoice.corrective_action is None:
+        invoices.set_action_required(invoice)
+    audit.record("transaction.late_answer", txn, after={"status": result.status.value}, note=note)
     db.session.commit()
 
 
@@ -100,7 +127,7 @@ def apply_policy(txn: PaymentTransaction) -> None:
             reference=txn.provider_reference,
             transaction_id=txn.id,
         )
-        # A clerk may have recorded a payment while the call was out: never allocate past zero.
+        # Never allocate past the balance, whatever else paid the invoice meanwhile.
         amount = min(txn.amount, invoice.balance)
         if amount > 0:
             payments.allocate(payment, invoice, amount)

@@ -15,7 +15,7 @@ from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
 from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import PaymentRun, RunState
-from portal.runs.service import finish_run
+from portal.runs.service import cancel_run, finish_run
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import service as transactions
 from portal.transactions.models import Operation, PaymentTransaction
@@ -47,6 +47,13 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     if alone:
         now += RUN_ORPHANED_AFTER + IN_FLIGHT_MARGIN + timedelta(seconds=300)  # longest timeout
     report = RecoveryReport()
+    # Runs are chosen before the (possibly slow) lookups: one started meanwhile is not orphaned.
+    running = db.session.scalars(
+        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value)
+    ).all()
+    queued = db.session.scalars(
+        select(PaymentRun).where(PaymentRun.state == RunState.QUEUED.value)
+    ).all()
     pending = db.session.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.status == GatewayStatus.PENDING.value)
@@ -56,11 +63,18 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
         limit = timedelta(seconds=float(txn.gateway.timeout_seconds)) + IN_FLIGHT_MARGIN
         if txn.requested_at > now - limit:
             continue  # may still be in flight in another process
-        report.transactions.append(_resolve(txn.id))
-    runs = db.session.scalars(
-        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value)
-    ).all()
-    for run in runs:
+        try:
+            report.transactions.append(_resolve(txn.id))
+        except Exception as exc:  # one call's trouble must not leave the others unsorted
+            db.session.rollback()
+            log.exception("recovery of transaction #%s failed", txn.id)
+            report.transactions.append(f"#{txn.id}: not recovered ({exc}); try again")
+    for run in queued:
+        if run.created_at < now - RUN_ORPHANED_AFTER:
+            note = "The run never started: the process stopped first. Start it again."
+            if cancel_run(run.id, None, note=note):
+                report.runs.append(run.id)
+    for run in running:
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id):
             finish_run(

@@ -115,6 +115,8 @@ def execute_run(run_id: int) -> PaymentRun:
     for invoice_id in ids:
         if run.invoice_limit and charged >= run.invoice_limit:
             break
+        if _state(run_id) == RunState.CANCELLED:
+            break  # a supervisor cancelled it: the call before this one was answered and recorded
         considered += 1
         try:
             outcome = charge_invoice(invoice_id, run, rf)
@@ -145,8 +147,38 @@ def execute_run(run_id: int) -> PaymentRun:
     return finish_run(run_id, errors)
 
 
+def _state(run_id: int) -> str:
+    return db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))
+
+
+def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
+    """Stop a Queued or Running run: it charges no further invoice. False if it had ended."""
+    moved = db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id, PaymentRun.state.in_(RunState.active()))
+        .values(state=RunState.CANCELLED.value)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        return False
+    run = db.session.get(PaymentRun, run_id, populate_existing=True)
+    if run.started_at is None:
+        run.finished_at = clock.now()
+    if note:
+        run.error = note
+    audit.record("payment_run.cancelled", run, actor=actor, note=note)
+    db.session.commit()
+    return True
+
+
 def finish_run(run_id: int, errors: list[str]) -> PaymentRun:
     run = db.session.get(PaymentRun, run_id, populate_existing=True)
+    if run.state == RunState.CANCELLED:
+        run.finished_at = clock.now()
+        run.error = "\n".join(filter(None, [run.error, *errors])) or None
+        audit.record("payment_run.finished", run, after={"state": run.state})
+        db.session.commit()
+        return run
     troubled = db.session.scalar(
         select(func.count())
         .select_from(PaymentTransaction)

@@ -17,6 +17,7 @@ from portal.pagination import paginate
 from portal.runs import service
 from portal.runs.forms import RunForm
 from portal.runs.models import PaymentRun, RunSkip
+from portal.transactions.forms import ActionForm
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
@@ -102,7 +103,21 @@ def detail(run_id: int):
         reasons=service.skip_reasons(run),
         skipped=skipped,
         skips_shown=SKIPS_SHOWN,
+        form=ActionForm(),
     )
+
+
+@bp.route("/<int:run_id>/cancel", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def cancel(run_id: int):
+    run = _run_or_404(run_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if service.cancel_run(run.id, current_user):
+        flash(f"Payment run #{run_id} is cancelled: it charges no further invoice.", "success")
+    else:
+        flash(f"Payment run #{run_id} had already ended.", "error")
+    return redirect(url_for("runs.detail", run_id=run_id))
 
 
 @bp.route("/<int:run_id>/progress.json")

@@ -222,8 +222,8 @@ def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) 
             operation=operation,
             invoice=charge.invoice,
             gateway=charge.gateway,
-            amount=finding.amount.amount,
-            currency=finding.amount.currency,
+            amount=(finding.amount or charge.money).amount,
+            currency=(finding.amount or charge.money).currency,
             parent=charge,
             reference=finding.reference,
             actor=actor,
@@ -237,7 +237,7 @@ def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) 
             after={"transaction_id": follow.id, "status": follow.status, "code": follow.provider_code},
         )  # fmt: skip
         db.session.commit()
-        what = f"{operation.value} of {finding.amount} ({finding.reference})"
+        what = f"{operation.value} of {finding.amount or charge.money} ({finding.reference})"
         if answer.status is GatewayStatus.SUCCESS:
             outcome.actions.append(f"Transaction #{charge.id}: {what} went through")
         else:

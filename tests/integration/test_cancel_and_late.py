@@ -1,0 +1,96 @@
+"""Cancelling runs, stale queued runs, and an answer that arrives after recovery gave up on it."""
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal import clock, jobs
+from portal.extensions import db
+from portal.gateways.base import GatewayResult
+from portal.invoices.models import Invoice
+from portal.runs.charging import claim, finish_charge
+from portal.runs.models import PaymentRun
+from portal.runs.recovery import recover
+from portal.runs.service import run_filter, start_run
+from portal.statuses import GatewayStatus
+from portal.transactions.models import PaymentTransaction
+
+pytestmark = pytest.mark.integration
+
+
+def test_cancel_stops_a_running_run_between_invoices_and_leaves_nothing_pending(
+    app, make_invoice, make_gateway, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SETTLE_JOBS", "thread")
+    slow = make_gateway(name="Slow", timeout="1")
+    for _ in range(6):
+        make_invoice(token="tok_hang", gateway=slow)
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    jobs.submit_run(run.id)
+    for _ in range(100):  # wait until the first call is out
+        db.session.expire_all()
+        if db.session.scalar(select(PaymentTransaction.id)):
+            break
+        time.sleep(0.05)
+    from portal.runs.service import cancel_run
+
+    assert cancel_run(run.id, None)
+    jobs.wait_for_runs(app, timeout=30)
+    db.session.expire_all()
+    run = db.session.get(PaymentRun, run.id)
+    statuses = db.session.scalars(select(PaymentTransaction.status)).all()
+    assert run.state == "Cancelled" and run.finished_at is not None
+    assert "Pending" not in statuses
+    assert 1 <= len(statuses) < 6
+
+
+def test_a_supervisor_cancels_a_queued_run_and_can_start_the_filter_again(client, login, make_user):
+    supervisor = make_user("supervisor")
+    login(supervisor)
+    run = start_run(due_on=date.today(), actor=supervisor)
+    db.session.commit()
+    page = client.post(f"/runs/{run.id}/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "is cancelled" in page
+    again = client.post(f"/runs/{run.id}/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "had already ended" in again
+    start_run(due_on=date.today(), actor=supervisor)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("role", ["auditor", "clerk"])
+def test_only_a_supervisor_cancels(client, login, make_user, role):
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    login(make_user(role))
+    assert client.post(f"/runs/{run.id}/cancel").status_code == 403
+    assert db.session.get(PaymentRun, run.id).state == "Queued"
+
+
+def test_recovery_cancels_a_run_that_never_started(app):
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    report = recover(now=clock.now() + timedelta(minutes=10))
+    assert run.id in report.runs
+    db.session.expire_all()
+    run = db.session.get(PaymentRun, run.id)
+    assert run.state == "Cancelled" and "never started" in run.error
+
+
+def test_a_late_success_after_recovery_gave_up_locks_the_invoice_for_a_clerk(make_invoice, sandbox):
+    invoice = make_invoice()
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    txn = claim(invoice.id, run, run_filter(run))
+    recover(now=clock.now() + timedelta(minutes=10))  # the gateway holds nothing yet: "never sent"
+    db.session.expire_all()
+    assert db.session.get(PaymentTransaction, txn.id).finalization == "Recovered: never sent"
+    late = GatewayResult(GatewayStatus.SUCCESS, "approved", "Approved", reference="ch_late")
+    finish_charge(txn.id, late)
+    db.session.expire_all()
+    txn = db.session.get(PaymentTransaction, txn.id)
+    assert "late answer" in txn.reason and txn.provider_reference == "ch_late"
+    assert txn.finalized_at is None and txn.locked_invoice
+    assert db.session.get(Invoice, invoice.id).corrective_action == "Action Required"

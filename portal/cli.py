@@ -78,6 +78,53 @@ def _prepare() -> None:
         )
 
 
+@settle_cli.command("run")
+@click.option("--due", "due", required=True, help="Charge invoices due on or before YYYY-MM-DD.")
+@click.option("--gateway", default=None, help="Only payment methods at this gateway (its name).")
+@click.option("--currency", default=None, help="Only invoices in this ISO 4217 currency.")
+@click.option("--limit", type=int, default=None, help="Charge at most this many invoices.")
+@click.option("--wait", is_flag=True, help="Run it here and print its counts when it is done.")
+@with_appcontext
+def run_command(due: str, gateway: str | None, currency: str | None, limit: int | None, wait: bool):
+    """Start a payment run (executed here, in this process, with --wait)."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from portal.errors import DomainError
+    from portal.gateways.models import Gateway
+    from portal.runs.service import execute_run, start_run
+
+    try:
+        due_on = date.fromisoformat(due)
+    except ValueError:
+        raise click.BadParameter(
+            f"{due!r} is not a date: use YYYY-MM-DD", param_hint="--due"
+        ) from None
+    if not wait:
+        raise click.UsageError("Without a broker the command runs the run itself: add --wait.")
+    gateway_id = None
+    if gateway:
+        row = db.session.scalar(select(Gateway).where(Gateway.name == gateway))
+        if row is None:
+            raise click.BadParameter(f"no gateway named {gateway!r}", param_hint="--gateway")
+        gateway_id = row.id
+    try:
+        run = start_run(due_on=due_on, actor=None, currency=currency and currency.upper(),
+                        gateway_id=gateway_id, invoice_limit=limit)  # fmt: skip
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    run = execute_run(run.id)
+    click.echo(
+        f"payment run #{run.id}: {run.state}; selected {run.selected_count}, "
+        f"success {run.success_count}, decline {run.decline_count}, failure {run.failure_count}, "
+        f"indeterminate {run.indeterminate_count}, review {run.review_count}, "
+        f"skipped {run.skipped_count}"
+    )
+
+
 @settle_cli.command("recover")
 @click.option(
     "--alone",

@@ -47,3 +47,27 @@ def test_recover_with_nothing_to_do_says_so(app):
     result = app.test_cli_runner().invoke(args=["settle", "recover"])
     assert result.exit_code == 0
     assert "Nothing to recover." in result.output
+
+
+def test_settle_run_runs_and_prints_its_counts(app, make_invoice, make_gateway):
+    make_invoice(token="tok_approve")
+    make_invoice(token="tok_decline")
+    result = app.test_cli_runner().invoke(args=["settle", "run", "--due", "2099-01-01", "--wait"])
+    assert result.exit_code == 0, result.output
+    assert "Completed; selected 2, success 1, decline 1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--due", "23/11/2026", "--wait"], "is not a date"),
+        (["--due", "2026-11-23", "--wait", "--gateway", "Nope"], "no gateway named 'Nope'"),
+        (["--due", "2026-11-23", "--wait", "--currency", "XYZ"], "Unknown currency"),
+        (["--due", "2026-11-23", "--wait", "--limit", "-1"], "at least 1"),
+        (["--due", "2026-11-23"], "add --wait"),
+    ],
+)
+def test_settle_run_with_bad_arguments_exits_non_zero_with_the_reason(app, args, message):
+    result = app.test_cli_runner().invoke(args=["settle", "run", *args])
+    assert result.exit_code != 0
+    assert message in result.output

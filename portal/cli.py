@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 
 import click
 from flask import current_app
@@ -166,6 +167,39 @@ def _recover_in_background(app) -> None:
     threading.Thread(target=work, name="settle-recovery", daemon=True).start()
 
 
+@settle_cli.command("janitor")
+@with_appcontext
+def janitor_command():
+    """One pass of the janitor: ask the gateways about locked charges that are due a check."""
+    from portal.transactions.janitor import run_janitor
+
+    report = run_janitor()
+    for line in report.looked_up + report.voided:
+        click.echo(line)
+    if not report.looked_up and not report.voided:
+        click.echo("No locked charge is due a check.")
+
+
+def _janitor_in_background(app, every: float = 30.0) -> None:
+    """The embedded default's schedule: a janitor pass every half minute."""
+    from portal.transactions.janitor import run_janitor
+
+    def loop():
+        while True:
+            with app.app_context():
+                try:
+                    report = run_janitor()
+                    for line in report.looked_up + report.voided:
+                        logging.getLogger("portal.janitor").info(line)
+                except Exception:
+                    logging.getLogger("portal.janitor").exception("janitor pass failed")
+                finally:
+                    db.session.remove()
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="settle-janitor", daemon=True).start()
+
+
 @settle_cli.command("sandbox")
 @with_appcontext
 def sandbox_command():
@@ -201,6 +235,7 @@ def serve_command():
         sys.exit(1)
     db.session.remove()
     _recover_in_background(app)
+    _janitor_in_background(app)
     host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
     click.echo(f"Sandbox gateway server: {sandbox.url}")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")

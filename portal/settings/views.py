@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.invoices import service as invoices
 from portal.settings import service
 from portal.statuses import GatewayStatus, policy_for
+from portal.transactions import janitor
 from portal.transactions.forms import ActionForm
 
 bp = Blueprint("settings", __name__, url_prefix="/policy")
@@ -26,6 +27,8 @@ def policy():
         strict=strict,
         form=ActionForm(),
         retry_days=invoices.retry_schedule(),
+        autovoid=janitor.autovoid(),
+        janitor_minutes=janitor.schedule(),
     )
 
 
@@ -56,4 +59,28 @@ def retry_schedule():
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc), "error")
+    return redirect(url_for("settings.policy"))
+
+
+@bp.route("/janitor", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def janitor_settings():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        minutes = [int(p) for p in request.form.get("minutes", "").replace(",", " ").split()]
+    except ValueError:
+        minutes = []
+    if not 1 <= len(minutes) <= 40 or not all(1 <= m <= 10080 for m in minutes):
+        flash(
+            "Give 1 to 40 waits in minutes, each 1 to 10080 (a week), such as: 1 5 30 120", "error"
+        )
+        return redirect(url_for("settings.policy"))
+    wanted = request.form.get("autovoid") == "1"
+    if minutes != janitor.schedule():
+        service.put(janitor.SCHEDULE, minutes, current_user)
+    if wanted != janitor.autovoid():
+        service.put(janitor.AUTOVOID, wanted, current_user)
+    db.session.commit()
+    flash(f"Janitor saved; autovoid is {'on' if wanted else 'off'}.", "success")
     return redirect(url_for("settings.policy"))

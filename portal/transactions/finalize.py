@@ -37,6 +37,11 @@ class RefundOutcome:
     problems: list[str] = field(default_factory=list)
 
 
+def _id(actor) -> int | None:
+    """A clerk's id; None when Settle itself acts (autovoid), which the audit shows as the system."""
+    return getattr(actor, "id", None)
+
+
 def _charge(txn_id: int) -> PaymentTransaction:
     txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
     if txn is None:
@@ -84,10 +89,10 @@ def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, Gatewa
             f"{charge.gateway.name} cannot be asked without reversing an unsettled charge: use "
             f"{REFUND_AND_UNLOCK}, or search the provider's portal for invoice {charge.invoice.number}"
         )
-    return _lookup(charge, actor)
+    return lookup_charge(charge, actor)
 
 
-def _lookup(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
+def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
     lookup = transactions.record_call(
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
@@ -142,7 +147,7 @@ def _claim(charge: PaymentTransaction, actor) -> None:
                 PaymentTransaction.finalizing_at < now - CLAIM_TIMEOUT,
             ),
         )
-        .values(finalizing_by_id=actor.id, finalizing_at=now)
+        .values(finalizing_by_id=_id(actor), finalizing_at=now)
     ).rowcount
     if won != 1:
         db.session.rollback()
@@ -158,7 +163,9 @@ def _claim(charge: PaymentTransaction, actor) -> None:
 def _refresh_claim(charge_id: int, actor) -> None:
     db.session.execute(
         update(PaymentTransaction)
-        .where(PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == actor.id)
+        .where(
+            PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == _id(actor)
+        )
         .values(finalizing_at=clock.now())
     )
     db.session.commit()
@@ -169,7 +176,9 @@ def _release(charge_id: int, actor) -> None:
     db.session.rollback()
     db.session.execute(
         update(PaymentTransaction)
-        .where(PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == actor.id)
+        .where(
+            PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == _id(actor)
+        )
         .values(finalizing_by_id=None, finalizing_at=None)
     )
     db.session.commit()
@@ -177,10 +186,10 @@ def _release(charge_id: int, actor) -> None:
 
 def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
     fresh = charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
-    return fresh and charge.finalizing_by_id != actor.id
+    return fresh and charge.finalizing_by_id != _id(actor)
 
 
-def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
+def refund_and_unlock(txn_id: int, actor, *, voids_only: bool = False) -> RefundOutcome:
     """Void or refund what the gateway holds for the invoice's open charges; unlock if all went through."""
     charge = _charge(txn_id)
     ensure_finalizable(charge)
@@ -189,7 +198,7 @@ def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
         outcome = RefundOutcome(unlocked=False)
         for open_charge in open_charges(charge.invoice_id):
             _refresh_claim(charge.id, actor)
-            _undo_at_gateway(open_charge, actor, outcome)
+            _undo_at_gateway(open_charge, actor, outcome, voids_only=voids_only)
         if outcome.problems:
             _release(charge.id, actor)
             return outcome
@@ -200,9 +209,11 @@ def refund_and_unlock(txn_id: int, actor) -> RefundOutcome:
         raise
 
 
-def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) -> None:
+def _undo_at_gateway(
+    charge: PaymentTransaction, actor, outcome: RefundOutcome, *, voids_only: bool = False
+) -> None:
     # For a gateway whose lookup reverses (Payeezy), this lookup already is the void.
-    lookup, result = _lookup(charge, actor)
+    lookup, result = lookup_charge(charge, actor)
     if result.status is not GatewayStatus.SUCCESS:
         outcome.problems.append(
             f"Transaction #{charge.id}: the gateway could not say what it holds ({result.message})"
@@ -213,6 +224,12 @@ def _undo_at_gateway(charge: PaymentTransaction, actor, outcome: RefundOutcome) 
     for finding in result.findings:
         if finding.state is Settlement.UNSETTLED:
             operation = Operation.VOID
+        elif finding.state is Settlement.SETTLED and voids_only:
+            # Autovoid never refunds: settled money is a clerk's decision (refund or payment).
+            outcome.problems.append(
+                f"Transaction #{charge.id}: settled at the gateway; a clerk decides"
+            )
+            continue
         elif finding.state is Settlement.SETTLED:
             operation = Operation.REFUND
         else:
@@ -254,7 +271,7 @@ def _unlock(charge_id: int, actor, outcome: RefundOutcome) -> None:
     for open_charge in open_charges(invoice.id):
         open_charge.finalization = Finalization.REFUND_AND_UNLOCK.value
         open_charge.finalized_at = now
-        open_charge.finalized_by_id = actor.id
+        open_charge.finalized_by_id = _id(actor)
         open_charge.finalizing_by_id = None
         open_charge.finalizing_at = None
         audit.record(
@@ -301,7 +318,8 @@ def record_manual_payment(
     if _claimed_by_another(charge, actor):
         # A Refund & Unlock is talking to the gateway: a payment now could be refunded under it.
         raise NotAllowed(
-            f"{charge.finalizing_by} is attempting a refund and unlock of this transaction right now"
+            f"{charge.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
+            " this transaction right now"
         )
     if currency != invoice.currency:
         raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
@@ -327,7 +345,7 @@ def record_manual_payment(
     for open_charge in open_charges(invoice.id):
         open_charge.finalization = Finalization.MANUAL_PAYMENT.value
         open_charge.finalized_at = now
-        open_charge.finalized_by_id = actor.id
+        open_charge.finalized_by_id = _id(actor)
         audit.record(
             "transaction.finalized", open_charge, actor=actor,
             after={"finalization": open_charge.finalization, "payment_id": payment.id},

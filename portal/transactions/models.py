@@ -76,6 +76,9 @@ class PaymentTransaction(db.Model):
     finalization: Mapped[str | None] = mapped_column(String(30))
     finalized_at: Mapped[datetime | None]
     finalized_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The janitor's lookups of a locked charge: how many so far, and when the next is due.
+    janitor_checks: Mapped[int] = mapped_column(default=0, server_default="0")
+    janitor_next_at: Mapped[datetime | None] = mapped_column(index=True)
     # A clerk's claim while Refund & Unlock talks to the gateway, so that two clerks cannot both act.
     finalizing_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     finalizing_at: Mapped[datetime | None]

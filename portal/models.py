@@ -5,12 +5,13 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
+from portal.once import FormToken
 from portal.payments.models import Allocation, Payment
 from portal.runs.models import PaymentRun, RunSkip
 from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
 
 __all__ = [
-    "Account", "Allocation", "AuditEvent", "Gateway", "Invoice", "Payment", "PaymentMethod",
+    "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "Invoice", "Payment", "PaymentMethod",
     "PaymentRun", "PaymentTransaction", "RunSkip", "Setting", "User",
 ]  # fmt: skip

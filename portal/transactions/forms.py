@@ -1,7 +1,7 @@
 """Forms of the finalization actions."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectChoice, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.payments.models import PaymentMethodKind
@@ -23,3 +23,5 @@ class ManualPaymentForm(FlaskForm):
     )
     reference = StringField("Reference", validators=[Optional(), Length(max=120)])
     received_on = DateField("Received on", validators=[Optional()], format="%Y-%m-%d")
+    # The one-time token (portal.once): a resubmitted form is refused, never paid twice.
+    once = HiddenField()

@@ -6,10 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal import once
 from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
-from portal.errors import DomainError
+from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.money import MoneyError, parse_amount
 from portal.pagination import paginate
@@ -69,6 +70,11 @@ def detail(txn_id: int):
         policy=policy,
         recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
         can_look_up=finalize.lookup_is_read_only(txn),
+        once_token=(
+            once.issue(current_user, f"refund-unlock:{txn.id}")
+            if txn.needs_finalization and current_user.can(Role.CLERK)
+            else None
+        ),
         events=audit.timeline(txn),
         form=ActionForm(),
         labels={"refund": finalize.REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
@@ -108,6 +114,8 @@ def refund_unlock(txn_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
+        finalize.ensure_finalizable(txn)  # the clearer reason first, when there is one
+        once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
         outcome = finalize.refund_and_unlock(txn.id, current_user)
     except DomainError as exc:
         db.session.rollback()
@@ -147,6 +155,7 @@ def manual_payment(txn_id: int):
         form.currency.data = source["currency"]
         form.reference.data = source["reference"] or ""
         form.method.data = PaymentMethodKind.GATEWAY.value
+        form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
     differs = settled is not None and (
         settled["currency"] != txn.currency or Decimal(settled["amount"]) != txn.amount
     )
@@ -154,6 +163,7 @@ def manual_payment(txn_id: int):
     if form.validate_on_submit():
         currency = form.currency.data.strip().upper()
         try:
+            once.spend(form.once.data, current_user, f"manual-payment:{txn.id}")
             amount = parse_amount(form.amount.data, currency)
             finalize.record_manual_payment(
                 txn.id,
@@ -167,6 +177,9 @@ def manual_payment(txn_id: int):
         except (DomainError, MoneyError) as exc:
             db.session.rollback()
             flash(str(exc), "error")
+            if isinstance(exc, NotAllowed):  # done already, or stale: show what happened
+                return redirect(url_for("transactions.detail", txn_id=txn_id))
+            form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
             return render_template("transactions/manual_payment.html", **page), 400
         flash(
             f"Payment of {amount} {currency} recorded and allocated; invoice {txn.invoice.number} is unlocked.",

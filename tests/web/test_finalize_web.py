@@ -1,5 +1,6 @@
 """The clerk's finalization pages: buttons, the manual payment form, and who may use them."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -25,15 +26,36 @@ def invoice_of(txn):
     return db.session.get(Invoice, txn.invoice_id)
 
 
+def once_from(client, path):
+    """The one-time token of the money-action form on a page, as the browser would send it."""
+    match = re.search(r'name="once"[^>]*value="([^"]+)"', client.get(path).get_data(as_text=True))
+    assert match, f"no one-time token on {path}"
+    return match.group(1)
+
+
 def test_a_clerk_refunds_and_unlocks(client, login, make_user, locked):
     login(make_user("clerk"))
-    response = client.post(f"/transactions/{locked.id}/refund-unlock", follow_redirects=True)
+    token = once_from(client, f"/transactions/{locked.id}")
+    response = client.post(
+        f"/transactions/{locked.id}/refund-unlock", data={"once": token}, follow_redirects=True
+    )
     page = response.get_data(as_text=True)
     assert "is unlocked and eligible for payment runs again" in page
     assert "void of 250.00 USD" in page
     assert invoice_of(locked).corrective_action is None
-    again = client.post(f"/transactions/{locked.id}/refund-unlock", follow_redirects=True)
-    assert "Already done by Clerk" in again.get_data(as_text=True)
+    # The same form again (a double click, the back button): refused, pointing at what happened.
+    again = client.post(
+        f"/transactions/{locked.id}/refund-unlock", data={"once": token}, follow_redirects=True
+    )
+    assert "Already done by Clerk at" in again.get_data(as_text=True)
+    assert "Refund &amp; Unlock by Clerk" in again.get_data(as_text=True)
+
+
+def test_a_refund_without_its_one_time_token_changes_nothing(client, login, make_user, locked):
+    login(make_user("clerk"))
+    page = client.post(f"/transactions/{locked.id}/refund-unlock", follow_redirects=True)
+    assert "This form is stale" in page.get_data(as_text=True)
+    assert invoice_of(locked).corrective_action == "Action Required"
 
 
 def test_a_clerk_checks_the_gateway_status(client, login, make_user, locked):
@@ -57,15 +79,17 @@ def test_the_manual_payment_form_is_prefilled_from_the_transaction(
 
 def test_a_clerk_records_a_manual_payment(client, login, make_user, locked):
     login(make_user("clerk"))
-    response = client.post(
-        f"/transactions/{locked.id}/manual-payment",
-        data={"amount": "250.00", "currency": "USD", "method": "Gateway", "reference": "ch_x"},
-        follow_redirects=True,
-    )
+    path = f"/transactions/{locked.id}/manual-payment"
+    data = {"amount": "250.00", "currency": "USD", "method": "Gateway", "reference": "ch_x",
+            "once": once_from(client, path)}  # fmt: skip
+    response = client.post(path, data=data, follow_redirects=True)
     assert "Payment of 250.00 USD recorded and allocated" in response.get_data(as_text=True)
     invoice = invoice_of(locked)
     assert (invoice.balance, invoice.corrective_action) == (Decimal("0"), None)
-    again = client.get(f"/transactions/{locked.id}/manual-payment", follow_redirects=True)
+    resubmitted = client.post(path, data=data, follow_redirects=True).get_data(as_text=True)
+    assert "This form was already submitted at" in resubmitted
+    assert len(db.session.scalars(select(Payment)).all()) == 1
+    again = client.get(path, follow_redirects=True)
     assert "Already done by Clerk" in again.get_data(as_text=True)
 
 
@@ -86,8 +110,9 @@ def test_a_bad_manual_payment_rerenders_and_changes_nothing(
     client, login, make_user, locked, data, message
 ):
     login(make_user("clerk"))
-    data = {"method": "Check", **data}
-    response = client.post(f"/transactions/{locked.id}/manual-payment", data=data)
+    path = f"/transactions/{locked.id}/manual-payment"
+    data = {"method": "Check", "once": once_from(client, path), **data}
+    response = client.post(path, data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert invoice_of(locked).corrective_action == "Action Required"
@@ -113,9 +138,9 @@ def test_finalizing_a_transaction_that_does_not_lock_is_refused(
     login(make_user("clerk"))
     make_invoice(token="tok_approve")
     run_for()
-    page = client.post("/transactions/1/refund-unlock", follow_redirects=True).get_data(
-        as_text=True
-    )
+    page = client.post(
+        "/transactions/1/refund-unlock", data={"once": "x"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "A Success transaction did not lock its invoice" in page
     assert client.get("/transactions/999/manual-payment").status_code == 404
 

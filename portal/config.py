@@ -37,4 +37,6 @@ def from_environment(instance_path: str) -> dict:
         # Background run execution: "thread" on the embedded default; "inline" runs in the caller.
         "SETTLE_JOBS": env("SETTLE_JOBS", "thread"),
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
+        # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
+        "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),
     }

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +18,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.invoices import service as invoices
+from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.money import MINOR_UNITS
 from portal.runs.charging import charge_invoice
@@ -112,32 +116,55 @@ def execute_run(run_id: int) -> PaymentRun:
     run.selected_count = len(ids)
     db.session.commit()
     errors, charged, considered = [], 0, 0
-    for invoice_id in ids:
-        if run.invoice_limit and charged >= run.invoice_limit:
-            break
-        if _state(run_id) == RunState.CANCELLED:
-            break  # a supervisor cancelled it: the call before this one was answered and recorded
-        considered += 1
-        try:
-            outcome = charge_invoice(invoice_id, run, rf)
-        except Exception as exc:  # one invoice's trouble must not stop the run
-            db.session.rollback()
-            log.exception("payment run #%s: invoice %s failed", run_id, invoice_id)
-            errors.append(f"invoice {invoice_id}: {exc}")
-            continue
-        if outcome.skipped:
-            db.session.add(RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped))
-        else:
-            charged += 1
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                heartbeat_at=clock.now(),
-                skipped_count=PaymentRun.skipped_count + (1 if outcome.skipped else 0),
+    app = current_app._get_current_object()
+    gates = _Gates(app.config["SETTLE_GATEWAY_CONCURRENCY"])
+    width = gates.per_gateway * max(1, _gateway_count())
+    in_flight: set[Future] = set()
+
+    def settle(done) -> None:
+        nonlocal charged
+        for future in done:
+            invoice_id = future.invoice_id
+            try:
+                outcome = future.result()
+            except Exception as exc:  # one invoice's trouble must not stop the run
+                log.error("payment run #%s: invoice %s failed: %s", run_id, invoice_id, exc)
+                errors.append(f"invoice {invoice_id}: {exc}")
+                continue
+            if outcome.skipped:
+                db.session.add(
+                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped)
+                )
+            else:
+                charged += 1
+            db.session.execute(
+                update(PaymentRun)
+                .where(PaymentRun.id == run_id)
+                .values(
+                    heartbeat_at=clock.now(),
+                    skipped_count=PaymentRun.skipped_count + (1 if outcome.skipped else 0),
+                )
             )
-        )
-        db.session.commit()
+            db.session.commit()
+
+    with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
+        for invoice_id in ids:
+            # A capped run keeps what is in flight within the cap: each call may yet charge.
+            while in_flight and (
+                len(in_flight) >= width
+                or (run.invoice_limit and charged + len(in_flight) >= run.invoice_limit)
+            ):
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                settle(done)
+            if run.invoice_limit and charged >= run.invoice_limit:
+                break
+            if _state(run_id) == RunState.CANCELLED:
+                break  # a supervisor cancelled it: the calls in flight finish and are recorded
+            considered += 1
+            future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
+            future.invoice_id = invoice_id
+            in_flight.add(future)
+        settle(wait(in_flight).done)
     if considered < len(ids):
         # The cap stopped the run early: it considered only these.
         db.session.execute(
@@ -145,6 +172,39 @@ def execute_run(run_id: int) -> PaymentRun:
         )
         db.session.commit()
     return finish_run(run_id, errors)
+
+
+class _Gates:
+    """At most `per_gateway` calls in flight to any one gateway, whatever the run's width."""
+
+    def __init__(self, per_gateway: int):
+        self.per_gateway = max(1, per_gateway)
+        self._gates: dict[int, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+
+    def gate(self, gateway_id: int) -> threading.Semaphore:
+        with self._lock:
+            return self._gates.setdefault(gateway_id, threading.Semaphore(self.per_gateway))
+
+
+def _gateway_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Gateway)) or 1
+
+
+def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _Gates):
+    """One invoice, in a worker thread with its own database session."""
+    with app.app_context():
+        try:
+            run = db.session.get(PaymentRun, run_id)
+            invoice = db.session.get(Invoice, invoice_id)
+            method = invoices.charging_method(invoice)
+            with gates.gate(method.gateway_id if method else 0):
+                return charge_invoice(invoice_id, run, rf)
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
 
 
 def _state(run_id: int) -> str:

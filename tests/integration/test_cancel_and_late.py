@@ -24,6 +24,7 @@ def test_cancel_stops_a_running_run_between_invoices_and_leaves_nothing_pending(
     app, make_invoice, make_gateway, monkeypatch
 ):
     monkeypatch.setitem(app.config, "SETTLE_JOBS", "thread")
+    monkeypatch.setitem(app.config, "SETTLE_GATEWAY_CONCURRENCY", 1)  # one call at a time
     slow = make_gateway(name="Slow", timeout="1")
     for _ in range(6):
         make_invoice(token="tok_hang", gateway=slow)

@@ -79,6 +79,25 @@ def _prepare() -> None:
         )
 
 
+@settle_cli.command("seed")
+@click.option("--invoices", "count", type=int, required=True, help="How many invoices to add.")
+@click.option(
+    "--gateway", default="Sandbox", show_default=True, help="The gateway they charge through."
+)
+@click.option("--token", default="tok_approve", show_default=True, help="The sandbox test token.")
+@with_appcontext
+def seed_command(count: int, gateway: str, token: str):
+    """Add many due invoices fast (benchmarks, load tests), after the demo data."""
+    from portal.errors import DomainError
+    from portal.seed import seed_invoices
+
+    try:
+        added = seed_invoices(count, gateway, token)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Added {added} invoices charged through {gateway}.")
+
+
 @settle_cli.command("run")
 @click.option("--due", "due", required=True, help="Charge invoices due on or before YYYY-MM-DD.")
 @click.option("--gateway", default=None, help="Only payment methods at this gateway (its name).")

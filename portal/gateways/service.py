@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -16,6 +17,10 @@ from portal.gateways.base import Gateway, GatewayConfig, GatewayRequest
 from portal.gateways.models import Gateway as GatewayRow
 from portal.statuses import GatewayStatus
 
+# One plugin (and so one HTTP session with its kept-alive connections) per thread and gateway
+# configuration: a run's calls reuse connections, and a changed configuration gets a new plugin.
+_plugins = threading.local()
+
 
 def plugin_for(row: GatewayRow) -> Gateway:
     config = GatewayConfig(
@@ -23,7 +28,13 @@ def plugin_for(row: GatewayRow) -> Gateway:
         credentials=dict(row.credentials or {}),
         timeout=float(row.timeout_seconds),
     )
-    return registry.plugin(row.plugin, config)
+    cache = _plugins.__dict__.setdefault("by_config", {})
+    key = (row.plugin, config.base_url, tuple(sorted(config.credentials.items())), config.timeout)
+    if key not in cache:
+        if len(cache) > 32:  # configurations changed many times: start afresh
+            cache.clear()
+        cache[key] = registry.plugin(row.plugin, config)
+    return cache[key]
 
 
 def _check(name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -> None:

@@ -54,8 +54,10 @@ class Drop(Exception):
 class Faults:
     """The server-wide fault settings, and the event that ends every hang when the server stops."""
 
-    def __init__(self, hang_seconds: float = 30.0):
+    def __init__(self, hang_seconds: float = 30.0, latency: float = 0.0):
         self.hang_seconds = hang_seconds
+        # Every answer waits this long first: a gateway's ordinary latency, for benchmarks.
+        self.latency = latency
         self.stopping = threading.Event()
 
 
@@ -83,6 +85,8 @@ class Emulator:
 
     def deliver(self, response: Response, fault: str | None) -> Response:
         """The answer as the fault lets it arrive: late (hang), never (drop) or unreadable (garbage)."""
+        if self.faults.latency:
+            self.faults.stopping.wait(self.faults.latency)
         if fault == "hang":
             self.faults.stopping.wait(self.faults.hang_seconds)
         elif fault == "drop":

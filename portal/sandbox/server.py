@@ -39,9 +39,9 @@ class SandboxServer:
     """The sandbox on 127.0.0.1, in a thread of this process (port 0 picks a free port)."""
 
     def __init__(self, host="127.0.0.1", port=0, *, ledger_path=":memory:", settle_after=120.0,
-                 hang_seconds=30.0):  # fmt: skip
+                 hang_seconds=30.0, latency=0.0):  # fmt: skip
         self.ledger = Ledger(ledger_path, settle_after=settle_after)
-        self.faults = Faults(hang_seconds)
+        self.faults = Faults(hang_seconds, latency)
         apps = {name: cls(self.ledger, self.faults) for name, cls in emulators().items()}
         root = apps.pop(SettleSandbox.provider)
         self.app = DispatcherMiddleware(root, {mount_path(n): a for n, a in apps.items()})

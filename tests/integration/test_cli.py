@@ -71,3 +71,13 @@ def test_settle_run_with_bad_arguments_exits_non_zero_with_the_reason(app, args,
     result = app.test_cli_runner().invoke(args=["settle", "run", *args])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_seed_adds_many_invoices_a_run_can_charge(app, make_gateway):
+    make_gateway(name="Sandbox")
+    result = app.test_cli_runner().invoke(args=["settle", "seed", "--invoices", "120"])
+    assert result.exit_code == 0, result.output
+    run = app.test_cli_runner().invoke(args=["settle", "run", "--due", "2099-01-01", "--wait"])
+    assert "selected 120, success 120" in run.output
+    bad = app.test_cli_runner().invoke(args=["settle", "seed", "--invoices", "0"])
+    assert bad.exit_code != 0 and "at least 1" in bad.output

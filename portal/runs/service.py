@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 
@@ -121,6 +122,22 @@ def execute_run(run_id: int) -> PaymentRun:
     width = gates.per_gateway * max(1, _gateway_count())
     in_flight: set[Future] = set()
 
+    unsaved = {"skips": [], "since": time.monotonic()}
+
+    def save(force: bool = False) -> None:
+        """The run's skips and heartbeat, at most once a second: one write, not one per invoice."""
+        if not force and time.monotonic() - unsaved["since"] < 1.0:
+            return
+        skips = unsaved["skips"]
+        db.session.add_all(skips)
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(heartbeat_at=clock.now(), skipped_count=PaymentRun.skipped_count + len(skips))
+        )
+        db.session.commit()
+        unsaved["skips"], unsaved["since"] = [], time.monotonic()
+
     def settle(done) -> None:
         nonlocal charged
         for future in done:
@@ -132,20 +149,13 @@ def execute_run(run_id: int) -> PaymentRun:
                 errors.append(f"invoice {invoice_id}: {exc}")
                 continue
             if outcome.skipped:
-                db.session.add(
-                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped)
+                reason = outcome.skipped
+                unsaved["skips"].append(
+                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=reason)
                 )
             else:
                 charged += 1
-            db.session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == run_id)
-                .values(
-                    heartbeat_at=clock.now(),
-                    skipped_count=PaymentRun.skipped_count + (1 if outcome.skipped else 0),
-                )
-            )
-            db.session.commit()
+        save()
 
     with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
         for invoice_id in ids:
@@ -165,6 +175,7 @@ def execute_run(run_id: int) -> PaymentRun:
             future.invoice_id = invoice_id
             in_flight.add(future)
         settle(wait(in_flight).done)
+    save(force=True)
     if considered < len(ids):
         # The cap stopped the run early: it considered only these.
         db.session.execute(

@@ -33,6 +33,10 @@ def names() -> list[str]:
     return sorted(PLUGINS)
 
 
+def display_names() -> dict[str, str]:
+    return {name: PLUGINS[name].display_name for name in names()}
+
+
 def plugin_class(name: str) -> type[Gateway]:
     try:
         return PLUGINS[name]

@@ -43,7 +43,7 @@ def index():
         gateways=gateways,
         unmapped=unmapped,
         mappings=mappings,
-        plugins={n: registry.plugin_class(n).display_name for n in registry.names()},
+        plugins=registry.display_names(),
         q=q,
         action_form=ActionForm(),
     )
@@ -94,7 +94,7 @@ def _edit(plugin: str, gateway: Gateway | None):
 def new():
     plugin = request.args.get("plugin", "")
     if plugin not in registry.names():
-        plugins = {n: registry.plugin_class(n).display_name for n in registry.names()}
+        plugins = registry.display_names()
         return render_template("gateways/choose.html", plugins=plugins)
     return _edit(plugin, None)
 

@@ -267,19 +267,24 @@ def _unlock(charge_id: int, actor, outcome: RefundOutcome) -> None:
     charge = db.session.get(PaymentTransaction, charge_id)
     invoice = invoices.lock_invoice(charge.invoice_id)
     _clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK)
+    _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK)
+    db.session.commit()
+    outcome.unlocked = True
+
+
+def _finalize_open_charges(invoice_id: int, actor, how: Finalization, **after) -> None:
+    """Mark every open charge of the invoice finalized (and its claim given up), audited."""
     now = clock.now()
-    for open_charge in open_charges(invoice.id):
-        open_charge.finalization = Finalization.REFUND_AND_UNLOCK.value
+    for open_charge in open_charges(invoice_id):
+        open_charge.finalization = how.value
         open_charge.finalized_at = now
         open_charge.finalized_by_id = _id(actor)
         open_charge.finalizing_by_id = None
         open_charge.finalizing_at = None
         audit.record(
             "transaction.finalized", open_charge, actor=actor,
-            after={"finalization": open_charge.finalization},
+            after={"finalization": how.value, **after},
         )  # fmt: skip
-    db.session.commit()
-    outcome.unlocked = True
 
 
 def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
@@ -341,14 +346,6 @@ def record_manual_payment(
         actor=actor,
     )
     payments.allocate(payment, invoice, amount, actor=actor)
-    now = clock.now()
-    for open_charge in open_charges(invoice.id):
-        open_charge.finalization = Finalization.MANUAL_PAYMENT.value
-        open_charge.finalized_at = now
-        open_charge.finalized_by_id = _id(actor)
-        audit.record(
-            "transaction.finalized", open_charge, actor=actor,
-            after={"finalization": open_charge.finalization, "payment_id": payment.id},
-        )  # fmt: skip
+    _finalize_open_charges(invoice.id, actor, Finalization.MANUAL_PAYMENT, payment_id=payment.id)
     db.session.commit()
     return charge

@@ -1,5 +1,6 @@
-"""What gunicorn serves: `gunicorn wsgi:app`."""
+"""What gunicorn serves (`gunicorn wsgi:app`) and Celery runs (`celery -A wsgi.celery worker`)."""
 
 from portal import create_app
 
 app = create_app()
+celery = app.extensions["celery"]

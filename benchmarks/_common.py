@@ -27,7 +27,8 @@ def settle_run(invoices: int, concurrency: int, latency: float) -> tuple[float, 
     from portal import create_app
     from portal.extensions import db
     from portal.gateways.models import Gateway
-    from portal.runs.service import execute_run, start_run
+    from portal.runs.engine import execute_run
+    from portal.runs.service import start_run
     from portal.sandbox.server import SandboxServer, sandbox_credentials
     from portal.seed import seed_invoices
 

@@ -42,6 +42,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_web(app)
 
+    from portal.tasks import init_celery
+
+    init_celery(app)
+
     from portal.cli import settle_cli
 
     app.cli.add_command(settle_cli)

@@ -103,17 +103,20 @@ def seed_command(count: int, gateway: str, token: str):
 @click.option("--gateway", default=None, help="Only payment methods at this gateway (its name).")
 @click.option("--currency", default=None, help="Only invoices in this ISO 4217 currency.")
 @click.option("--limit", type=int, default=None, help="Charge at most this many invoices.")
-@click.option("--wait", is_flag=True, help="Run it here and print its counts when it is done.")
+@click.option("--wait", is_flag=True, help="Return when the run is done and print its counts.")
 @with_appcontext
 def run_command(due: str, gateway: str | None, currency: str | None, limit: int | None, wait: bool):
-    """Start a payment run (executed here, in this process, with --wait)."""
+    """Start a payment run: sent to the Celery workers with a broker, else executed here (--wait)."""
     from datetime import date
 
     from sqlalchemy import select
 
+    from portal import jobs
     from portal.errors import DomainError
     from portal.gateways.models import Gateway
-    from portal.runs.service import execute_run, start_run
+    from portal.runs.engine import execute_run
+    from portal.runs.models import PaymentRun
+    from portal.runs.service import start_run
 
     try:
         due_on = date.fromisoformat(due)
@@ -121,7 +124,7 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
         raise click.BadParameter(
             f"{due!r} is not a date: use YYYY-MM-DD", param_hint="--due"
         ) from None
-    if not wait:
+    if not wait and not jobs.uses_broker():
         raise click.UsageError("Without a broker the command runs the run itself: add --wait.")
     gateway_id = None
     if gateway:
@@ -136,7 +139,15 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    run = execute_run(run.id)
+    if jobs.uses_broker():
+        if not jobs.send_run(run.id):
+            raise click.ClickException(db.session.get(PaymentRun, run.id).dispatch_error)
+        click.echo(f"payment run #{run.id}: sent to the Celery workers")
+        if not wait:
+            return
+        run = jobs.wait_until_finished(run.id)
+    else:
+        run = execute_run(run.id)
     click.echo(
         f"payment run #{run.id}: {run.state}; selected {run.selected_count}, "
         f"success {run.success_count}, decline {run.decline_count}, failure {run.failure_count}, "
@@ -253,8 +264,17 @@ def serve_command():
         click.echo("Set SETTLE_SANDBOX_PORT to a free port.", err=True)
         sys.exit(1)
     db.session.remove()
-    _recover_in_background(app)
-    _janitor_in_background(app)
+    from portal import jobs
+
+    if jobs.uses_broker(app):
+        # Workers elsewhere may be mid-call: recovery and the janitor are Celery beat's to run.
+        problem = jobs.broker_problem(app, fresh=True)
+        click.echo(
+            problem or f"Payment runs go to the Celery workers through {jobs.broker_display(app)}"
+        )
+    else:
+        _recover_in_background(app)
+        _janitor_in_background(app)
     host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
     click.echo(f"Sandbox gateway server: {sandbox.url}")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")

@@ -39,4 +39,8 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
         # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
         "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),
+        # With a broker (Redis), runs are executed in chunks by Celery workers on any machine.
+        "SETTLE_BROKER_URL": env("SETTLE_BROKER_URL") or None,
+        # Invoices per chunk: the unit a worker takes, and the most a lost worker leaves to redo.
+        "SETTLE_RUN_CHUNK_SIZE": int(env("SETTLE_RUN_CHUNK_SIZE", "2000")),
     }

@@ -7,11 +7,11 @@ from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.once import FormToken
 from portal.payments.models import Allocation, Payment
-from portal.runs.models import PaymentRun, RunSkip
+from portal.runs.models import PaymentRun, RunChunk, RunSkip
 from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
 
 __all__ = [
     "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "Invoice", "Payment", "PaymentMethod",
-    "PaymentRun", "PaymentTransaction", "RunSkip", "Setting", "User",
+    "PaymentRun", "PaymentTransaction", "RunChunk", "RunSkip", "Setting", "User",
 ]  # fmt: skip

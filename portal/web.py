@@ -68,10 +68,12 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def globals_():
+        from portal import jobs
         from portal.auth.models import Role
         from portal.statuses import GatewayStatus
 
-        return {"Role": Role, "GatewayStatus": GatewayStatus}
+        # A callable: only pages that show the banner ask (and the answer is cached for 15 s).
+        return {"Role": Role, "GatewayStatus": GatewayStatus, "broker_problem": jobs.broker_problem}
 
     def page_url(number: int) -> str:
         args = {**request.view_args, **request.args.to_dict(), "page": number}

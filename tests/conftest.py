@@ -205,7 +205,8 @@ def login(client):
 def run_for(app):
     """Start and execute a run over everything due today, as a supervisor would."""
     from portal.extensions import db
-    from portal.runs.service import execute_run, start_run
+    from portal.runs.engine import execute_run
+    from portal.runs.service import start_run
 
     def do(actor=None, **filters):
         run = start_run(due_on=filters.pop("due_on", date.today()), actor=actor, **filters)

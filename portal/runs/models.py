@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
+from portal.types import JSONText
 
 
 class RunState(enum.StrEnum):
@@ -52,8 +53,12 @@ class PaymentRun(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # Touched after every invoice: a Running run whose heartbeat is old has lost its executor.
+    # Touched at most once a second while a chunk runs: an old heartbeat means a lost executor.
     heartbeat_at: Mapped[datetime | None]
+    # With a broker: when the run was last handed to it, and why that failed if it did.
+    dispatched_at: Mapped[datetime | None]
+    dispatch_error: Mapped[str | None] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(default=0, server_default="0")
     selected_count: Mapped[int] = mapped_column(default=0)
     processed_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)
@@ -89,6 +94,34 @@ class PaymentRun(db.Model):
         if self.invoice_limit:
             parts.append(f"at most {self.invoice_limit} invoices")
         return ", ".join(parts)
+
+
+class ChunkState(enum.StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    DONE = "Done"
+
+
+class RunChunk(db.Model):
+    """A slice of a run's invoices, executed by one worker (a Celery worker or the portal thread).
+
+    Its state moves by conditional updates only, so two workers given the same chunk run it once.
+    """
+
+    __tablename__ = "run_chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("payment_runs.id"), index=True)
+    seq: Mapped[int]
+    invoice_ids: Mapped[list] = mapped_column(JSONText)
+    state: Mapped[str] = mapped_column(String(20), default=ChunkState.QUEUED.value, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    dispatched_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    run = relationship("PaymentRun")
 
 
 class RunSkip(db.Model):

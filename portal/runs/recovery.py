@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from portal import clock
+from portal import clock, jobs
 from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
 from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import PaymentRun, RunState
-from portal.runs.service import cancel_run, finish_run
+from portal.runs.service import abandon, cancel_run
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import finalize
 from portal.transactions.models import Operation, PaymentTransaction
@@ -69,6 +69,9 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
             db.session.rollback()
             log.exception("recovery of transaction #%s failed", txn.id)
             report.transactions.append(f"#{txn.id}: not recovered ({exc}); try again")
+    if jobs.uses_broker():
+        # Runs and chunks are the dispatcher's: it sends again what no worker holds.
+        return report
     for run in queued:
         if run.created_at < now - RUN_ORPHANED_AFTER:
             note = "The run never started: the process stopped first. Start it again."
@@ -77,7 +80,7 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     for run in running:
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id):
-            finish_run(
+            abandon(
                 run.id, ["The run was interrupted (the process stopped); recovery finished it."]
             )
             report.runs.append(run.id)

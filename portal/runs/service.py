@@ -1,14 +1,10 @@
-"""Payment runs: start one (refusing a duplicate), execute it, finish it with its state."""
+"""Payment runs: start one (refusing a duplicate), cancel it, finish it once with its state."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -18,12 +14,9 @@ from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
-from portal.invoices import service as invoices
-from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.money import MINOR_UNITS
-from portal.runs.charging import charge_invoice
-from portal.runs.models import PaymentRun, RunSkip, RunState
+from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.statuses import GatewayStatus
 from portal.transactions.models import PaymentTransaction
 
@@ -100,128 +93,6 @@ def start_run(
     return run
 
 
-def execute_run(run_id: int) -> PaymentRun:
-    """Charge every eligible invoice of a Queued run. Safe to call from a thread or a worker."""
-    moved = db.session.execute(
-        update(PaymentRun)
-        .where(PaymentRun.id == run_id, PaymentRun.state == RunState.QUEUED.value)
-        .values(state=RunState.RUNNING.value, started_at=clock.now(), heartbeat_at=clock.now())
-    ).rowcount
-    db.session.commit()
-    run = db.session.get(PaymentRun, run_id)
-    if moved != 1:
-        log.info("payment run #%s is %s, not Queued: not executed again", run_id, run.state)
-        return run
-    rf = run_filter(run)
-    ids = invoices.candidate_ids(rf)
-    run.selected_count = len(ids)
-    db.session.commit()
-    errors, charged, considered = [], 0, 0
-    app = current_app._get_current_object()
-    gates = _Gates(app.config["SETTLE_GATEWAY_CONCURRENCY"])
-    width = gates.per_gateway * max(1, _gateway_count())
-    in_flight: set[Future] = set()
-
-    unsaved = {"skips": [], "since": time.monotonic()}
-
-    def save(force: bool = False) -> None:
-        """The run's skips and heartbeat, at most once a second: one write, not one per invoice."""
-        if not force and time.monotonic() - unsaved["since"] < 1.0:
-            return
-        skips = unsaved["skips"]
-        db.session.add_all(skips)
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(heartbeat_at=clock.now(), skipped_count=PaymentRun.skipped_count + len(skips))
-        )
-        db.session.commit()
-        unsaved["skips"], unsaved["since"] = [], time.monotonic()
-
-    def settle(done) -> None:
-        nonlocal charged
-        for future in done:
-            invoice_id = future.invoice_id
-            try:
-                outcome = future.result()
-            except Exception as exc:  # one invoice's trouble must not stop the run
-                log.error("payment run #%s: invoice %s failed: %s", run_id, invoice_id, exc)
-                errors.append(f"invoice {invoice_id}: {exc}")
-                continue
-            if outcome.skipped:
-                reason = outcome.skipped
-                unsaved["skips"].append(
-                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=reason)
-                )
-            else:
-                charged += 1
-        save()
-
-    with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
-        for invoice_id in ids:
-            # A capped run keeps what is in flight within the cap: each call may yet charge.
-            while in_flight and (
-                len(in_flight) >= width
-                or (run.invoice_limit and charged + len(in_flight) >= run.invoice_limit)
-            ):
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                settle(done)
-            if run.invoice_limit and charged >= run.invoice_limit:
-                break
-            if _state(run_id) == RunState.CANCELLED:
-                break  # a supervisor cancelled it: the calls in flight finish and are recorded
-            considered += 1
-            future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
-            future.invoice_id = invoice_id
-            in_flight.add(future)
-        settle(wait(in_flight).done)
-    save(force=True)
-    if considered < len(ids):
-        # The cap stopped the run early: it considered only these.
-        db.session.execute(
-            update(PaymentRun).where(PaymentRun.id == run_id).values(selected_count=considered)
-        )
-        db.session.commit()
-    return finish_run(run_id, errors)
-
-
-class _Gates:
-    """At most `per_gateway` calls in flight to any one gateway, whatever the run's width."""
-
-    def __init__(self, per_gateway: int):
-        self.per_gateway = max(1, per_gateway)
-        self._gates: dict[int, threading.Semaphore] = {}
-        self._lock = threading.Lock()
-
-    def gate(self, gateway_id: int) -> threading.Semaphore:
-        with self._lock:
-            return self._gates.setdefault(gateway_id, threading.Semaphore(self.per_gateway))
-
-
-def _gateway_count() -> int:
-    return db.session.scalar(select(func.count()).select_from(Gateway)) or 1
-
-
-def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _Gates):
-    """One invoice, in a worker thread with its own database session."""
-    with app.app_context():
-        try:
-            run = db.session.get(PaymentRun, run_id)
-            invoice = db.session.get(Invoice, invoice_id)
-            method = invoices.charging_method(invoice)
-            with gates.gate(method.gateway_id if method else 0):
-                return charge_invoice(invoice_id, run, rf)
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
-
-
-def _state(run_id: int) -> str:
-    return db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))
-
-
 def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
     """Stop a Queued or Running run: it charges no further invoice. False if it had ended."""
     moved = db.session.execute(
@@ -232,6 +103,12 @@ def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
     if moved != 1:
         db.session.rollback()
         return False
+    # Chunks no worker has taken are done with; a chunk in a worker stops before its next invoice.
+    db.session.execute(
+        update(RunChunk)
+        .where(RunChunk.run_id == run_id, RunChunk.state == ChunkState.QUEUED.value)
+        .values(state=ChunkState.DONE.value, finished_at=clock.now())
+    )
     run = db.session.get(PaymentRun, run_id, populate_existing=True)
     if run.started_at is None:
         run.finished_at = clock.now()
@@ -239,14 +116,61 @@ def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
         run.error = note
     audit.record("payment_run.cancelled", run, actor=actor, note=note)
     db.session.commit()
+    if run.started_at is not None:
+        maybe_finish(run_id)
     return True
 
 
-def finish_run(run_id: int, errors: list[str]) -> PaymentRun:
+def append_error(run_id: int, errors: list[str]) -> None:
+    """Add lines to the run's error text in SQL, so that two workers' lines both stay."""
+    text = "\n".join(errors)
+    db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id)
+        .values(error=func.coalesce(PaymentRun.error + "\n", "") + text)
+    )
+
+
+def open_chunks(run_id: int) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(RunChunk)
+        .where(RunChunk.run_id == run_id, RunChunk.state != ChunkState.DONE.value)
+    )
+
+
+def maybe_finish(run_id: int) -> PaymentRun | None:
+    """Finish a begun run once none of its chunks is left; whoever gets there first does it."""
+    if open_chunks(run_id):
+        return None
+    return finish_run(run_id)
+
+
+def abandon(run_id: int, errors: list[str]) -> PaymentRun:
+    """Its executor is gone for good (embedded process died): close its chunks and finish it."""
+    db.session.execute(
+        update(RunChunk)
+        .where(RunChunk.run_id == run_id, RunChunk.state != ChunkState.DONE.value)
+        .values(state=ChunkState.DONE.value, finished_at=clock.now())
+    )
+    db.session.commit()
+    return finish_run(run_id, errors)
+
+
+def finish_run(run_id: int, errors: list[str] | None = None) -> PaymentRun:
+    """Its final state, counts and audit event, exactly once: the first caller claims it."""
+    claimed = db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id, PaymentRun.finished_at.is_(None))
+        .values(finished_at=clock.now())
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return db.session.get(PaymentRun, run_id, populate_existing=True)
+    if errors:
+        append_error(run_id, errors)
     run = db.session.get(PaymentRun, run_id, populate_existing=True)
     if run.state == RunState.CANCELLED:
-        run.finished_at = clock.now()
-        run.error = "\n".join(filter(None, [run.error, *errors])) or None
         audit.record("payment_run.finished", run, after={"state": run.state})
         db.session.commit()
         return run
@@ -265,10 +189,8 @@ def finish_run(run_id: int, errors: list[str]) -> PaymentRun:
         )
     )
     run.state = (
-        RunState.COMPLETED_WITH_ERRORS.value if errors or troubled else RunState.COMPLETED.value
+        RunState.COMPLETED_WITH_ERRORS.value if run.error or troubled else RunState.COMPLETED.value
     )
-    run.error = "\n".join(errors) or None
-    run.finished_at = clock.now()
     audit.record("payment_run.finished", run, after={"state": run.state})
     db.session.commit()
     return run
@@ -297,3 +219,17 @@ def collected(run: PaymentRun) -> dict[str, str]:
     for currency, amount in rows:
         totals[currency] = totals.get(currency, 0) + amount
     return totals
+
+
+def chunk_summary(run: PaymentRun) -> dict:
+    """How far a chunked run is, and which workers executed it."""
+    rows = db.session.execute(
+        select(RunChunk.state, RunChunk.worker, func.count())
+        .where(RunChunk.run_id == run.id)
+        .group_by(RunChunk.state, RunChunk.worker)
+    ).all()
+    return {
+        "done": sum(n for state, _, n in rows if state == ChunkState.DONE),
+        "running": sum(n for state, _, n in rows if state == ChunkState.RUNNING),
+        "workers": sorted({worker for _, worker, _ in rows if worker}),
+    }

@@ -103,6 +103,7 @@ def detail(run_id: int):
         reasons=service.skip_reasons(run),
         skipped=skipped,
         skips_shown=SKIPS_SHOWN,
+        chunks=service.chunk_summary(run) if run.chunk_count > 1 else None,
         form=ActionForm(),
     )
 

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from portal import clock
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.runs.engine import execute_run
 from portal.runs.models import PaymentRun
 from portal.runs.recovery import recover
-from portal.runs.service import execute_run, start_run
+from portal.runs.service import start_run
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ DYING_RUN = textwrap.dedent(
 
     SandboxGateway.charge = charge_then_die
     with app.app_context():
-        from portal.runs.service import execute_run
+        from portal.runs.engine import execute_run
         execute_run(run_id)
     """
 )

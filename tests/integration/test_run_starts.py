@@ -8,8 +8,9 @@ from sqlalchemy import select
 from portal import jobs
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.runs.engine import execute_run
 from portal.runs.models import PaymentRun, RunState
-from portal.runs.service import execute_run, start_run
+from portal.runs.service import start_run
 
 pytestmark = pytest.mark.integration
 

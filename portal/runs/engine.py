@@ -1,0 +1,240 @@
+"""Executing a payment run: split it into chunks, charge each chunk with calls in flight per
+gateway, finish the run when its last chunk is done.
+
+The portal's background thread and a Celery worker call the very same two functions: `begin_run`
+then `run_chunk` for each chunk. Every step moves state by a conditional UPDATE, so a run begun
+twice, or a chunk given to two workers, is executed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select, update
+
+from portal import clock
+from portal.extensions import db
+from portal.gateways.models import Gateway
+from portal.invoices import service as invoices
+from portal.invoices.models import Invoice
+from portal.invoices.service import RunFilter
+from portal.runs.charging import charge_invoice
+from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
+from portal.runs.service import append_error, maybe_finish, run_filter
+
+log = logging.getLogger(__name__)
+
+# A Running chunk whose heartbeat is older than the longest gateway timeout (300 s) plus a margin
+# has lost the worker that executed it; another worker may take it over.
+STALE_AFTER = timedelta(seconds=360)
+
+
+def execute_run(run_id: int) -> PaymentRun:
+    """Begin a Queued run and execute all its chunks here (the portal thread, the CLI, tests)."""
+    for chunk_id in begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]):
+        run_chunk(chunk_id)
+    return db.session.get(PaymentRun, run_id, populate_existing=True)
+
+
+def begin_run(run_id: int, chunk_size: int) -> list[int]:
+    """Queued → Running, and the eligible invoices split into chunks, in one database transaction.
+
+    Returns the new chunks' ids; none if the run was not Queued (begun elsewhere, or cancelled).
+    """
+    now = clock.now()
+    moved = db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id, PaymentRun.state == RunState.QUEUED.value)
+        .values(state=RunState.RUNNING.value, started_at=now, heartbeat_at=now, dispatch_error=None)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        log.info("payment run #%s is not Queued: not begun again", run_id)
+        return []
+    run = db.session.get(PaymentRun, run_id, populate_existing=True)
+    ids = invoices.candidate_ids(run_filter(run))
+    # A capped run is one chunk, so that its cap is exact.
+    size = max(1, len(ids) if run.invoice_limit else chunk_size)
+    chunks = [
+        RunChunk(run_id=run_id, seq=n, invoice_ids=ids[start : start + size])
+        for n, start in enumerate(range(0, len(ids), size))
+    ]
+    db.session.add_all(chunks)
+    run.selected_count, run.chunk_count = len(ids), len(chunks)
+    db.session.commit()
+    chunk_ids = [chunk.id for chunk in chunks]
+    if not chunk_ids:
+        maybe_finish(run_id)
+    return chunk_ids
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_chunk(chunk_id: int) -> None:
+    """Claim a chunk (Queued, or Running with a dead worker) and charge its invoices."""
+    now = clock.now()
+    claimed = db.session.execute(
+        update(RunChunk)
+        .where(
+            RunChunk.id == chunk_id,
+            or_(
+                RunChunk.state == ChunkState.QUEUED.value,
+                and_(
+                    RunChunk.state == ChunkState.RUNNING.value,
+                    RunChunk.heartbeat_at < now - STALE_AFTER,
+                ),
+            ),
+        )
+        .values(
+            state=ChunkState.RUNNING.value,
+            attempts=RunChunk.attempts + 1,
+            heartbeat_at=now,
+            worker=worker_name(),
+        )
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        log.info("chunk #%s is taken or done: not executed again", chunk_id)
+        return
+    chunk = db.session.get(RunChunk, chunk_id)
+    run_id, ids = chunk.run_id, list(chunk.invoice_ids)
+    errors = _charge_all(run_id, chunk_id, ids) if _state(run_id) == RunState.RUNNING else []
+    db.session.execute(
+        update(RunChunk)
+        .where(RunChunk.id == chunk_id)
+        .values(state=ChunkState.DONE.value, finished_at=clock.now())
+    )
+    if errors:
+        append_error(run_id, errors)
+    db.session.commit()
+    maybe_finish(run_id)
+
+
+def _charge_all(run_id: int, chunk_id: int, ids: list[int]) -> list[str]:
+    """Charge the invoices with up to C calls in flight per gateway; returns the errors."""
+    run = db.session.get(PaymentRun, run_id)
+    rf = run_filter(run)
+    limit = run.invoice_limit
+    errors: list[str] = []
+    charged = considered = 0
+    app = current_app._get_current_object()
+    gates = _Gates(app.config["SETTLE_GATEWAY_CONCURRENCY"])
+    width = gates.per_gateway * max(1, _gateway_count())
+    in_flight: set[Future] = set()
+    unsaved = {"skips": [], "since": time.monotonic()}
+
+    def save(force: bool = False) -> None:
+        """Skips and heartbeats at most once a second: one write, not one per invoice."""
+        if not force and time.monotonic() - unsaved["since"] < 1.0:
+            return
+        skips, now = unsaved["skips"], clock.now()
+        db.session.add_all(skips)
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(heartbeat_at=now, skipped_count=PaymentRun.skipped_count + len(skips))
+        )
+        db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(heartbeat_at=now))
+        db.session.commit()
+        unsaved["skips"], unsaved["since"] = [], time.monotonic()
+
+    def settle(done) -> None:
+        nonlocal charged
+        for future in done:
+            invoice_id = future.invoice_id
+            try:
+                outcome = future.result()
+            except Exception as exc:  # one invoice's trouble must not stop the run
+                log.error("payment run #%s: invoice %s failed: %s", run_id, invoice_id, exc)
+                errors.append(f"invoice {invoice_id}: {exc}")
+                continue
+            if outcome.skipped:
+                unsaved["skips"].append(
+                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped)
+                )
+            else:
+                charged += 1
+        save()
+
+    cancelled_at_check = {"at": 0.0, "cancelled": False}
+
+    def cancelled() -> bool:
+        """Asked before each invoice, read from the database at most every 0.2 s."""
+        if time.monotonic() - cancelled_at_check["at"] >= 0.2:
+            cancelled_at_check["cancelled"] = _state(run_id) == RunState.CANCELLED
+            cancelled_at_check["at"] = time.monotonic()
+        return cancelled_at_check["cancelled"]
+
+    with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
+        for invoice_id in ids:
+            # A capped run keeps what is in flight within the cap: each call may yet charge.
+            while in_flight and (
+                len(in_flight) >= width or (limit and charged + len(in_flight) >= limit)
+            ):
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                settle(done)
+            if limit and charged >= limit:
+                break
+            if cancelled():
+                break  # a supervisor cancelled it: the calls in flight finish and are recorded
+            considered += 1
+            future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
+            future.invoice_id = invoice_id
+            in_flight.add(future)
+        settle(wait(in_flight).done)
+    save(force=True)
+    if limit and considered < len(ids):
+        # The cap stopped the run early: it considered only these.
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(selected_count=PaymentRun.selected_count - (len(ids) - considered))
+        )
+        db.session.commit()
+    return errors
+
+
+class _Gates:
+    """At most `per_gateway` calls in flight to any one gateway, whatever the run's width."""
+
+    def __init__(self, per_gateway: int):
+        self.per_gateway = max(1, per_gateway)
+        self._gates: dict[int, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+
+    def gate(self, gateway_id: int) -> threading.Semaphore:
+        with self._lock:
+            return self._gates.setdefault(gateway_id, threading.Semaphore(self.per_gateway))
+
+
+def _gateway_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Gateway)) or 1
+
+
+def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _Gates):
+    """One invoice, in a worker thread with its own database session."""
+    with app.app_context():
+        try:
+            run = db.session.get(PaymentRun, run_id)
+            invoice = db.session.get(Invoice, invoice_id)
+            method = invoices.charging_method(invoice)
+            with gates.gate(method.gateway_id if method else 0):
+                return charge_invoice(invoice_id, run, rf)
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+
+
+def _state(run_id: int) -> str:
+    return db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))

@@ -1,0 +1,119 @@
+"""Celery: with SETTLE_BROKER_URL set, workers anywhere execute payment runs chunk by chunk.
+
+    celery -A wsgi.celery worker       # as many as you like, on any machine
+    celery -A wsgi.celery beat         # one: the dispatcher, the janitor and recovery on a schedule
+
+The tasks call the same functions as the embedded thread (portal/runs/engine.py); each moves
+state by a conditional UPDATE, so a message delivered twice does its work once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, Task, shared_task
+from celery.signals import worker_init, worker_ready
+from flask import Flask, current_app
+
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def init_celery(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                try:
+                    return self.run(*args, **kwargs)
+                finally:
+                    db.session.remove()
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["SETTLE_BROKER_URL"] or "memory://",
+        task_ignore_result=True,
+        # A chunk's message is acknowledged when it is done: a worker that dies mid-chunk leaves it
+        # to be delivered again (and the dispatcher re-sends chunks whose heartbeat stopped).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="settle",
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3},
+        beat_schedule={
+            "settle-dispatch": {"task": "settle.dispatch", "schedule": 30.0},
+            "settle-janitor": {"task": "settle.janitor", "schedule": 60.0},
+            "settle-recover": {"task": "settle.recover", "schedule": 300.0},
+        },
+    )
+    celery.flask_app = app
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+@shared_task(name="settle.begin_run")
+def begin_run_task(run_id: int) -> None:
+    from portal import jobs
+    from portal.runs.engine import begin_run
+
+    jobs.send_chunks(begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]))
+
+
+@shared_task(name="settle.run_chunk")
+def run_chunk_task(chunk_id: int) -> None:
+    from portal.runs.engine import run_chunk
+
+    run_chunk(chunk_id)
+
+
+@shared_task(name="settle.dispatch")
+def dispatch_task() -> None:
+    from portal import jobs
+
+    for line in jobs.dispatch_waiting():
+        log.info(line)
+
+
+@shared_task(name="settle.janitor")
+def janitor_task() -> None:
+    from portal.transactions.janitor import run_janitor
+
+    report = run_janitor()
+    for line in report.looked_up + report.voided:
+        log.info(line)
+
+
+@shared_task(name="settle.recover")
+def recover_task() -> None:
+    from portal.runs.recovery import recover
+
+    for line in recover().transactions:
+        log.info(line)
+
+
+@worker_init.connect
+def _refuse_without_broker(sender=None, **kwargs):
+    flask_app = getattr(sender.app, "flask_app", None)
+    if flask_app is not None and not flask_app.config["SETTLE_BROKER_URL"]:
+        raise SystemExit("Set SETTLE_BROKER_URL (for example redis://127.0.0.1:6379/0) first.")
+
+
+@worker_ready.connect
+def _dispatch_at_start(sender=None, **kwargs):
+    """A worker that starts sends what waited for one (runs queued while the broker was down)."""
+    flask_app = getattr(sender.app, "flask_app", None)
+    if flask_app is None:
+        return
+    with flask_app.app_context():
+        try:
+            from portal import jobs
+
+            for line in jobs.dispatch_waiting():
+                log.info(line)
+        except Exception:
+            log.exception("dispatch at worker start failed")
+        finally:
+            db.session.remove()

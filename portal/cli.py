@@ -25,7 +25,7 @@ def _sandbox_url() -> str:
     return f"http://{cfg['SETTLE_SANDBOX_HOST']}:{cfg['SETTLE_SANDBOX_PORT']}"
 
 
-def _start_sandbox(ledger_path: str):
+def _start_sandbox(ledger_path: str, latency: float = 0.0):
     from portal.sandbox.server import SandboxServer
 
     cfg = current_app.config
@@ -34,6 +34,7 @@ def _start_sandbox(ledger_path: str):
         cfg["SETTLE_SANDBOX_PORT"],
         ledger_path=ledger_path,
         settle_after=cfg["SETTLE_SANDBOX_SETTLE_AFTER"],
+        latency=latency,
     )
 
 
@@ -231,10 +232,17 @@ def _janitor_in_background(app, every: float = 30.0) -> None:
 
 
 @settle_cli.command("sandbox")
+@click.option(
+    "--latency",
+    type=float,
+    default=0.0,
+    help="Seconds every answer waits (load tests).",
+    show_default=True,
+)
 @with_appcontext
-def sandbox_command():
+def sandbox_command(latency: float):
     """Run the sandbox gateway server alone, in the foreground."""
-    server = _start_sandbox(f"{current_app.instance_path}/sandbox-ledger.db")
+    server = _start_sandbox(f"{current_app.instance_path}/sandbox-ledger.db", latency=latency)
     click.echo(f"Sandbox gateway server on {server.url} (Ctrl-C stops it)")
     try:
         server.serve_forever()

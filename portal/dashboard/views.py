@@ -10,8 +10,7 @@ from portal.invoices.models import Invoice
 from portal.invoices.service import retry_schedule
 from portal.runs.models import PaymentRun
 from portal.statuses import ACTION_REQUIRED
-from portal.transactions.finalize import latest_lookup
-from portal.transactions.models import PaymentTransaction
+from portal.transactions.lookups import latest_answers
 
 bp = Blueprint("dashboard", __name__)
 
@@ -30,21 +29,7 @@ def index():
         .order_by(Invoice.due_date, Invoice.id)
         .limit(10)
     ).all()
-    # The janitor's latest answer for each locked invoice, beside it.
-    answers = {}
-    for invoice in locked:
-        charge = db.session.scalars(
-            select(PaymentTransaction)
-            .where(
-                PaymentTransaction.invoice_id == invoice.id,
-                PaymentTransaction.locked_invoice.is_(True),
-                PaymentTransaction.finalized_at.is_(None),
-            )
-            .order_by(PaymentTransaction.id.desc())
-            .limit(1)
-        ).first()
-        lookup = latest_lookup(charge) if charge else None
-        answers[invoice.id] = (charge, lookup)
+    answers = latest_answers(locked)
     runs = db.session.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(5)).all()
     # Past the retry schedule: a clerk should ask the customer for another payment method.
     exhausted = db.session.scalars(

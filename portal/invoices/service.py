@@ -31,13 +31,21 @@ class RunFilter:
 def lock_invoice(invoice_id: int) -> Invoice:
     """Take the invoice's row lock for the rest of the database transaction, and read it fresh.
 
-    A no-op UPDATE locks the row on PostgreSQL and takes the write lock on SQLite, so the same
-    code serializes two clerks (or a clerk and a run) on both.
+    PostgreSQL locks the row with SELECT ... FOR UPDATE. SQLite has no row locks: a no-op UPDATE
+    of an unindexed column takes its database write lock. Either way the same code serializes two
+    clerks (or a clerk and a run).
     """
-    db.session.execute(update(Invoice).where(Invoice.id == invoice_id).values(id=Invoice.id))
-    invoice = db.session.scalars(
-        select(Invoice).where(Invoice.id == invoice_id).execution_options(populate_existing=True)
-    ).one_or_none()
+    query = select(Invoice).where(Invoice.id == invoice_id)
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id)
+            .values(decline_count=Invoice.decline_count)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        query = query.with_for_update()
+    invoice = db.session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if invoice is None:
         raise DomainError(f"Invoice {invoice_id} does not exist")
     return invoice

@@ -19,6 +19,7 @@ from portal.pagination import paginate
 from portal.payments.models import Allocation
 from portal.runs.models import RunSkip
 from portal.statuses import ACTION_REQUIRED
+from portal.transactions.lookups import latest_answers
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
@@ -47,8 +48,10 @@ def index():
         query = query.where(
             or_(Invoice.number.ilike(like), Account.name.ilike(like), Account.number.ilike(like))
         )
+    page = paginate(query)
+    answers = latest_answers(page.items) if chosen == "action-required" else None
     return render_template(
-        "invoices/index.html", page=paginate(query), filters=FILTERS, chosen=chosen, q=q
+        "invoices/index.html", page=page, filters=FILTERS, chosen=chosen, q=q, answers=answers
     )
 
 

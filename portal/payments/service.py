@@ -36,6 +36,7 @@ def create_payment(
         received_on=received_on or clock.today(),
         transaction_id=transaction_id,
         created_by_id=getattr(actor, "id", None),
+        allocations=[],  # new: known empty, so allocating does not ask the database
     )
     db.session.add(payment)
     db.session.flush()

@@ -17,7 +17,7 @@ from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import PaymentRun, RunState
 from portal.runs.service import abandon, cancel_run
 from portal.statuses import GatewayStatus, policy_for
-from portal.transactions import finalize
+from portal.transactions import lookups
 from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _resolve(txn_id: int) -> str:
     txn = db.session.get(PaymentTransaction, txn_id)
     if txn.operation != Operation.CHARGE:
         return _close_follow_up(txn)
-    _, answer = finalize.lookup_charge(txn, None)  # recorded and audited like a clerk's check
+    _, answer = lookups.lookup_charge(txn, None)  # recorded and audited like a clerk's check
     if answer.status is not GatewayStatus.SUCCESS:
         reason = f"Recovered after a crash: the gateway could not say what became of it ({answer.message})"
         finish_charge(

@@ -6,24 +6,28 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 
 from portal import clock
 from portal.audit import service as audit
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
-from portal.gateways import registry
 from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.transactions import lookups
 from portal.transactions import service as transactions
-from portal.transactions.models import Finalization, Operation, PaymentTransaction
+from portal.transactions.models import (
+    MANUAL_PAYMENT,
+    REFUND_AND_UNLOCK,
+    Finalization,
+    Operation,
+    PaymentTransaction,
+)
 
-REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
-MANUAL_PAYMENT = "Create manual payment"
 # A claim older than this was left by a crashed request and may be taken over. A Refund & Unlock
 # makes a lookup and a void or refund per open charge, each up to the 300 s longest timeout, and
 # refreshes its claim before each call; so this is well beyond one call.
@@ -77,53 +81,15 @@ def open_charges(invoice_id: int) -> list[PaymentTransaction]:
     ]
 
 
-def lookup_is_read_only(charge: PaymentTransaction) -> bool:
-    return not registry.plugin_class(charge.gateway.plugin).lookup_moves_money
-
-
 def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, GatewayResult]:
     """Check gateway status: a recorded lookup of the charge by its idempotency key."""
     charge = _charge(txn_id)
-    if not lookup_is_read_only(charge):
+    if not lookups.lookup_is_read_only(charge):
         raise NotAllowed(
             f"{charge.gateway.name} cannot be asked without reversing an unsettled charge: use "
             f"{REFUND_AND_UNLOCK}, or search the provider's portal for invoice {charge.invoice.number}"
         )
-    return lookup_charge(charge, actor)
-
-
-def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
-    lookup = transactions.record_call(
-        operation=Operation.LOOKUP,
-        invoice=charge.invoice,
-        gateway=charge.gateway,
-        amount=charge.amount,
-        currency=charge.currency,
-        parent=charge,
-        actor=actor,
-    )
-    db.session.commit()
-    result = transactions.call_gateway(lookup.id)
-    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
-    transactions.store_answer(lookup, result)
-    audit.record(
-        "transaction.looked_up", charge, actor=actor,
-        after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
-    )  # fmt: skip
-    db.session.commit()
-    return lookup, result
-
-
-def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
-    return db.session.scalars(
-        select(PaymentTransaction)
-        .where(
-            PaymentTransaction.parent_id == charge.id,
-            PaymentTransaction.operation == Operation.LOOKUP.value,
-        )
-        .order_by(PaymentTransaction.id.desc())
-        .limit(1)
-    ).first()
+    return lookups.lookup_charge(charge, actor)
 
 
 def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None) -> str | None:
@@ -199,6 +165,11 @@ def refund_and_unlock(txn_id: int, actor, *, voids_only: bool = False) -> Refund
         for open_charge in open_charges(charge.invoice_id):
             _refresh_claim(charge.id, actor)
             _undo_at_gateway(open_charge, actor, outcome, voids_only=voids_only)
+        if not outcome.problems:
+            _refresh_claim(charge.id, actor)
+            actions, problems = lookups.find_unexplained(charge, actor)
+            outcome.actions += actions
+            outcome.problems += problems
         if outcome.problems:
             _release(charge.id, actor)
             return outcome
@@ -213,7 +184,7 @@ def _undo_at_gateway(
     charge: PaymentTransaction, actor, outcome: RefundOutcome, *, voids_only: bool = False
 ) -> None:
     # For a gateway whose lookup reverses (Payeezy), this lookup already is the void.
-    lookup, result = lookup_charge(charge, actor)
+    lookup, result = lookups.lookup_charge(charge, actor)
     if result.status is not GatewayStatus.SUCCESS:
         outcome.problems.append(
             f"Transaction #{charge.id}: the gateway could not say what it holds ({result.message})"

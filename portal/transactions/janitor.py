@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.gateways import registry
 from portal.settings import service as settings
 from portal.statuses import GatewayStatus
-from portal.transactions import finalize
+from portal.transactions import finalize, lookups
 from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,6 @@ def _check(charge_id: int, now: datetime, report: JanitorReport) -> None:
         line = f"#{charge.id}: " + ("; ".join(outcome.actions + outcome.problems) or "nothing held")
         (report.voided if outcome.unlocked else report.looked_up).append(line)
         return
-    lookup, result = finalize.lookup_charge(charge, None)
+    lookup, result = lookups.lookup_charge(charge, None)
     state = lookup.gateway_state if result.status is GatewayStatus.SUCCESS else "no answer"
     report.looked_up.append(f"#{charge.id}: {state}")

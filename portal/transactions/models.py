@@ -23,6 +23,11 @@ class Operation(enum.StrEnum):
     LOOKUP = "lookup"
 
 
+# The two finalization actions, as the clerk's buttons name them (seed 000).
+REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
+MANUAL_PAYMENT = "Create manual payment"
+
+
 class Finalization(enum.StrEnum):
     REFUND_AND_UNLOCK = "Refund & Unlock"
     MANUAL_PAYMENT = "Manual payment"

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from portal import once
@@ -16,9 +17,13 @@ from portal.money import MoneyError, parse_amount
 from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
-from portal.transactions import finalize, reviews
+from portal.transactions import finalize, lookups, reviews
 from portal.transactions.forms import ActionForm, ManualPaymentForm
-from portal.transactions.models import PaymentTransaction
+from portal.transactions.models import (
+    REFUND_AND_UNLOCK,
+    Finalization,
+    PaymentTransaction,
+)
 
 bp = Blueprint("transactions", __name__, url_prefix="/transactions")
 
@@ -55,7 +60,7 @@ def index():
 @requires(Role.AUDITOR)
 def detail(txn_id: int):
     txn = _txn_or_404(txn_id)
-    lookup = finalize.latest_lookup(txn) if txn.operation == "charge" else None
+    lookup = lookups.latest_lookup(txn) if txn.operation == "charge" else None
     follow_ups = db.session.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.parent_id == txn.id)
@@ -69,7 +74,7 @@ def detail(txn_id: int):
         follow_ups=follow_ups,
         policy=policy,
         recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
-        can_look_up=finalize.lookup_is_read_only(txn),
+        can_look_up=lookups.lookup_is_read_only(txn),
         once_token=(
             once.issue(current_user, f"refund-unlock:{txn.id}")
             if txn.needs_finalization and current_user.can(Role.CLERK)
@@ -77,7 +82,7 @@ def detail(txn_id: int):
         ),
         events=audit.timeline(txn),
         form=ActionForm(),
-        labels={"refund": finalize.REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
+        labels={"refund": REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
     )
 
 
@@ -107,6 +112,22 @@ def check_status(txn_id: int):
     return redirect(url_for("transactions.detail", txn_id=txn_id))
 
 
+def _refused(exc: DomainError, txn_id: int) -> None:
+    """The reason, and when the action was done already, a link to the record of what was done."""
+    db.session.rollback()
+    txn = db.session.get(PaymentTransaction, txn_id)
+    if not (isinstance(exc, NotAllowed) and txn.finalized_at is not None):
+        flash(str(exc), "error")
+        return
+    if txn.payment is not None and txn.finalization == Finalization.MANUAL_PAYMENT:
+        href = url_for("invoices.detail", invoice_id=txn.invoice_id, _anchor="payments")
+        label = f"the payment on invoice {txn.invoice.number}"
+    else:
+        href = url_for("transactions.detail", txn_id=txn.id, _anchor="who-did-what")
+        label = f"who did what on transaction #{txn.id}"
+    flash(Markup('{} <a href="{}">See {}.</a>').format(str(exc), href, label), "error")
+
+
 @bp.route("/<int:txn_id>/refund-unlock", methods=["POST"])
 @requires(Role.CLERK)
 def refund_unlock(txn_id: int):
@@ -118,8 +139,7 @@ def refund_unlock(txn_id: int):
         once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
         outcome = finalize.refund_and_unlock(txn.id, current_user)
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        _refused(exc, txn_id)
         return redirect(url_for("transactions.detail", txn_id=txn_id))
     for line in outcome.actions:
         flash(line, "info")
@@ -139,14 +159,14 @@ def refund_unlock(txn_id: int):
 @requires(Role.CLERK)
 def manual_payment(txn_id: int):
     txn = _txn_or_404(txn_id)
-    lookup = finalize.latest_lookup(txn)
+    lookup = lookups.latest_lookup(txn)
     settled = lookup.settled_finding() if lookup else None
     form = ManualPaymentForm()
     if not form.is_submitted():
         try:
             finalize.ensure_finalizable(txn)
         except DomainError as exc:
-            flash(str(exc), "error")
+            _refused(exc, txn_id)
             return redirect(url_for("transactions.detail", txn_id=txn_id))
         # As the gateway reports the settled charge, else as Settle recorded the transaction.
         source = settled or {"amount": f"{txn.money.amount:f}", "currency": txn.currency,
@@ -175,10 +195,11 @@ def manual_payment(txn_id: int):
                 actor=current_user,
             )
         except (DomainError, MoneyError) as exc:
+            if isinstance(exc, NotAllowed):  # done already, or stale: show what happened
+                _refused(exc, txn_id)
+                return redirect(url_for("transactions.detail", txn_id=txn_id))
             db.session.rollback()
             flash(str(exc), "error")
-            if isinstance(exc, NotAllowed):  # done already, or stale: show what happened
-                return redirect(url_for("transactions.detail", txn_id=txn_id))
             form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
             return render_template("transactions/manual_payment.html", **page), 400
         flash(

@@ -207,3 +207,46 @@ def test_a_new_active_card_is_charged_after_a_permanent_fail(make_invoice, run_f
     db.session.commit()
     run = run_for(currency="USD")
     assert run.success_count == 1
+
+
+def _charge_outside_settle(sandbox, invoice_number: str) -> str:
+    """A charge made for the invoice in the provider's own portal: Settle never sent it."""
+    import uuid
+
+    import requests
+
+    from portal.sandbox.server import sandbox_credentials
+
+    key = sandbox_credentials("sandbox")["api_key"]
+    answer = requests.post(
+        f"{sandbox.url}/v1/charges",
+        json={"amount": "25.00", "currency": "USD", "source": "tok_approve",
+              "order_id": invoice_number},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex},
+        timeout=10,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()["id"]
+
+
+def test_a_charge_settle_did_not_send_keeps_the_invoice_locked_and_is_named(
+    locked_charge, clerk, sandbox
+):
+    charge = locked_charge("tok_hang")
+    outside = _charge_outside_settle(sandbox, charge.invoice.number)
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert not outcome.unlocked
+    (problem,) = outcome.problems
+    assert outside in problem and "Settle did not send" in problem and "25.00" in problem
+    charge = reload(charge)
+    assert charge.invoice.corrective_action == "Action Required"
+    assert charge.finalized_at is None
+    # Settle's own charge was voided and is not voided twice when the clerk tries again.
+    assert sorted(c["state"] for c in sandbox.ledger.all()) == ["unsettled", "voided"]
+    sandbox.ledger.void("sandbox", outside)  # someone refunds it in the provider's portal
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert outcome.unlocked, outcome.problems
+    voids = db.session.scalars(
+        select(PaymentTransaction).where(PaymentTransaction.operation == "void")
+    ).all()
+    assert len(voids) == 1

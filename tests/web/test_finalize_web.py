@@ -49,6 +49,9 @@ def test_a_clerk_refunds_and_unlocks(client, login, make_user, locked):
     )
     assert "Already done by Clerk at" in again.get_data(as_text=True)
     assert "Refund &amp; Unlock by Clerk" in again.get_data(as_text=True)
+    assert f'href="/transactions/{locked.id}#who-did-what">See who did what' in again.get_data(
+        as_text=True
+    )
 
 
 def test_a_refund_without_its_one_time_token_changes_nothing(client, login, make_user, locked):
@@ -89,8 +92,9 @@ def test_a_clerk_records_a_manual_payment(client, login, make_user, locked):
     resubmitted = client.post(path, data=data, follow_redirects=True).get_data(as_text=True)
     assert "This form was already submitted at" in resubmitted
     assert len(db.session.scalars(select(Payment)).all()) == 1
-    again = client.get(path, follow_redirects=True)
-    assert "Already done by Clerk" in again.get_data(as_text=True)
+    again = client.get(path, follow_redirects=True).get_data(as_text=True)
+    assert "Already done by Clerk" in again
+    assert f'href="/invoices/{invoice.id}#payments">See the payment on invoice' in again
 
 
 @pytest.mark.parametrize(

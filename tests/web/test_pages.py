@@ -1,8 +1,10 @@
 """Each page renders for every role that may read it; unknown records are a 404 page."""
 
 import pytest
+from sqlalchemy import select
 
 from portal.extensions import db
+from portal.transactions.models import PaymentTransaction
 
 
 @pytest.fixture
@@ -44,6 +46,17 @@ def test_the_action_required_filter_lists_only_locked_invoices_oldest_first(
     page = client.get("/invoices/?filter=action-required").get_data(as_text=True)
     assert "INV-0001" not in page
     assert page.index(late.number) < page.index(early.number)
+    # Beside each, what the gateway last said of the charge that locked it.
+    assert "The gateway says" in page and "not asked yet" in page
+    from portal.transactions import finalize
+
+    charge = db.session.scalar(
+        select(PaymentTransaction).where(PaymentTransaction.invoice_id == early.id)
+    )
+    finalize.check_gateway_status(charge.id, None)
+    page = client.get("/invoices/?filter=action-required").get_data(as_text=True)
+    row = page[page.index(early.number) :].split("</tr>")[0]
+    assert "unsettled" in row and "Indeterminate" in row
 
 
 def test_invoice_search(client, login, make_user, make_invoice):

@@ -93,6 +93,9 @@ class AuthorizeNetGateway(Gateway):
     """
 
     name = "authorize_net"
+    lookup_by_invoice = (
+        True  # the unsettled list, kept to the invoice (settled ones need a transId)
+    )
     display_name = "Authorize.Net"
     required_credentials = ("api_login_id", "transaction_key")
     account_currency = "USD"

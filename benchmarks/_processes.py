@@ -1,0 +1,81 @@
+"""For benchmarks that run Settle as real processes: a sandbox server process, a database with
+a gateway and seeded invoices, and `flask settle ...` commands with their own environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLASK = [sys.executable, "-m", "flask", "--app", "wsgi", "settle"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """An instance folder, a database URL, a sandbox server process and the environment for both."""
+
+    def __init__(self, database_url: str | None = None, latency: float = 0.0, **extra: str):
+        self.folder = tempfile.mkdtemp(prefix="settle-bench-")
+        self.port = free_port()
+        self.env = dict(
+            os.environ,
+            SETTLE_INSTANCE_PATH=self.folder,
+            SETTLE_DATABASE_URL=database_url or f"sqlite:///{self.folder}/settle.db",
+            SETTLE_SANDBOX_PORT=str(self.port),
+            SETTLE_SANDBOX_SETTLE_AFTER="86400",
+            **extra,
+        )
+        self.sandbox = subprocess.Popen(
+            [*FLASK, "sandbox", "--latency", str(latency)], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*FLASK, *args], cwd=ROOT, env=self.env, check=check, capture_output=True, text=True
+        )
+
+    def prepare(self, invoices: int) -> float:
+        """Migrate, add the gateway, seed the invoices; returns the seconds the seeding took."""
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT, env=self.env, check=True, capture_output=True,
+        )  # fmt: skip
+        add_gateway = (
+            "from decimal import Decimal\n"
+            "from wsgi import app\n"
+            "from portal.extensions import db\n"
+            "from portal.gateways.models import Gateway\n"
+            "from portal.sandbox.server import sandbox_credentials\n"
+            "with app.app_context():\n"
+            f"    db.session.add(Gateway(name='Bench', plugin='sandbox', base_url='http://127.0.0.1:{self.port}',\n"
+            "        credentials=sandbox_credentials('sandbox'), timeout_seconds=Decimal(60)))\n"
+            "    db.session.commit()\n"
+        )
+        subprocess.run([sys.executable, "-c", add_gateway], cwd=ROOT, env=self.env, check=True)
+        started = time.perf_counter()
+        self.command("seed", "--invoices", str(invoices), "--gateway", "Bench")
+        return time.perf_counter() - started
+
+    def run_args(self) -> list[str]:
+        return ["run", "--due", date.today().isoformat(), "--wait"]
+
+    def stop(self) -> None:
+        self.sandbox.terminate()
+        self.sandbox.wait(10)

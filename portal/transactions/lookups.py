@@ -1,0 +1,124 @@
+"""Asking the gateway what it holds: a clerk's check, recovery's and the janitor's lookups, and
+the invoice-wide lookup that finds charges Settle never sent. Each is a recorded transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.audit import service as audit
+from portal.extensions import db
+from portal.gateways import registry
+from portal.gateways.base import GatewayResult
+from portal.statuses import GatewayStatus
+from portal.transactions import service as transactions
+from portal.transactions.models import Operation, PaymentTransaction
+
+
+def lookup_is_read_only(charge: PaymentTransaction) -> bool:
+    return not registry.plugin_class(charge.gateway.plugin).lookup_moves_money
+
+
+def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
+    lookup = transactions.record_call(
+        operation=Operation.LOOKUP,
+        invoice=charge.invoice,
+        gateway=charge.gateway,
+        amount=charge.amount,
+        currency=charge.currency,
+        parent=charge,
+        actor=actor,
+    )
+    db.session.commit()
+    result = transactions.call_gateway(lookup.id)
+    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
+    transactions.store_answer(lookup, result)
+    audit.record(
+        "transaction.looked_up", charge, actor=actor,
+        after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
+    )  # fmt: skip
+    db.session.commit()
+    return lookup, result
+
+
+def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
+    return db.session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.operation == Operation.LOOKUP.value,
+        )
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
+    ).first()
+
+
+def find_unexplained(charge: PaymentTransaction, actor) -> tuple[list[str], list[str]]:
+    """Money the gateway holds for the invoice that Settle never sent (a charge made in the
+    provider's portal, say). Unlocking would let the next run charge the customer again, so the
+    invoice stays locked until a person has dealt with it. Returns (actions, problems)."""
+    if not registry.plugin_class(charge.gateway.plugin).lookup_by_invoice:
+        return [], []
+    lookup = transactions.record_call(
+        operation=Operation.LOOKUP,
+        invoice=charge.invoice,
+        gateway=charge.gateway,
+        amount=charge.amount,
+        currency=charge.currency,
+        actor=actor,
+    )
+    db.session.commit()
+    result = transactions.call_gateway(lookup.id)
+    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
+    transactions.store_answer(lookup, result)
+    audit.record(
+        "invoice.looked_up", lookup.invoice, actor=actor,
+        after={"lookup_id": lookup.id, "status": lookup.status, "findings": len(result.findings)},
+    )  # fmt: skip
+    db.session.commit()
+    number = lookup.invoice.number
+    if result.status is not GatewayStatus.SUCCESS:
+        return [], [
+            f"Invoice {number}: the gateway could not list what it holds for it ({result.message})"
+        ]
+    # What Settle sent for this invoice, charges and their voids and refunds, by the provider's
+    # reference (a charge that timed out learnt its reference from its own lookup above).
+    known = set(
+        db.session.scalars(
+            select(PaymentTransaction.provider_reference).where(
+                PaymentTransaction.invoice_id == lookup.invoice_id,
+                PaymentTransaction.provider_reference.is_not(None),
+            )
+        )
+    )
+    problems = [
+        f"Invoice {number}: the gateway also holds a {finding.state} charge of "
+        f"{finding.amount or 'an unknown amount'} ({finding.reference}) that Settle did not send. "
+        "Unlocking would let the next run charge again: refund it in the provider's portal, or "
+        "ask a supervisor, then try again."
+        for finding in result.findings
+        if finding.state.holds_money and finding.reference not in known
+    ]
+    if problems:
+        return [], problems
+    return [f"Invoice {number}: the gateway holds no other charge for it"], []
+
+
+def latest_answers(
+    invoices,
+) -> dict[int, tuple[PaymentTransaction | None, PaymentTransaction | None]]:
+    """For each locked invoice: its open charge, and the latest lookup of it (the janitor's, a
+    clerk's or recovery's), so that lists show the gateway's answer beside the invoice."""
+    answers = {}
+    for invoice in invoices:
+        charge = db.session.scalars(
+            select(PaymentTransaction)
+            .where(
+                PaymentTransaction.invoice_id == invoice.id,
+                PaymentTransaction.locked_invoice.is_(True),
+                PaymentTransaction.finalized_at.is_(None),
+            )
+            .order_by(PaymentTransaction.id.desc())
+            .limit(1)
+        ).first()
+        answers[invoice.id] = (charge, latest_lookup(charge) if charge else None)
+    return answers

@@ -142,7 +142,11 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
         raise click.ClickException(str(exc)) from None
     if jobs.uses_broker():
         if not jobs.send_run(run.id):
-            raise click.ClickException(db.session.get(PaymentRun, run.id).dispatch_error)
+            # Exit non-zero, but say plainly that the run is not lost.
+            raise click.ClickException(
+                f"payment run #{run.id} is Queued and waits for the broker: "
+                + db.session.get(PaymentRun, run.id).dispatch_error
+            )
         click.echo(f"payment run #{run.id}: sent to the Celery workers")
         if not wait:
             return

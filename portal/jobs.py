@@ -131,8 +131,8 @@ def send_chunks(chunk_ids: list[int]) -> int:
 def dispatch_waiting(now=None) -> list[str]:
     """Send again what no worker holds: Queued runs the broker never took (or lost), chunks never
     sent or lost, chunks whose worker died; and finish a run whose last chunk ended unfinished."""
-    from portal.runs.engine import STALE_AFTER
-    from portal.runs.service import maybe_finish
+    from portal.runs.engine import MAX_ATTEMPTS, STALE_AFTER
+    from portal.runs.service import append_error, maybe_finish
 
     now = now or clock.now()
     lines = []
@@ -145,6 +145,22 @@ def dispatch_waiting(now=None) -> list[str]:
     for run_id in runs:
         if send_run(run_id):
             lines.append(f"payment run #{run_id}: sent to the workers")
+    # A chunk whose workers died MAX_ATTEMPTS times is given up, with the reason on its run;
+    # its invoices not charged stay eligible for the next run.
+    for chunk in db.session.scalars(
+        select(RunChunk).where(
+            RunChunk.state == ChunkState.RUNNING.value,
+            RunChunk.heartbeat_at < now - STALE_AFTER,
+            RunChunk.attempts >= MAX_ATTEMPTS,
+        )
+    ).all():
+        chunk.state, chunk.finished_at = ChunkState.DONE.value, now
+        append_error(
+            chunk.run_id,
+            [f"chunk #{chunk.id} given up: its worker stopped {chunk.attempts} times"],
+        )
+        db.session.commit()
+        lines.append(f"chunk #{chunk.id}: given up after {chunk.attempts} attempts")
     chunks = db.session.scalars(
         select(RunChunk.id).where(
             or_(

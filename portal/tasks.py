@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery, Task, shared_task
-from celery.signals import worker_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 from flask import Flask, current_app
 
 from portal.extensions import db
@@ -42,11 +42,24 @@ def init_celery(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3},
+        # A scheduled pass that waited behind long chunks past its next turn is dropped.
         beat_schedule={
-            "settle-dispatch": {"task": "settle.dispatch", "schedule": 30.0},
-            "settle-janitor": {"task": "settle.janitor", "schedule": 60.0},
-            "settle-recover": {"task": "settle.recover", "schedule": 300.0},
-        },
+            "settle-dispatch": {
+                "task": "settle.dispatch",
+                "schedule": 30.0,
+                "options": {"expires": 30},
+            },
+            "settle-janitor": {
+                "task": "settle.janitor",
+                "schedule": 60.0,
+                "options": {"expires": 60},
+            },
+            "settle-recover": {
+                "task": "settle.recover",
+                "schedule": 300.0,
+                "options": {"expires": 300},
+            },
+        },  # fmt: skip
     )
     celery.flask_app = app
     celery.set_default()
@@ -117,3 +130,15 @@ def _dispatch_at_start(sender=None, **kwargs):
             log.exception("dispatch at worker start failed")
         finally:
             db.session.remove()
+            db.engine.dispose()  # pool processes forked later must not share its connection
+
+
+@worker_process_init.connect
+def _own_connections(**kwargs):
+    """A forked pool process opens its own database connections (never its parent's)."""
+    from celery import current_app as celery_app
+
+    flask_app = getattr(celery_app, "flask_app", None)
+    if flask_app is not None:
+        with flask_app.app_context():
+            db.engine.dispose(close=False)

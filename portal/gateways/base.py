@@ -122,9 +122,10 @@ class Gateway:
     # True where the provider has no read-only lookup and "asking" reverses an unsettled charge
     # (Payeezy's timeout reversal): Settle then never looks up just to show a clerk.
     lookup_moves_money: ClassVar[bool] = False
-    # True where a lookup without a charge's key lists what the provider holds for an invoice
-    # number (its order id): Refund & Unlock then also finds charges Settle did not send.
-    lookup_by_invoice: ClassVar[bool] = False
+    # Where a lookup without a charge's key lists what the provider holds for an invoice number
+    # (its order id), what it lists ("charge", "unsettled charge"): Refund & Unlock then also finds
+    # charges Settle never sent. None where the provider cannot list by invoice.
+    invoice_listing: ClassVar[str | None] = None
 
     def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
         self.config = config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import service as audit
@@ -15,7 +15,7 @@ from portal.invoices import service as invoices
 from portal.invoices.service import RunFilter
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
-from portal.runs.models import PaymentRun
+from portal.runs.models import PaymentRun, RunState
 from portal.settings import service as settings
 from portal.statuses import GatewayStatus, MethodState, policy_for
 from portal.transactions import service as transactions
@@ -35,6 +35,10 @@ class Outcome:
 def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> PaymentTransaction | str:
     """Step 1, committed before any call: the Pending charge, or why the invoice was skipped."""
     invoice = invoices.lock_invoice(invoice_id)
+    if run is not None and _cancelled(run.id):
+        # Calls queued for a gateway's turn when a supervisor cancelled: none of them leaves.
+        db.session.rollback()
+        return CANCELLED_BEFORE_ITS_TURN
     method = invoices.charging_method(invoice)
     reason = invoices.why_not_eligible(invoice, method, rf)
     if reason:
@@ -56,6 +60,14 @@ def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> PaymentTran
         db.session.rollback()
         return "charged by another run in progress"
     return txn
+
+
+CANCELLED_BEFORE_ITS_TURN = "the run was cancelled before its turn"
+
+
+def _cancelled(run_id: int) -> bool:
+    state = db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))
+    return state == RunState.CANCELLED
 
 
 def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Outcome:

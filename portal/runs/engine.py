@@ -31,9 +31,12 @@ from portal.runs.service import append_error, maybe_finish, run_filter
 
 log = logging.getLogger(__name__)
 
-# A Running chunk whose heartbeat is older than the longest gateway timeout (300 s) plus a margin
-# has lost the worker that executed it; another worker may take it over.
+# A chunk's worker writes its heartbeat every HEARTBEAT_EVERY seconds from a thread of its own,
+# whatever its calls are doing. A Running chunk whose heartbeat is older than STALE_AFTER has lost
+# its worker; another may take it over, at most MAX_ATTEMPTS times in all.
+HEARTBEAT_EVERY = 20.0
 STALE_AFTER = timedelta(seconds=360)
+MAX_ATTEMPTS = 3
 
 
 def execute_run(run_id: int) -> PaymentRun:
@@ -80,12 +83,17 @@ def worker_name() -> str:
 
 
 def run_chunk(chunk_id: int) -> None:
-    """Claim a chunk (Queued, or Running with a dead worker) and charge its invoices."""
+    """Claim a chunk (Queued, or Running with a dead worker) and charge its invoices.
+
+    The claim's attempt number is the worker's token: its heartbeats and its closing update match
+    only while it still owns the chunk, so a worker that was taken over stops and closes nothing.
+    """
     now = clock.now()
     claimed = db.session.execute(
         update(RunChunk)
         .where(
             RunChunk.id == chunk_id,
+            RunChunk.attempts < MAX_ATTEMPTS,
             or_(
                 RunChunk.state == ChunkState.QUEUED.value,
                 and_(
@@ -106,24 +114,79 @@ def run_chunk(chunk_id: int) -> None:
         log.info("chunk #%s is taken or done: not executed again", chunk_id)
         return
     chunk = db.session.get(RunChunk, chunk_id)
+    owner = _Owner(chunk_id, chunk.attempts)
     run_id, ids = chunk.run_id, list(chunk.invoice_ids)
-    errors = _charge_all(run_id, chunk_id, ids) if _state(run_id) == RunState.RUNNING else []
-    db.session.execute(
+    try:
+        errors = _charge_all(run_id, owner, ids) if _state(run_id) == RunState.RUNNING else []
+    except Exception as exc:  # the chunk ends with the reason; its run is not left Running
+        log.exception("payment run #%s: chunk #%s stopped", run_id, chunk_id)
+        db.session.rollback()
+        errors = [f"chunk #{chunk_id} stopped: {exc}"]
+    finally:
+        owner.stop()
+    closed = db.session.execute(
         update(RunChunk)
-        .where(RunChunk.id == chunk_id)
+        .where(RunChunk.id == chunk_id, RunChunk.attempts == owner.attempt)
         .values(state=ChunkState.DONE.value, finished_at=clock.now())
-    )
+    ).rowcount
+    if closed != 1:
+        db.session.rollback()  # taken over: the new owner closes it
+        log.warning("chunk #%s was taken over by another worker", chunk_id)
+        return
     if errors:
         append_error(run_id, errors)
     db.session.commit()
     maybe_finish(run_id)
 
 
-def _charge_all(run_id: int, chunk_id: int, ids: list[int]) -> list[str]:
+class _Owner:
+    """A worker's hold on its chunk: a heartbeat thread, and whether the hold is still good."""
+
+    def __init__(self, chunk_id: int, attempt: int):
+        self.chunk_id, self.attempt = chunk_id, attempt
+        self.lost = False
+        self._stop = threading.Event()
+        self._app = current_app._get_current_object()
+        self._thread = threading.Thread(target=self._beat, name=f"chunk-{chunk_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY):
+            with self._app.app_context():
+                try:
+                    self.beat()
+                except Exception:
+                    log.exception("chunk #%s: heartbeat failed", self.chunk_id)
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+    def beat(self) -> None:
+        now = clock.now()
+        held = db.session.execute(
+            update(RunChunk)
+            .where(RunChunk.id == self.chunk_id, RunChunk.attempts == self.attempt)
+            .values(heartbeat_at=now)
+        ).rowcount
+        if held == 1:
+            run_id = select(RunChunk.run_id).where(RunChunk.id == self.chunk_id).scalar_subquery()
+            db.session.execute(
+                update(PaymentRun).where(PaymentRun.id == run_id).values(heartbeat_at=now)
+            )
+        db.session.commit()
+        self.lost = held != 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
     """Charge the invoices with up to C calls in flight per gateway; returns the errors."""
     run = db.session.get(PaymentRun, run_id)
     rf = run_filter(run)
     limit = run.invoice_limit
+    db.session.rollback()  # no transaction stays open while the calls are made
     errors: list[str] = []
     charged = considered = 0
     app = current_app._get_current_object()
@@ -133,18 +196,18 @@ def _charge_all(run_id: int, chunk_id: int, ids: list[int]) -> list[str]:
     unsaved = {"skips": [], "since": time.monotonic()}
 
     def save(force: bool = False) -> None:
-        """Skips and heartbeats at most once a second: one write, not one per invoice."""
+        """Skips at most once a second: one write, not one per invoice."""
         if not force and time.monotonic() - unsaved["since"] < 1.0:
             return
-        skips, now = unsaved["skips"], clock.now()
-        db.session.add_all(skips)
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(heartbeat_at=now, skipped_count=PaymentRun.skipped_count + len(skips))
-        )
-        db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(heartbeat_at=now))
-        db.session.commit()
+        skips = unsaved["skips"]
+        if skips:
+            db.session.add_all(skips)
+            db.session.execute(
+                update(PaymentRun)
+                .where(PaymentRun.id == run_id)
+                .values(skipped_count=PaymentRun.skipped_count + len(skips))
+            )
+            db.session.commit()
         unsaved["skips"], unsaved["since"] = [], time.monotonic()
 
     def settle(done) -> None:
@@ -167,12 +230,12 @@ def _charge_all(run_id: int, chunk_id: int, ids: list[int]) -> list[str]:
 
     cancelled_at_check = {"at": 0.0, "cancelled": False}
 
-    def cancelled() -> bool:
-        """Asked before each invoice, read from the database at most every 0.2 s."""
+    def stopped() -> bool:
+        """Cancelled, or taken over: asked before each invoice, read at most every 0.2 s."""
         if time.monotonic() - cancelled_at_check["at"] >= 0.2:
             cancelled_at_check["cancelled"] = _state(run_id) == RunState.CANCELLED
             cancelled_at_check["at"] = time.monotonic()
-        return cancelled_at_check["cancelled"]
+        return cancelled_at_check["cancelled"] or owner.lost
 
     with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
         for invoice_id in ids:
@@ -184,8 +247,8 @@ def _charge_all(run_id: int, chunk_id: int, ids: list[int]) -> list[str]:
                 settle(done)
             if limit and charged >= limit:
                 break
-            if cancelled():
-                break  # a supervisor cancelled it: the calls in flight finish and are recorded
+            if stopped():
+                break  # cancelled (or taken over): the calls in flight finish and are recorded
             considered += 1
             future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
             future.invoice_id = invoice_id
@@ -237,4 +300,6 @@ def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _
 
 
 def _state(run_id: int) -> str:
-    return db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))
+    state = db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == run_id))
+    db.session.rollback()  # a read: no transaction left open (idle) while the calls are made
+    return state

@@ -14,7 +14,7 @@ from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
 from portal.runs.charging import count_on_run, finish_charge
-from portal.runs.models import PaymentRun, RunState
+from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 from portal.runs.service import abandon, cancel_run
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import lookups
@@ -61,7 +61,7 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     ).all()
     for txn in pending:
         limit = timedelta(seconds=float(txn.gateway.timeout_seconds)) + IN_FLIGHT_MARGIN
-        if txn.requested_at > now - limit:
+        if txn.requested_at > now - limit or _in_a_live_chunk(txn, now):
             continue  # may still be in flight in another process
         try:
             report.transactions.append(_resolve(txn.id))
@@ -85,6 +85,23 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
             )
             report.runs.append(run.id)
     return report
+
+
+def _in_a_live_chunk(txn: PaymentTransaction, now: datetime) -> bool:
+    """A worker still beats for the run's chunk: its call may be slow, not dead (a read timeout
+    bounds each read, not the whole call)."""
+    from portal.runs.engine import STALE_AFTER
+
+    if txn.run_id is None:
+        return False
+    live = db.session.scalar(
+        select(RunChunk.id).where(
+            RunChunk.run_id == txn.run_id,
+            RunChunk.state == ChunkState.RUNNING.value,
+            RunChunk.heartbeat_at > now - STALE_AFTER,
+        )
+    )
+    return live is not None
 
 
 def _has_pending(run_id: int) -> bool:

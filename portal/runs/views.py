@@ -70,7 +70,13 @@ def new():
             flash(str(exc), "error")
             return render_template("runs/new.html", form=form), 409
         jobs.submit_run(run.id)
-        flash(f"Payment run #{run.id} started.", "success")
+        db.session.refresh(run)
+        if run.dispatch_error:
+            flash(f"Payment run #{run.id} is queued, but it could not be sent yet.", "error")
+        elif jobs.uses_broker():
+            flash(f"Payment run #{run.id} is sent to the Celery workers.", "success")
+        else:
+            flash(f"Payment run #{run.id} started.", "success")
         return redirect(url_for("runs.detail", run_id=run.id))
     status = 400 if form.is_submitted() else 200
     return render_template("runs/new.html", form=form), status

@@ -162,18 +162,20 @@ def refund_and_unlock(txn_id: int, actor, *, voids_only: bool = False) -> Refund
     _claim(charge, actor)
     try:
         outcome = RefundOutcome(unlocked=False)
-        for open_charge in open_charges(charge.invoice_id):
+        undone = open_charges(charge.invoice_id)
+        undone_ids = {c.id for c in undone}
+        for open_charge in undone:
             _refresh_claim(charge.id, actor)
             _undo_at_gateway(open_charge, actor, outcome, voids_only=voids_only)
         if not outcome.problems:
             _refresh_claim(charge.id, actor)
-            actions, problems = lookups.find_unexplained(charge, actor)
+            actions, problems = lookups.find_unexplained(undone, actor)
             outcome.actions += actions
             outcome.problems += problems
         if outcome.problems:
             _release(charge.id, actor)
             return outcome
-        _unlock(charge.id, actor, outcome)
+        _unlock(charge.id, actor, outcome, undone_ids)
         return outcome
     except BaseException:
         _release(charge.id, actor)
@@ -234,9 +236,20 @@ def _undo_at_gateway(
             )
 
 
-def _unlock(charge_id: int, actor, outcome: RefundOutcome) -> None:
+def _unlock(charge_id: int, actor, outcome: RefundOutcome, undone: set[int]) -> None:
     charge = db.session.get(PaymentTransaction, charge_id)
     invoice = invoices.lock_invoice(charge.invoice_id)
+    arrived = {c.id for c in open_charges(invoice.id)} - undone
+    if arrived:
+        # A late answer reopened a charge while the others were undone: it was never looked at.
+        db.session.rollback()
+        _release(charge_id, actor)
+        outcome.problems.append(
+            "An answer arrived meanwhile for transaction(s) "
+            + ", ".join(f"#{i}" for i in sorted(arrived))
+            + ": nothing was unlocked; look at it, then try again"
+        )
+        return
     _clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK)
     _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK)
     db.session.commit()

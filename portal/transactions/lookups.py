@@ -52,12 +52,29 @@ def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
     ).first()
 
 
-def find_unexplained(charge: PaymentTransaction, actor) -> tuple[list[str], list[str]]:
-    """Money the gateway holds for the invoice that Settle never sent (a charge made in the
+def find_unexplained(charges: list[PaymentTransaction], actor) -> tuple[list[str], list[str]]:
+    """Money a gateway holds for the invoice that Settle never sent (a charge made in the
     provider's portal, say). Unlocking would let the next run charge the customer again, so the
-    invoice stays locked until a person has dealt with it. Returns (actions, problems)."""
-    if not registry.plugin_class(charge.gateway.plugin).lookup_by_invoice:
-        return [], []
+    invoice stays locked until a person has dealt with it. Asks each gateway of the invoice's
+    open charges once. Returns (actions, problems)."""
+    actions: list[str] = []
+    problems: list[str] = []
+    by_gateway = {c.gateway_id: c for c in charges}
+    for charge in by_gateway.values():
+        listing = registry.plugin_class(charge.gateway.plugin).invoice_listing
+        if listing is None:
+            actions.append(
+                f"{charge.gateway.name} cannot list what it holds for an invoice: only the "
+                "charges Settle sent were checked"
+            )
+            continue
+        found_actions, found_problems = _list_invoice(charge, listing, actor)
+        actions += found_actions
+        problems += found_problems
+    return actions, problems
+
+
+def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list[str], list[str]]:
     lookup = transactions.record_call(
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
@@ -75,23 +92,23 @@ def find_unexplained(charge: PaymentTransaction, actor) -> tuple[list[str], list
         after={"lookup_id": lookup.id, "status": lookup.status, "findings": len(result.findings)},
     )  # fmt: skip
     db.session.commit()
-    number = lookup.invoice.number
+    where = f"Invoice {lookup.invoice.number} at {charge.gateway.name}"
     if result.status is not GatewayStatus.SUCCESS:
-        return [], [
-            f"Invoice {number}: the gateway could not list what it holds for it ({result.message})"
-        ]
-    # What Settle sent for this invoice, charges and their voids and refunds, by the provider's
-    # reference (a charge that timed out learnt its reference from its own lookup above).
+        return [], [f"{where}: the gateway could not list what it holds ({result.message})"]
+    # What Settle sent for this invoice, by the provider's reference: its charges, and the voids
+    # and refunds of them (a charge that timed out learns its reference from its own lookup, and
+    # its void carries it). Lookup rows do not count: they only repeat what the gateway said.
     known = set(
         db.session.scalars(
             select(PaymentTransaction.provider_reference).where(
                 PaymentTransaction.invoice_id == lookup.invoice_id,
+                PaymentTransaction.operation != Operation.LOOKUP.value,
                 PaymentTransaction.provider_reference.is_not(None),
             )
         )
     )
     problems = [
-        f"Invoice {number}: the gateway also holds a {finding.state} charge of "
+        f"{where}: the gateway also holds a {finding.state} charge of "
         f"{finding.amount or 'an unknown amount'} ({finding.reference}) that Settle did not send. "
         "Unlocking would let the next run charge again: refund it in the provider's portal, or "
         "ask a supervisor, then try again."
@@ -100,7 +117,7 @@ def find_unexplained(charge: PaymentTransaction, actor) -> tuple[list[str], list
     ]
     if problems:
         return [], problems
-    return [f"Invoice {number}: the gateway holds no other charge for it"], []
+    return [f"{where}: the gateway lists no other {listing} for it"], []
 
 
 def latest_answers(

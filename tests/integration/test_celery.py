@@ -167,6 +167,15 @@ def test_a_run_sent_while_the_broker_is_down_stays_queued_and_starts_when_it_is_
     page = client.get(f"/runs/{run.id}").get_data(as_text=True)
     assert "did not take this run" in page
     assert "does not answer" in client.get("/").get_data(as_text=True)
+    # A supervisor starting another run is told at once that it waits for the broker.
+    started = client.post(
+        "/runs/new", data={"due_on": date.today().isoformat(), "currency": "EUR"},
+        follow_redirects=True,
+    ).get_data(as_text=True)  # fmt: skip
+    assert "is queued, but it could not be sent yet" in started
+    from portal.runs.service import cancel_run
+
+    cancel_run(run.id + 1, None)  # only the first run is followed below
 
     broker(BROKER)  # the broker is back; a worker starting sends what waited
     workers("w1")

@@ -250,3 +250,15 @@ def test_a_charge_settle_did_not_send_keeps_the_invoice_locked_and_is_named(
         select(PaymentTransaction).where(PaymentTransaction.operation == "void")
     ).all()
     assert len(voids) == 1
+
+
+def test_a_portal_charge_is_found_when_settles_own_charge_never_reached_the_gateway(
+    locked_charge, clerk, sandbox
+):
+    charge = locked_charge("tok_refuse")  # refused: Settle's charge never reached the gateway
+    outside = _charge_outside_settle(sandbox, charge.invoice.number)
+    for _ in range(2):  # and the refusal holds when the clerk simply tries again
+        outcome = finalize.refund_and_unlock(charge.id, clerk)
+        assert not outcome.unlocked
+        assert any(outside in p for p in outcome.problems), outcome.problems
+    assert reload(charge).invoice.corrective_action == "Action Required"

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.runs.engine import STALE_AFTER, begin_run, run_chunk
 from portal.runs.models import ChunkState, PaymentRun, RunChunk
 from portal.runs.service import cancel_run, finish_run, start_run
+from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +168,80 @@ def test_the_dispatcher_finishes_a_run_whose_last_chunk_ended_before_finishing_i
     assert _run(run_id).finished_at is None
     assert "payment run" in " ".join(jobs.dispatch_waiting())
     assert _run(run_id).finished_at is not None
+
+
+def test_a_worker_whose_chunk_was_taken_over_knows_it_and_closes_nothing(app, make_invoice):
+    from portal.runs.engine import _Owner
+
+    make_invoice()
+    run_id = _queued_run()
+    (chunk_id,) = begin_run(run_id, chunk_size=10)
+    db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(attempts=1))
+    db.session.commit()  # this worker's claim
+    owner = _Owner(chunk_id, attempt=1)
+    try:
+        owner.beat()
+        assert not owner.lost
+        db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(attempts=2))
+        db.session.commit()  # another worker claimed it
+        owner.beat()
+        assert owner.lost
+    finally:
+        owner.stop()
+
+
+def test_a_chunk_whose_workers_keep_dying_is_given_up_and_its_run_ends(app, make_invoice, recorder):
+    from portal.runs.engine import MAX_ATTEMPTS
+
+    make_invoice()
+    run_id = _queued_run()
+    (chunk_id,) = begin_run(run_id, chunk_size=10)
+    old = clock.now() - STALE_AFTER - timedelta(seconds=1)
+    db.session.execute(
+        update(RunChunk)
+        .where(RunChunk.id == chunk_id)
+        .values(state="Running", heartbeat_at=old, attempts=MAX_ATTEMPTS)
+    )
+    db.session.commit()
+    run_chunk(chunk_id)  # no further attempt
+    assert db.session.get(RunChunk, chunk_id, populate_existing=True).attempts == MAX_ATTEMPTS
+    jobs.dispatch_waiting()
+    run = _run(run_id)
+    assert run.state == "Completed with errors" and "given up" in run.error
+    assert recorder.sent == []
+
+
+def test_a_call_waiting_for_its_gateway_turn_does_not_leave_after_a_cancel(app, make_invoice):
+    from portal.runs.charging import CANCELLED_BEFORE_ITS_TURN, claim
+    from portal.runs.service import run_filter
+
+    invoice = make_invoice()
+    run_id = _queued_run()
+    begin_run(run_id, chunk_size=10)
+    assert cancel_run(run_id, None)
+    run = _run(run_id)
+    assert claim(invoice.id, run, run_filter(run)) == CANCELLED_BEFORE_ITS_TURN
+    assert db.session.scalar(select(func.count()).select_from(PaymentTransaction)) == 0
+
+
+def test_recovery_leaves_a_slow_call_whose_worker_still_beats(app, make_invoice, sandbox):
+    from portal.runs.charging import claim
+    from portal.runs.recovery import recover
+    from portal.runs.service import run_filter
+
+    invoice = make_invoice()
+    run_id = _queued_run()
+    (chunk_id,) = begin_run(run_id, chunk_size=10)
+    run = _run(run_id)
+    pending = claim(invoice.id, run, run_filter(run))  # sent long ago, still no answer
+    later = clock.now() + timedelta(minutes=4)
+    db.session.execute(
+        update(RunChunk)
+        .where(RunChunk.id == chunk_id)
+        .values(state="Running", heartbeat_at=later - timedelta(seconds=20))
+    )
+    db.session.commit()
+    assert recover(now=later).transactions == []
+    assert (
+        db.session.get(PaymentTransaction, pending.id, populate_existing=True).status == "Pending"
+    )

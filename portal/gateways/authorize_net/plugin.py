@@ -93,9 +93,8 @@ class AuthorizeNetGateway(Gateway):
     """
 
     name = "authorize_net"
-    lookup_by_invoice = (
-        True  # the unsettled list, kept to the invoice (settled ones need a transId)
-    )
+    # The unsettled list, kept to the invoice: a settled charge is found only by its transId.
+    invoice_listing = "unsettled charge"
     display_name = "Authorize.Net"
     required_credentials = ("api_login_id", "transaction_key")
     account_currency = "USD"

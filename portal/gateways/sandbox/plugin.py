@@ -23,7 +23,7 @@ _SECRET_FIELDS = re.compile(r'("(?:source|api_key|token)"\s*:\s*")[^"]*(")')
 
 class SandboxGateway(Gateway):
     name = "sandbox"
-    lookup_by_invoice = True  # GET /v1/charges?order_id=
+    invoice_listing = "charge"  # GET /v1/charges?order_id= lists every charge of the invoice
     display_name = "Settle Sandbox"
     required_credentials = ("api_key",)
 

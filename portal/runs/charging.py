@@ -32,8 +32,11 @@ class Outcome:
     skipped: str | None = None
 
 
-def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> PaymentTransaction | str:
-    """Step 1, committed before any call: the Pending charge, or why the invoice was skipped."""
+def claim(
+    invoice_id: int, run: PaymentRun | None, rf: RunFilter
+) -> tuple[PaymentTransaction, transactions.PreparedCall] | str:
+    """Step 1, committed before any call: the Pending charge with the call it describes, or why
+    the invoice was skipped."""
     invoice = invoices.lock_invoice(invoice_id)
     if run is not None and _cancelled(run.id):
         # Calls queued for a gateway's turn when a supervisor cancelled: none of them leaves.
@@ -54,12 +57,13 @@ def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> PaymentTran
             run=run,
             method=method,
         )
+        prepared = transactions.prepare_call(txn)
         db.session.commit()
     except IntegrityError:
         # The unique in-flight index: another run holds a Pending charge for this invoice.
         db.session.rollback()
         return "charged by another run in progress"
-    return txn
+    return txn, prepared
 
 
 CANCELLED_BEFORE_ITS_TURN = "the run was cancelled before its turn"
@@ -74,15 +78,18 @@ def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Ou
     claimed = claim(invoice_id, run, rf)
     if isinstance(claimed, str):
         return Outcome(invoice_id, skipped=claimed)
-    txn_id = claimed.id
-    result = transactions.call_gateway(txn_id)
-    finish_charge(txn_id, result)
+    txn, prepared = claimed
+    txn_id = txn.id  # the key is in the identity map: no query, though the row is expired
+    result = prepared.make()
+    finish_charge(txn_id, result, invoice_id)
     return Outcome(invoice_id, status=result.status, transaction_id=txn_id)
 
 
-def finish_charge(txn_id: int, result: GatewayResult) -> None:
+def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = None) -> None:
     """Step 3: the answer and its status action, in one database transaction."""
-    invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
+    if invoice_id is None:
+        invoice_id = db.session.get(PaymentTransaction, txn_id).invoice_id
+    invoices.lock_invoice(invoice_id)
     txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
     if txn.status != GatewayStatus.PENDING:
         # Recovery finished it meanwhile, believing the call dead. Its record stands, but an
@@ -143,8 +150,8 @@ def apply_policy(txn: PaymentTransaction) -> None:
         amount = min(txn.amount, invoice.balance)
         if amount > 0:
             payments.allocate(payment, invoice, amount)
-    method = txn.payment_method
-    if method is not None and policy.method_state != MethodState.ACTIVE:
+    method = txn.payment_method if policy.method_state != MethodState.ACTIVE else None
+    if method is not None:
         before = method.state
         method.state = policy.method_state.value
         audit.record(

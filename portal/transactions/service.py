@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -68,14 +69,29 @@ def request_for(txn: PaymentTransaction) -> GatewayRequest:
     )
 
 
+@dataclass(frozen=True)
+class PreparedCall:
+    """Everything a call needs, read before the Pending row is committed, so that making the call
+    afterwards reads nothing more from the database."""
+
+    plugin: object
+    operation: str
+    request: GatewayRequest
+
+    def make(self) -> GatewayResult:
+        return getattr(self.plugin, self.operation)(self.request)
+
+
+def prepare_call(txn: PaymentTransaction) -> PreparedCall:
+    return PreparedCall(plugin_for(txn.gateway), txn.operation, request_for(txn))
+
+
 def call_gateway(txn_id: int) -> GatewayResult:
     """Make the call a committed Pending transaction describes. No database transaction stays open."""
-    txn = db.session.get(PaymentTransaction, txn_id)
-    plugin = plugin_for(txn.gateway)
-    request = request_for(txn)
+    prepared = prepare_call(db.session.get(PaymentTransaction, txn_id))
     # Release the connection: a gateway may take two minutes, and SQLite must not stay locked.
     db.session.commit()
-    return getattr(plugin, txn.operation)(request)
+    return prepared.make()
 
 
 def store_answer(txn: PaymentTransaction, result: GatewayResult) -> None:

@@ -84,7 +84,7 @@ def test_a_late_success_after_recovery_gave_up_locks_the_invoice_for_a_clerk(mak
     invoice = make_invoice()
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    txn = claim(invoice.id, run, run_filter(run))
+    txn, _ = claim(invoice.id, run, run_filter(run))
     recover(now=clock.now() + timedelta(minutes=10))  # the gateway holds nothing yet: "never sent"
     db.session.expire_all()
     assert db.session.get(PaymentTransaction, txn.id).finalization == "Recovered: never sent"

@@ -39,7 +39,7 @@ DYING_RUN = textwrap.dedent(
 
     module, name = {
         "claim": (charging, "claim"),
-        "call": (transactions, "call_gateway"),
+        "call": (transactions.PreparedCall, "make"),
         "policy": (charging, "apply_policy"),
         "answer": (charging, "finish_charge"),
         "finish": (engine, "maybe_finish"),

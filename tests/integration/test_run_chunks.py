@@ -233,7 +233,7 @@ def test_recovery_leaves_a_slow_call_whose_worker_still_beats(app, make_invoice,
     run_id = _queued_run()
     (chunk_id,) = begin_run(run_id, chunk_size=10)
     run = _run(run_id)
-    pending = claim(invoice.id, run, run_filter(run))  # sent long ago, still no answer
+    pending, _ = claim(invoice.id, run, run_filter(run))  # sent long ago, still no answer
     later = clock.now() + timedelta(minutes=4)
     db.session.execute(
         update(RunChunk)

@@ -1,4 +1,5 @@
-"""What the run benchmarks share: a throwaway embedded Settle, a sandbox, seeded invoices."""
+"""What the run benchmarks share: a throwaway embedded Settle, seeded invoices, and the sandbox
+gateway server in a process of its own (a real gateway is not in Settle's process either)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from decimal import Decimal
 
 import requests
 
+from benchmarks._processes import SandboxProcess
+
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
@@ -29,10 +32,10 @@ def settle_run(invoices: int, concurrency: int, latency: float) -> tuple[float, 
     from portal.gateways.models import Gateway
     from portal.runs.engine import execute_run
     from portal.runs.service import start_run
-    from portal.sandbox.server import SandboxServer, sandbox_credentials
+    from portal.sandbox.server import sandbox_credentials
     from portal.seed import seed_invoices
 
-    sandbox = SandboxServer(latency=latency, ledger_path=os.path.join(folder, "ledger.db")).start()
+    sandbox = SandboxProcess(latency)
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/settle.db",
         "SETTLE_JOBS": "inline",
@@ -57,10 +60,10 @@ def settle_run(invoices: int, concurrency: int, latency: float) -> tuple[float, 
 def baseline(invoices: int, concurrency: int, latency: float) -> float:
     """The same HTTP call per invoice at the same concurrency, and plain sqlite3 inserts of a row
     before and after each: what any program charging these invoices must at least do."""
-    from portal.sandbox.server import SandboxServer, sandbox_credentials
+    from portal.sandbox.server import sandbox_credentials
 
     folder = tempfile.mkdtemp(prefix="settle-baseline-")
-    sandbox = SandboxServer(latency=latency, ledger_path=os.path.join(folder, "ledger.db")).start()
+    sandbox = SandboxProcess(latency)
     conn = sqlite3.connect(os.path.join(folder, "baseline.db"), check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE txn (key TEXT PRIMARY KEY, invoice INTEGER, status TEXT, body TEXT)")

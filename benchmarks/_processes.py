@@ -21,30 +21,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
+class SandboxProcess:
+    """The sandbox gateway server in a process of its own, as a real gateway would be."""
+
+    def __init__(self, latency: float = 0.0, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        folder = tempfile.mkdtemp(prefix="settle-sandbox-")
+        env = dict(env or os.environ, SETTLE_SANDBOX_PORT=str(self.port),
+                   SETTLE_SANDBOX_SETTLE_AFTER="86400", SETTLE_INSTANCE_PATH=folder)  # fmt: skip
+        env.pop("SETTLE_DATABASE_URL", None)  # the sandbox keeps its own ledger; no Settle database
+        self.proc = subprocess.Popen(
+            [*FLASK, "sandbox", "--latency", str(latency)], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 class Stack:
-    """An instance folder, a database URL, a sandbox server process and the environment for both."""
+    """An instance folder, a database URL, a sandbox server process, and Settle's environment."""
 
     def __init__(self, database_url: str | None = None, latency: float = 0.0, **extra: str):
         self.folder = tempfile.mkdtemp(prefix="settle-bench-")
-        self.port = free_port()
         self.env = dict(
             os.environ,
             SETTLE_INSTANCE_PATH=self.folder,
             SETTLE_DATABASE_URL=database_url or f"sqlite:///{self.folder}/settle.db",
-            SETTLE_SANDBOX_PORT=str(self.port),
-            SETTLE_SANDBOX_SETTLE_AFTER="86400",
             **extra,
         )
-        self.sandbox = subprocess.Popen(
-            [*FLASK, "sandbox", "--latency", str(latency)], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        self.sandbox = SandboxProcess(latency, self.env)
+        self.port = self.sandbox.port
 
     def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -77,5 +97,4 @@ class Stack:
         return ["run", "--due", date.today().isoformat(), "--wait"]
 
     def stop(self) -> None:
-        self.sandbox.terminate()
-        self.sandbox.wait(10)
+        self.sandbox.stop()

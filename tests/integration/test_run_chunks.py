@@ -245,3 +245,21 @@ def test_recovery_leaves_a_slow_call_whose_worker_still_beats(app, make_invoice,
     assert (
         db.session.get(PaymentTransaction, pending.id, populate_existing=True).status == "Pending"
     )
+
+
+def test_settle_run_with_a_broker_sends_the_run_and_says_when_the_broker_refuses(
+    app, make_invoice, recorder
+):
+    make_invoice()
+    runner = app.test_cli_runner()
+    sent = runner.invoke(args=["settle", "run", "--due", date.today().isoformat()])
+    assert sent.exit_code == 0, sent.output
+    assert "sent to the Celery workers" in sent.output
+    assert recorder.sent == [("settle.begin_run", 1)]
+    recorder.fail = True
+    refused = runner.invoke(
+        args=["settle", "run", "--due", date.today().isoformat(), "--currency", "USD"]
+    )
+    assert refused.exit_code != 0
+    assert "is Queued and waits for the broker" in refused.output
+    assert _run(2).state == "Queued"

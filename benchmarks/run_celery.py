@@ -118,8 +118,9 @@ def main() -> None:
         f"invoices: {args.invoices}, sandbox latency: {args.latency * 1000:.0f} ms, "
         f"calls in flight per worker: {args.concurrency}, chunk: {args.chunk}"
     )
-    print(f"1 worker:  {one:7.1f} invoices/s (limit {args.concurrency / args.latency:.0f}/s)")
-    print(f"2 workers: {two:7.1f} invoices/s (limit {2 * args.concurrency / args.latency:.0f}/s)")
+    for workers, rate in ((1, one), (2, two)):
+        limit = f" (limit {workers * args.concurrency / args.latency:.0f}/s)" if args.latency else ""
+        print(f"{workers} worker(s): {rate:7.1f} invoices/s{limit}")
     print(f"speed-up:  {two / one:7.2f} (goal >= 1.8)")
 
 

@@ -119,7 +119,9 @@ def main() -> None:
         f"calls in flight per worker: {args.concurrency}, chunk: {args.chunk}"
     )
     for workers, rate in ((1, one), (2, two)):
-        limit = f" (limit {workers * args.concurrency / args.latency:.0f}/s)" if args.latency else ""
+        limit = (
+            f" (limit {workers * args.concurrency / args.latency:.0f}/s)" if args.latency else ""
+        )
         print(f"{workers} worker(s): {rate:7.1f} invoices/s{limit}")
     print(f"speed-up:  {two / one:7.2f} (goal >= 1.8)")
 

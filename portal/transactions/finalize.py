@@ -57,6 +57,10 @@ def _charge(txn_id: int) -> PaymentTransaction:
 
 def ensure_finalizable(txn: PaymentTransaction) -> None:
     """Refuse, with the reason a clerk needs, a finalization that is not (or no longer) possible."""
+    # Both read now, in one database snapshot: an invoice seen unlocked by another clerk's commit
+    # is then seen with that clerk's finalization, and the refusal says who did it and when.
+    db.session.refresh(txn)
+    db.session.refresh(txn.invoice)
     if txn.finalized_at is not None:
         who = txn.finalized_by or "Settle"
         raise NotAllowed(

@@ -212,7 +212,7 @@ def _undo_at_gateway(
         else:
             outcome.actions.append(f"Transaction #{charge.id}: {finding.state} at the gateway")
             continue
-        follow = transactions.record_call(
+        follow, answer = transactions.make_recorded_call(
             operation=operation,
             invoice=charge.invoice,
             gateway=charge.gateway,
@@ -222,10 +222,6 @@ def _undo_at_gateway(
             reference=finding.reference,
             actor=actor,
         )
-        db.session.commit()
-        answer = transactions.call_gateway(follow.id)
-        follow = db.session.get(PaymentTransaction, follow.id, populate_existing=True)
-        transactions.store_answer(follow, answer)
         audit.record(
             f"transaction.{operation.value}", charge, actor=actor,
             after={"transaction_id": follow.id, "status": follow.status, "code": follow.provider_code},

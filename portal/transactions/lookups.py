@@ -19,7 +19,7 @@ def lookup_is_read_only(charge: PaymentTransaction) -> bool:
 
 
 def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
-    lookup = transactions.record_call(
+    lookup, result = transactions.make_recorded_call(
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
         gateway=charge.gateway,
@@ -28,10 +28,6 @@ def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction
         parent=charge,
         actor=actor,
     )
-    db.session.commit()
-    result = transactions.call_gateway(lookup.id)
-    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
-    transactions.store_answer(lookup, result)
     audit.record(
         "transaction.looked_up", charge, actor=actor,
         after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
@@ -75,7 +71,7 @@ def find_unexplained(charges: list[PaymentTransaction], actor) -> tuple[list[str
 
 
 def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list[str], list[str]]:
-    lookup = transactions.record_call(
+    lookup, result = transactions.make_recorded_call(
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
         gateway=charge.gateway,
@@ -83,10 +79,6 @@ def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list
         currency=charge.currency,
         actor=actor,
     )
-    db.session.commit()
-    result = transactions.call_gateway(lookup.id)
-    lookup = db.session.get(PaymentTransaction, lookup.id, populate_existing=True)
-    transactions.store_answer(lookup, result)
     audit.record(
         "invoice.looked_up", lookup.invoice, actor=actor,
         after={"lookup_id": lookup.id, "status": lookup.status, "findings": len(result.findings)},

@@ -94,6 +94,17 @@ def call_gateway(txn_id: int) -> GatewayResult:
     return prepared.make()
 
 
+def make_recorded_call(**fields) -> tuple[PaymentTransaction, GatewayResult]:
+    """A follow-up call (lookup, void, refund): recorded Pending and committed, made, and its
+    answer stored in the session. The caller adds its audit event and commits."""
+    txn = record_call(**fields)
+    db.session.commit()
+    result = call_gateway(txn.id)
+    txn = db.session.get(PaymentTransaction, txn.id, populate_existing=True)
+    store_answer(txn, result)
+    return txn, result
+
+
 def store_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     txn.status = result.status.value
     txn.provider_code = result.code

@@ -28,13 +28,6 @@ from portal.transactions.models import (
 bp = Blueprint("transactions", __name__, url_prefix="/transactions")
 
 
-def _txn_or_404(txn_id: int) -> PaymentTransaction:
-    txn = db.session.get(PaymentTransaction, txn_id)
-    if txn is None:
-        abort(404)
-    return txn
-
-
 @bp.route("/")
 @requires(Role.AUDITOR)
 def index():
@@ -59,7 +52,7 @@ def index():
 @bp.route("/<int:txn_id>")
 @requires(Role.AUDITOR)
 def detail(txn_id: int):
-    txn = _txn_or_404(txn_id)
+    txn = db.get_or_404(PaymentTransaction, txn_id)
     lookup = lookups.latest_lookup(txn) if txn.operation == "charge" else None
     follow_ups = db.session.scalars(
         select(PaymentTransaction)
@@ -89,14 +82,14 @@ def detail(txn_id: int):
 @bp.route("/<int:txn_id>/review")
 @requires(Role.AUDITOR)
 def review(txn_id: int):
-    txn = _txn_or_404(txn_id)
+    txn = db.get_or_404(PaymentTransaction, txn_id)
     return render_template("transactions/review.html", **reviews.review_of(txn))
 
 
 @bp.route("/<int:txn_id>/check-status", methods=["POST"])
 @requires(Role.CLERK)
 def check_status(txn_id: int):
-    txn = _txn_or_404(txn_id)
+    txn = db.get_or_404(PaymentTransaction, txn_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -131,7 +124,7 @@ def _refused(exc: DomainError, txn_id: int) -> None:
 @bp.route("/<int:txn_id>/refund-unlock", methods=["POST"])
 @requires(Role.CLERK)
 def refund_unlock(txn_id: int):
-    txn = _txn_or_404(txn_id)
+    txn = db.get_or_404(PaymentTransaction, txn_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -158,7 +151,7 @@ def refund_unlock(txn_id: int):
 @bp.route("/<int:txn_id>/manual-payment", methods=["GET", "POST"])
 @requires(Role.CLERK)
 def manual_payment(txn_id: int):
-    txn = _txn_or_404(txn_id)
+    txn = db.get_or_404(PaymentTransaction, txn_id)
     lookup = lookups.latest_lookup(txn)
     settled = lookup.settled_finding() if lookup else None
     form = ManualPaymentForm()

@@ -31,9 +31,7 @@ def index():
 @bp.route("/<int:account_id>")
 @requires(Role.AUDITOR)
 def detail(account_id: int):
-    account = db.session.get(Account, account_id)
-    if account is None:
-        abort(404)
+    account = db.get_or_404(Account, account_id)
     invoices = db.session.scalars(
         select(Invoice).where(Invoice.account_id == account.id).order_by(Invoice.due_date.desc())
     ).all()
@@ -50,9 +48,7 @@ def detail(account_id: int):
 @bp.route("/methods/<int:method_id>/gateway", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def assign_gateway(method_id: int):
-    method = db.session.get(PaymentMethod, method_id)
-    if method is None:
-        abort(404)
+    method = db.get_or_404(PaymentMethod, method_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:

@@ -49,13 +49,6 @@ def index():
     )
 
 
-def _gateway_or_404(gateway_id: int) -> Gateway:
-    gateway = db.session.get(Gateway, gateway_id)
-    if gateway is None:
-        abort(404)
-    return gateway
-
-
 def _edit(plugin: str, gateway: Gateway | None):
     cls = registry.plugin_class(plugin)
     names = cls.required_credentials + cls.optional_credentials
@@ -102,14 +95,14 @@ def new():
 @bp.route("/<int:gateway_id>/edit", methods=["GET", "POST"])
 @requires(Role.SUPERVISOR)
 def edit(gateway_id: int):
-    gateway = _gateway_or_404(gateway_id)
+    gateway = db.get_or_404(Gateway, gateway_id)
     return _edit(gateway.plugin, gateway)
 
 
 @bp.route("/<int:gateway_id>/test", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def test(gateway_id: int):
-    gateway = _gateway_or_404(gateway_id)
+    gateway = db.get_or_404(Gateway, gateway_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     works, detail = service.check_connection(gateway, current_user)

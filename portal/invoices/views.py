@@ -1,6 +1,6 @@
 """Invoices: list (with the Action Required filter) and detail with its whole story."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -58,9 +58,7 @@ def index():
 @bp.route("/<int:invoice_id>")
 @requires(Role.AUDITOR)
 def detail(invoice_id: int):
-    invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None:
-        abort(404)
+    invoice = db.get_or_404(Invoice, invoice_id)
     txns = db.session.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.invoice_id == invoice.id)
@@ -91,9 +89,7 @@ def detail(invoice_id: int):
 @bp.route("/<int:invoice_id>/reset-retries", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def reset_retries(invoice_id: int):
-    invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None:
-        abort(404)
+    invoice = db.get_or_404(Invoice, invoice_id)
     form = ResetRetriesForm()
     if form.validate_on_submit():
         try:

@@ -82,17 +82,10 @@ def new():
     return render_template("runs/new.html", form=form), status
 
 
-def _run_or_404(run_id: int) -> PaymentRun:
-    run = db.session.get(PaymentRun, run_id)
-    if run is None:
-        abort(404)
-    return run
-
-
 @bp.route("/<int:run_id>")
 @requires(Role.AUDITOR)
 def detail(run_id: int):
-    run = _run_or_404(run_id)
+    run = db.get_or_404(PaymentRun, run_id)
     page = paginate(
         select(PaymentTransaction)
         .where(PaymentTransaction.run_id == run.id)
@@ -117,7 +110,7 @@ def detail(run_id: int):
 @bp.route("/<int:run_id>/cancel", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def cancel(run_id: int):
-    run = _run_or_404(run_id)
+    run = db.get_or_404(PaymentRun, run_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     if service.cancel_run(run.id, current_user):
@@ -130,7 +123,7 @@ def cancel(run_id: int):
 @bp.route("/<int:run_id>/progress.json")
 @requires(Role.AUDITOR)
 def progress(run_id: int):
-    run = _run_or_404(run_id)
+    run = db.get_or_404(PaymentRun, run_id)
     fields = ("state", "selected_count", "processed_count", "skipped_count", "success_count",
               "decline_count", "failure_count", "indeterminate_count", "review_count")  # fmt: skip
     data = {f: getattr(run, f) for f in fields}

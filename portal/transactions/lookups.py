@@ -19,21 +19,29 @@ def lookup_is_read_only(charge: PaymentTransaction) -> bool:
 
 
 def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
-    lookup, result = transactions.make_recorded_call(
-        operation=Operation.LOOKUP,
-        invoice=charge.invoice,
-        gateway=charge.gateway,
-        amount=charge.amount,
-        currency=charge.currency,
-        parent=charge,
-        actor=actor,
-    )
+    lookup, result = _look_up(charge, actor, of_the_charge=True)
     audit.record(
         "transaction.looked_up", charge, actor=actor,
         after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
     )  # fmt: skip
     db.session.commit()
     return lookup, result
+
+
+def _look_up(
+    charge: PaymentTransaction, actor, *, of_the_charge: bool
+) -> tuple[PaymentTransaction, GatewayResult]:
+    """A recorded lookup at the charge's gateway: of the charge itself (by its key), or of
+    everything the gateway holds for its invoice."""
+    return transactions.make_recorded_call(
+        operation=Operation.LOOKUP,
+        invoice=charge.invoice,
+        gateway=charge.gateway,
+        amount=charge.amount,
+        currency=charge.currency,
+        parent=charge if of_the_charge else None,
+        actor=actor,
+    )
 
 
 def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
@@ -71,14 +79,7 @@ def find_unexplained(charges: list[PaymentTransaction], actor) -> tuple[list[str
 
 
 def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list[str], list[str]]:
-    lookup, result = transactions.make_recorded_call(
-        operation=Operation.LOOKUP,
-        invoice=charge.invoice,
-        gateway=charge.gateway,
-        amount=charge.amount,
-        currency=charge.currency,
-        actor=actor,
-    )
+    lookup, result = _look_up(charge, actor, of_the_charge=False)
     audit.record(
         "invoice.looked_up", lookup.invoice, actor=actor,
         after={"lookup_id": lookup.id, "status": lookup.status, "findings": len(result.findings)},

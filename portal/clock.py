@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
 
@@ -15,6 +16,11 @@ def now() -> datetime:
 
 def today() -> date:
     return now().date()
+
+
+def today_in(zone: str) -> date:
+    """Today where the clerks are (the portal's time zone), which may be ahead of UTC."""
+    return now().replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
 
 
 def freeze(at: datetime | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 # Minor units per ISO 4217 for the currencies Settle accepts. A currency missing here is refused
 # rather than guessed, because a wrong exponent would charge a customer 100 times too much.
@@ -36,17 +36,17 @@ def parse_amount(text: str | Decimal | int, currency: str) -> Decimal:
     if isinstance(text, float):
         raise MoneyError("Amounts must never be floats")
     exponent = minor_units(currency)
-    cleaned = str(text).strip()
+    cleaned = format(text, "f") if isinstance(text, Decimal) else str(text).strip()
     if "," in cleaned:
         # Commas only as thousands separators (1,234.50); "1,50" is not a hundred and fifty.
         if not _THOUSANDS.fullmatch(cleaned):
             raise MoneyError(f"{text!r} is not an amount: use a dot for decimals, as in 1234.50")
         cleaned = cleaned.replace(",", "")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise MoneyError(f"{text!r} is not an amount") from None
-    if not amount.is_finite() or abs(amount) >= LIMIT:
+    if not _PLAIN.fullmatch(cleaned):
+        # Decimal() would read "1e2" as 100: nobody types an amount that way.
+        raise MoneyError(f"{text!r} is not an amount Settle accepts: write digits, as in 1234.50")
+    amount = Decimal(cleaned)
+    if abs(amount) >= LIMIT:
         raise MoneyError(f"{text!r} is not an amount Settle accepts")
     if -amount.as_tuple().exponent > exponent and amount != amount.quantize(_quantum(exponent)):
         raise MoneyError(f"{currency} amounts have {exponent} decimal places at most")
@@ -56,6 +56,7 @@ def parse_amount(text: str | Decimal | int, currency: str) -> Decimal:
 # The columns hold 18 digits with 4 decimals: anything this large is a typing error.
 LIMIT = Decimal(10) ** 13
 _THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
+_PLAIN = re.compile(r"-?([0-9]+(\.[0-9]+)?|\.[0-9]+)")
 
 
 def _quantum(exponent: int) -> Decimal:

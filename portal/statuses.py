@@ -103,10 +103,20 @@ POLICY: dict[GatewayStatus, StatusPolicy] = {
             _S.SYSTEM_FAIL, "Settle ended the call before an answer (credentials, access).",
             "Lock the invoice; allow autovoid or a manual payment.",
             False, True, MethodState.ACTIVE, RunCounter.FAILURE,
-            "Fix the gateway's configuration, then attempt refund and unlock.",
+            "A supervisor checks the gateway's settings (Gateways, Test connection); then a clerk"
+            " checks the gateway status and attempts refund and unlock.",
         ),
     ]
 }  # fmt: skip
+
+
+# A System Fail whose request Settle knows never reached the gateway (connection refused, a
+# missing credential): nothing can have moved, so nothing needs asking or undoing there.
+NOT_SENT_GUIDANCE = (
+    "The request never reached the gateway, so no money moved: a clerk may unlock the invoice"
+    " without asking the gateway. If the gateway is misconfigured or down, a supervisor fixes"
+    " it first (Gateways, Test connection), or the next run fails the same way."
+)
 
 
 def policy_for(status: GatewayStatus, *, strict: bool = False) -> StatusPolicy:

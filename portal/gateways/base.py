@@ -76,6 +76,8 @@ class GatewayResult:
     reason: str | None = None
     guidance: str | None = None
     findings: tuple[Finding, ...] = ()
+    # False when Settle knows the request never reached the gateway: no money can have moved.
+    sent: bool = True
 
     def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
         return replace(self, raw=raw)
@@ -261,7 +263,9 @@ class Gateway:
         )
 
     def _not_sent(self, reason: str) -> GatewayResult:
-        return self.settled_by_settle(GatewayStatus.SYSTEM_FAIL, f"Request not sent: {reason}")
+        return self.settled_by_settle(
+            GatewayStatus.SYSTEM_FAIL, f"Request not sent: {reason}", sent=False
+        )
 
     def _scrubbed(self, body: str | bytes | None) -> str | None:
         if body is None:

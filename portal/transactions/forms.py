@@ -1,7 +1,15 @@
 """Forms of the finalization actions."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.payments.models import PaymentMethodKind
@@ -12,16 +20,24 @@ class ActionForm(FlaskForm):
 
 
 class ManualPaymentForm(FlaskForm):
+    # The currency is the invoice's, shown beside the amount: a clerk cannot pay in another.
     amount = StringField("Amount", validators=[DataRequired(message="Give the amount received")])
-    currency = StringField(
-        "Currency", validators=[DataRequired(message="Give the currency"), Length(min=3, max=3)]
-    )
     method = SelectField(
         "Received by",
         choices=[SelectChoice(k.value) for k in PaymentMethodKind],
         default=PaymentMethodKind.GATEWAY.value,
     )
     reference = StringField("Reference", validators=[Optional(), Length(max=120)])
-    received_on = DateField("Received on", validators=[Optional()], format="%Y-%m-%d")
+    received_on = DateField(
+        "Received on",
+        validators=[Optional()],
+        format="%Y-%m-%d",
+        render_kw={"type": "date"},
+    )
+    # An amount other than the expected one is an explicit choice, with its reason (audited).
+    amount_differs = BooleanField("The amount received differs from the expected amount")
+    difference_reason = TextAreaField(
+        "Why the amount differs", validators=[Optional(), Length(max=500)]
+    )
     # The one-time token (portal.once): a resubmitted form is refused, never paid twice.
     once = HiddenField()

@@ -26,11 +26,14 @@ class Operation(enum.StrEnum):
 # The two finalization actions, as the clerk's buttons name them (seed 000).
 REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
 MANUAL_PAYMENT = "Create manual payment"
+# Settle's own, for a charge whose request never reached the gateway: nothing to ask or undo.
+UNLOCK_UNSENT = "Unlock Invoice (never sent)"
 
 
 class Finalization(enum.StrEnum):
     REFUND_AND_UNLOCK = "Refund & Unlock"
     MANUAL_PAYMENT = "Manual payment"
+    UNLOCKED_UNSENT = "Unlocked: never sent"
 
 
 _PENDING_CHARGE = text("status = 'Pending' AND operation = 'charge'")
@@ -70,6 +73,9 @@ class PaymentTransaction(db.Model):
     # The provider's code was not in the mapping; the status is the mapping's default.
     unmapped: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(Text)
+    # False when Settle knows the request never reached the gateway (refused connection, missing
+    # credential): a clerk may then unlock without asking the gateway. None: not answered yet.
+    request_sent: Mapped[bool | None]
     raw_request: Mapped[dict | None] = mapped_column(JSONText)
     raw_response: Mapped[dict | None] = mapped_column(JSONText)
     # What a lookup found: "not found", "unsettled", "settled"... and each transaction it found.
@@ -115,6 +121,11 @@ class PaymentTransaction(db.Model):
             and self.finalized_at is None
             and self.invoice.corrective_action is not None
         )
+
+    @property
+    def never_sent(self) -> bool:
+        """Settle knows the request never reached the gateway: no money can have moved."""
+        return self.operation == Operation.CHARGE and self.request_sent is False
 
     def settled_finding(self) -> dict | None:
         """The settled transaction a lookup found, as the gateway reports it (amount, reference)."""

@@ -11,7 +11,7 @@ from portal import clock
 from portal.audit import service as audit
 from portal.extensions import db
 from portal.gateways import registry
-from portal.statuses import POLICY
+from portal.statuses import NOT_SENT_GUIDANCE, POLICY
 from portal.transactions.models import PaymentTransaction
 
 # The raw answer is cut here so that the review stays on one page; the portal shows it whole.
@@ -36,6 +36,19 @@ def decided_by(txn: PaymentTransaction) -> str:
     return f"{name} line {entry.line}"
 
 
+def guidance_for(txn: PaymentTransaction) -> str | None:
+    """What to do now: for a request that never left, that; else the code's own guidance from its
+    mapping entry; else the status's, from the policy table."""
+    if txn.never_sent:
+        return NOT_SENT_GUIDANCE
+    if txn.provider_code:
+        entry = registry.shipped_mapping(txn.gateway.plugin).lookup(txn.provider_code)
+        if entry.guidance:
+            return entry.guidance
+    policy = POLICY.get(txn.gateway_status)
+    return policy.guidance if policy else None
+
+
 def review_of(txn: PaymentTransaction) -> dict:
     invoice = txn.invoice
     related = db.session.scalars(
@@ -49,17 +62,11 @@ def review_of(txn: PaymentTransaction) -> dict:
             raw[:RAW_LIMIT]
             + f"\n… ({len(raw) - RAW_LIMIT} more characters on the transaction page)"
         )
-    policy = POLICY.get(txn.gateway_status)
-    entry_guidance = None
-    if txn.provider_code:
-        entry_guidance = (
-            registry.shipped_mapping(txn.gateway.plugin).lookup(txn.provider_code).guidance
-        )
     return {
         "txn": txn,
         "invoice": invoice,
         "attempts": [Attempt(t, decided_by(t)) for t in related],
-        "guidance": entry_guidance or (policy.guidance if policy else None),
+        "guidance": guidance_for(txn),
         "events": audit.timeline(txn, invoice),
         "raw": raw,
         "printed_at": clock.now(),

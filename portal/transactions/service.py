@@ -112,6 +112,7 @@ def store_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     txn.provider_reference = result.reference or txn.provider_reference
     txn.unmapped = result.unmapped
     txn.reason = result.reason
+    txn.request_sent = result.sent
     txn.raw_request = result.raw.get("request")
     txn.raw_response = result.raw.get("response")
     txn.answered_at = clock.now()

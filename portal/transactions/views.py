@@ -1,7 +1,5 @@
 """Transactions: list, detail, and the clerk's finalization actions."""
 
-from decimal import Decimal
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
@@ -13,14 +11,16 @@ from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
-from portal.money import MoneyError, parse_amount
+from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
 from portal.transactions.forms import ActionForm, ManualPaymentForm
 from portal.transactions.models import (
+    MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
+    UNLOCK_UNSENT,
     Finalization,
     PaymentTransaction,
 )
@@ -59,13 +59,13 @@ def detail(txn_id: int):
         .where(PaymentTransaction.parent_id == txn.id)
         .order_by(PaymentTransaction.id)
     ).all()
-    policy = POLICY.get(txn.gateway_status)
     return render_template(
         "transactions/detail.html",
         txn=txn,
         lookup=lookup,
         follow_ups=follow_ups,
-        policy=policy,
+        policy=POLICY.get(txn.gateway_status),
+        guidance=reviews.guidance_for(txn),
         recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
         can_look_up=lookups.lookup_is_read_only(txn),
         once_token=(
@@ -75,7 +75,7 @@ def detail(txn_id: int):
         ),
         events=audit.timeline(txn),
         form=ActionForm(),
-        labels={"refund": REFUND_AND_UNLOCK, "manual": finalize.MANUAL_PAYMENT},
+        labels={"refund": REFUND_AND_UNLOCK, "manual": MANUAL_PAYMENT, "unsent": UNLOCK_UNSENT},
     )
 
 
@@ -148,12 +148,33 @@ def refund_unlock(txn_id: int):
     return redirect(url_for("transactions.detail", txn_id=txn_id))
 
 
+@bp.route("/<int:txn_id>/unlock-unsent", methods=["POST"])
+@requires(Role.CLERK)
+def unlock_unsent(txn_id: int):
+    txn = db.get_or_404(PaymentTransaction, txn_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        finalize.ensure_finalizable(txn)
+        # The same one-time token as Refund & Unlock: of the two buttons, one click counts.
+        once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
+        finalize.unlock_unsent(txn.id, current_user)
+    except DomainError as exc:
+        _refused(exc, txn_id)
+        return redirect(url_for("transactions.detail", txn_id=txn_id))
+    flash(
+        f"Invoice {txn.invoice.number} is unlocked and eligible for payment runs again; the "
+        "gateway was not asked, since the request never reached it.",
+        "success",
+    )
+    return redirect(url_for("transactions.detail", txn_id=txn_id))
+
+
 @bp.route("/<int:txn_id>/manual-payment", methods=["GET", "POST"])
 @requires(Role.CLERK)
 def manual_payment(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
-    lookup = lookups.latest_lookup(txn)
-    settled = lookup.settled_finding() if lookup else None
+    basis = finalize.payment_basis(txn)
     form = ManualPaymentForm()
     if not form.is_submitted():
         try:
@@ -161,20 +182,17 @@ def manual_payment(txn_id: int):
         except DomainError as exc:
             _refused(exc, txn_id)
             return redirect(url_for("transactions.detail", txn_id=txn_id))
-        # As the gateway reports the settled charge, else as Settle recorded the transaction.
-        source = settled or {"amount": f"{txn.money.amount:f}", "currency": txn.currency,
-                             "reference": txn.provider_reference}  # fmt: skip
-        form.amount.data = source["amount"]
-        form.currency.data = source["currency"]
-        form.reference.data = source["reference"] or ""
+        form.amount.data = basis.amount.plain()
+        form.reference.data = basis.reference or ""
         form.method.data = PaymentMethodKind.GATEWAY.value
         form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
-    differs = settled is not None and (
-        settled["currency"] != txn.currency or Decimal(settled["amount"]) != txn.amount
-    )
-    page = {"txn": txn, "form": form, "lookup": lookup, "settled": settled, "differs": differs}
+    page = {
+        "txn": txn, "form": form, "basis": basis, "lookup": basis.lookup,
+        "differs": basis.from_gateway and basis.amount != txn.money,
+        "blockers": finalize.unaccounted_charges(txn.invoice_id, txn.id),
+    }  # fmt: skip
     if form.validate_on_submit():
-        currency = form.currency.data.strip().upper()
+        currency = txn.invoice.currency
         try:
             once.spend(form.once.data, current_user, f"manual-payment:{txn.id}")
             amount = parse_amount(form.amount.data, currency)
@@ -186,6 +204,9 @@ def manual_payment(txn_id: int):
                 reference=form.reference.data or None,
                 received_on=form.received_on.data,
                 actor=current_user,
+                difference_reason=(
+                    form.difference_reason.data if form.amount_differs.data else None
+                ),
             )
         except (DomainError, MoneyError) as exc:
             if isinstance(exc, NotAllowed):  # done already, or stale: show what happened
@@ -196,7 +217,8 @@ def manual_payment(txn_id: int):
             form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
             return render_template("transactions/manual_payment.html", **page), 400
         flash(
-            f"Payment of {amount} {currency} recorded and allocated; invoice {txn.invoice.number} is unlocked.",
+            f"Payment of {Money(amount, currency)} recorded and allocated; invoice "
+            f"{txn.invoice.number} is unlocked.",
             "success",
         )
         return redirect(url_for("transactions.detail", txn_id=txn_id))

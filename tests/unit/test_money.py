@@ -74,3 +74,13 @@ def test_commas_are_thousands_separators_only():
     for text in ["1,50", "12,34.5", "1,2345"]:
         with pytest.raises(MoneyError, match="use a dot for decimals"):
             parse_amount(text, "USD")
+
+
+@pytest.mark.parametrize("text", ["1e2", "1E2", "0x10", "1_000", "+-5", "5-", "١٢"])
+def test_only_digits_with_a_dot_are_an_amount(text):
+    with pytest.raises(MoneyError, match="write digits"):
+        parse_amount(text, "USD")
+
+
+def test_a_decimal_from_the_database_is_read_whatever_its_exponent():
+    assert parse_amount(Decimal("1E+2"), "USD") == Decimal("100.00")

@@ -76,14 +76,15 @@ def test_the_manual_payment_form_is_prefilled_from_the_transaction(
     login(make_user("clerk"))
     page = client.get(f"/transactions/{locked.id}/manual-payment").get_data(as_text=True)
     assert 'value="250.00"' in page
-    assert 'value="USD"' in page
+    assert "In USD, the invoice&#39;s currency" in page
+    assert 'name="currency"' not in page  # the invoice's currency, not the clerk's choice
     assert f'value="{locked.provider_reference}"' in page
 
 
 def test_a_clerk_records_a_manual_payment(client, login, make_user, locked):
     login(make_user("clerk"))
     path = f"/transactions/{locked.id}/manual-payment"
-    data = {"amount": "250.00", "currency": "USD", "method": "Gateway", "reference": "ch_x",
+    data = {"amount": "250.00", "method": "Gateway", "reference": "ch_x",
             "once": once_from(client, path)}  # fmt: skip
     response = client.post(path, data=data, follow_redirects=True)
     assert "Payment of 250.00 USD recorded and allocated" in response.get_data(as_text=True)
@@ -100,14 +101,18 @@ def test_a_clerk_records_a_manual_payment(client, login, make_user, locked):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"amount": "", "currency": "USD"}, "Give the amount received"),
-        ({"amount": "abc", "currency": "USD"}, "is not an amount"),
-        ({"amount": "0", "currency": "USD"}, "must be more than zero"),
-        ({"amount": "250.001", "currency": "USD"}, "2 decimal places at most"),
-        ({"amount": "300", "currency": "USD"}, "more than the invoice&#39;s balance"),
-        ({"amount": "250", "currency": "EUR"}, "is in USD, not EUR"),
-        ({"amount": "250", "currency": "QQQ"}, "Unknown currency"),
-        ({"amount": "250", "currency": "USD", "method": "Bitcoin"}, "Not a valid choice"),
+        ({"amount": ""}, "Give the amount received"),
+        ({"amount": "abc"}, "is not an amount"),
+        ({"amount": "1e2"}, "write digits, as in 1234.50"),
+        ({"amount": "0"}, "must be more than zero"),
+        ({"amount": "250.001"}, "2 decimal places at most"),
+        ({"amount": "300"}, "more than the invoice&#39;s balance"),
+        ({"amount": "250", "method": "Bitcoin"}, "Not a valid choice"),
+        ({"amount": "250", "received_on": "2999-01-01"}, "cannot be in the future"),
+        ({"amount": "250", "received_on": "31/12/2026"}, "Not a valid date value"),
+        ({"amount": "100"}, "100.00 USD is not the 250.00 USD that Settle charged"),
+        ({"amount": "100", "difference_reason": "the rest came by check"}, "confirm that the"),
+        ({"amount": "100", "amount_differs": "y"}, "write why"),
     ],
 )
 def test_a_bad_manual_payment_rerenders_and_changes_nothing(
@@ -128,9 +133,7 @@ def test_an_auditor_cannot_finalize(client, login, make_user, locked):
     assert client.post(f"/transactions/{locked.id}/refund-unlock").status_code == 403
     assert client.post(f"/transactions/{locked.id}/check-status").status_code == 403
     assert client.get(f"/transactions/{locked.id}/manual-payment").status_code == 403
-    response = client.post(
-        f"/transactions/{locked.id}/manual-payment", data={"amount": "250", "currency": "USD"}
-    )
+    response = client.post(f"/transactions/{locked.id}/manual-payment", data={"amount": "250"})
     assert response.status_code == 403
     assert invoice_of(locked).corrective_action == "Action Required"
     assert db.session.scalars(select(Payment)).all() == []
@@ -175,3 +178,43 @@ def test_without_a_settled_charge_the_form_says_it_holds_settles_own_record(
     form = client.get(f"/transactions/{locked.id}/manual-payment").get_data(as_text=True)
     assert "has not reported a settled charge" in form
     assert 'value="250.00"' in form
+
+
+def test_a_differing_amount_with_the_choice_and_a_reason_is_recorded(
+    client, login, make_user, locked
+):
+    login(make_user("clerk"))
+    path = f"/transactions/{locked.id}/manual-payment"
+    data = {"amount": "100", "method": "Check", "amount_differs": "y",
+            "difference_reason": "150.00 was refunded by the bank", "once": once_from(client, path)}  # fmt: skip
+    page = client.post(path, data=data, follow_redirects=True).get_data(as_text=True)
+    assert "Payment of 100.00 USD recorded and allocated" in page
+    assert invoice_of(locked).balance == Decimal("150.00")
+
+
+def test_a_charge_that_never_left_is_unlocked_from_its_page(
+    client, login, make_user, make_invoice, make_gateway, run_for
+):
+    invoice = make_invoice(gateway=make_gateway(name="Down", url="http://127.0.0.1:9"))
+    run_for()
+    txn = db.session.scalar(
+        select(PaymentTransaction).where(PaymentTransaction.invoice_id == invoice.id)
+    )
+    login(make_user("clerk"))
+    page = client.get(f"/transactions/{txn.id}").get_data(as_text=True)
+    assert "Settle recommends: <strong>Unlock Invoice (never sent)</strong>" in page
+    assert "The request never reached the gateway, so no money moved" in page
+    token = once_from(client, f"/transactions/{txn.id}")
+    done = client.post(f"/transactions/{txn.id}/unlock-unsent", data={"once": token},
+                       follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    assert "the gateway was not asked, since the request never reached it" in done
+    assert invoice_of(txn).corrective_action is None
+    again = client.post(f"/transactions/{txn.id}/unlock-unsent", data={"once": token},
+                        follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    assert "already submitted" in again or "Already done by Clerk" in again
+
+
+def test_an_auditor_cannot_unlock_a_charge_that_never_left(client, login, make_user, locked):
+    login(make_user("auditor"))
+    assert client.post(f"/transactions/{locked.id}/unlock-unsent").status_code == 403
+    assert invoice_of(locked).corrective_action == "Action Required"

@@ -38,23 +38,32 @@ def submit_run(run_id: int) -> None:
     if uses_broker(app):
         send_run(run_id)
         return
+    _start(app, run_id, resume=False)
+
+
+def submit_resume(run_id: int) -> None:
+    """Go on with a run whose executor died, without a broker (with one, the dispatcher does)."""
+    _start(current_app._get_current_object(), run_id, resume=True)
+
+
+def _start(app: Flask, run_id: int, *, resume: bool) -> None:
     if app.config["SETTLE_JOBS"] == "inline":
-        _execute(app, run_id)
+        _execute(app, run_id, resume)
         return
     thread = threading.Thread(
-        target=_execute, args=(app, run_id), name=f"payment-run-{run_id}", daemon=True
+        target=_execute, args=(app, run_id, resume), name=f"payment-run-{run_id}", daemon=True
     )
     thread.start()
     app.extensions.setdefault("settle_threads", []).append(thread)
 
 
-def _execute(app: Flask, run_id: int) -> None:
-    from portal.runs.engine import execute_run
+def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
+    from portal.runs.engine import execute_run, resume_run
     from portal.runs.service import abandon
 
     with app.app_context():
         try:
-            execute_run(run_id)
+            (resume_run if resume else execute_run)(run_id)
         except Exception as exc:
             log.exception("payment run #%s stopped", run_id)
             db.session.rollback()
@@ -132,7 +141,7 @@ def dispatch_waiting(now=None) -> list[str]:
     """Send again what no worker holds: Queued runs the broker never took (or lost), chunks never
     sent or lost, chunks whose worker died; and finish a run whose last chunk ended unfinished."""
     from portal.runs.engine import MAX_ATTEMPTS, STALE_AFTER
-    from portal.runs.service import append_error, maybe_finish
+    from portal.runs.service import append_error, give_up_chunk, maybe_finish
 
     now = now or clock.now()
     lines = []
@@ -154,10 +163,13 @@ def dispatch_waiting(now=None) -> list[str]:
             RunChunk.attempts >= MAX_ATTEMPTS,
         )
     ).all():
-        chunk.state, chunk.finished_at = ChunkState.DONE.value, now
+        left = give_up_chunk(chunk)
         append_error(
             chunk.run_id,
-            [f"chunk #{chunk.id} given up: its worker stopped {chunk.attempts} times"],
+            [
+                f"chunk #{chunk.id} given up: its worker stopped {chunk.attempts} times; "
+                f"{left} invoice(s) not attempted"
+            ],
         )
         db.session.commit()
         lines.append(f"chunk #{chunk.id}: given up after {chunk.attempts} attempts")

@@ -10,6 +10,13 @@
       for (const cell of box.querySelectorAll("[data-count]")) {
         cell.textContent = data[cell.dataset.count];
       }
+      const state = document.getElementById("run-state");
+      if (state && state.textContent.trim() !== data.state) {
+        const badge = document.createElement("span");
+        badge.className = "status status-" + data.state.toLowerCase().replaceAll(" ", "-");
+        badge.textContent = data.state;
+        state.replaceChildren(badge);
+      }
       const bar = box.querySelector(".bar");
       bar.style.width = data.percent + "%";
       bar.parentElement.setAttribute("aria-valuenow", data.percent);

@@ -30,5 +30,60 @@ class AuditEvent(db.Model):
     actor = relationship("User")
 
     @property
+    def sentence(self) -> str:
+        return sentence(self.action)
+
+    @property
+    def record_name(self) -> str:
+        return f"{RECORDS.get(self.entity_type, self.entity_type)} #{self.entity_id}"
+
+    @property
     def actor_name(self) -> str:
         return str(self.actor) if self.actor else "Settle (system)"
+
+
+# What each event says to a person; the stored action name stays the machine's key.
+SENTENCES = {
+    "user.logged_in": "logged in",
+    "gateway.created": "added the gateway",
+    "gateway.updated": "changed the gateway",
+    "gateway.tested": "tested the gateway's connection",
+    "payment_method.gateway_changed": "moved the payment method to another gateway",
+    "payment_method.state_changed": "changed the payment method's state",
+    "payment_run.started": "started the payment run",
+    "payment_run.cancelled": "cancelled the payment run",
+    "payment_run.resumed": "resumed the payment run after an interruption",
+    "payment_run.finished": "finished the payment run",
+    "payment.created": "recorded a payment",
+    "invoice.allocated": "allocated a payment to the invoice",
+    "invoice.locked": "locked the invoice (Action Required)",
+    "invoice.unlocked": "unlocked the invoice",
+    "invoice.retries_reset": "reset the invoice's retries",
+    "invoice.looked_up": "asked the gateway for everything it holds for the invoice",
+    "transaction.looked_up": "asked the gateway about this charge",
+    "transaction.void": "asked the gateway to void the charge",
+    "transaction.refund": "asked the gateway to refund the charge",
+    "transaction.finalized": "finalized the charge",
+    "transaction.late_answer": "kept a late answer from the gateway",
+}
+
+# The record an event is about, as a person names it.
+RECORDS = {
+    "payment_transactions": "transaction",
+    "invoices": "invoice",
+    "payments": "payment",
+    "payment_runs": "payment run",
+    "payment_methods": "payment method",
+    "gateways": "gateway",
+    "users": "user",
+    "settings": "setting",
+    "accounts": "account",
+}
+
+
+def sentence(action: str) -> str:
+    if action in SENTENCES:
+        return SENTENCES[action]
+    if action.startswith("setting."):
+        return f"changed the setting {action.removeprefix('setting.').replace('_', ' ')}"
+    return action.replace("_", " ").replace(".", ": ")

@@ -27,7 +27,14 @@ from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.runs.charging import charge_invoice
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
-from portal.runs.service import append_error, maybe_finish, run_filter
+from portal.runs.service import (
+    append_error,
+    considered,
+    maybe_finish,
+    not_attempted_ids,
+    open_chunks,
+    run_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,21 @@ def execute_run(run_id: int) -> PaymentRun:
     """Begin a Queued run and execute all its chunks here (the portal thread, the CLI, tests)."""
     for chunk_id in begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]):
         run_chunk(chunk_id)
+    return db.session.get(PaymentRun, run_id, populate_existing=True)
+
+
+def resume_run(run_id: int) -> PaymentRun:
+    """Go on with a Running run whose executor died: its chunks not done, each after the invoices
+    it already charged or skipped, then finish it, as if it had never stopped."""
+    chunk_ids = db.session.scalars(
+        select(RunChunk.id)
+        .where(RunChunk.run_id == run_id, RunChunk.state != ChunkState.DONE.value)
+        .order_by(RunChunk.seq)
+    ).all()
+    for chunk_id in chunk_ids:
+        run_chunk(chunk_id)
+    if not open_chunks(run_id):
+        maybe_finish(run_id)
     return db.session.get(PaymentRun, run_id, populate_existing=True)
 
 
@@ -62,7 +84,10 @@ def begin_run(run_id: int, chunk_size: int) -> list[int]:
         log.info("payment run #%s is not Queued: not begun again", run_id)
         return []
     run = db.session.get(PaymentRun, run_id, populate_existing=True)
-    ids = invoices.candidate_ids(run_filter(run))
+    if run.follows_run_id:
+        ids = not_attempted_ids(run.follows_run_id)
+    else:
+        ids = invoices.candidate_ids(run_filter(run))
     # A capped run is one chunk, so that its cap is exact.
     size = max(1, len(ids) if run.invoice_limit else chunk_size)
     chunks = [
@@ -186,9 +211,14 @@ def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
     run = db.session.get(PaymentRun, run_id)
     rf = run_filter(run)
     limit = run.invoice_limit
+    charged = 0
+    if owner.attempt > 1:
+        # Taken over or resumed: go on after what the earlier worker charged or skipped.
+        done, charged = considered(run_id, ids)
+        ids = [i for i in ids if i not in done]
     db.session.rollback()  # no transaction stays open while the calls are made
     errors: list[str] = []
-    charged = considered = 0
+    reached = 0
     app = current_app._get_current_object()
     gates = _Gates(app.config["SETTLE_GATEWAY_CONCURRENCY"])
     width = gates.per_gateway * max(1, _gateway_count())
@@ -249,18 +279,18 @@ def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
                 break
             if stopped():
                 break  # cancelled (or taken over): the calls in flight finish and are recorded
-            considered += 1
+            reached += 1
             future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
             future.invoice_id = invoice_id
             in_flight.add(future)
         settle(wait(in_flight).done)
     save(force=True)
-    if limit and considered < len(ids):
+    if limit and reached < len(ids):
         # The cap stopped the run early: it considered only these.
         db.session.execute(
             update(PaymentRun)
             .where(PaymentRun.id == run_id)
-            .values(selected_count=PaymentRun.selected_count - (len(ids) - considered))
+            .values(selected_count=PaymentRun.selected_count - (len(ids) - reached))
         )
         db.session.commit()
     return errors

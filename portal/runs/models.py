@@ -48,6 +48,8 @@ class PaymentRun(db.Model):
     gateway_id: Mapped[int | None] = mapped_column(ForeignKey("gateways.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     invoice_limit: Mapped[int | None]
+    # A run started for exactly the invoices another, interrupted run did not attempt.
+    follows_run_id: Mapped[int | None] = mapped_column(ForeignKey("payment_runs.id"), unique=True)
     filter_key: Mapped[str] = mapped_column(String(200))
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -70,6 +72,7 @@ class PaymentRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
 
     started_by = relationship("User")
+    follows = relationship("PaymentRun", remote_side=[id])
     gateway = relationship("Gateway")
     account = relationship("Account")
 
@@ -84,6 +87,8 @@ class PaymentRun(db.Model):
         return self.state in RunState.active()
 
     def describe_filter(self) -> str:
+        if self.follows_run_id:
+            return f"the invoices payment run #{self.follows_run_id} did not attempt"
         parts = [f"due on or before {self.due_on.isoformat()}"]
         if self.currency:
             parts.append(f"currency {self.currency}")

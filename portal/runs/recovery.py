@@ -6,16 +6,17 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from portal import clock, jobs
+from portal.audit import service as audit
 from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
 from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
-from portal.runs.service import abandon, cancel_run
+from portal.runs.service import append_error, cancel_run, give_up_chunk
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import lookups
 from portal.transactions.models import Operation, PaymentTransaction
@@ -48,11 +49,13 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
         now += RUN_ORPHANED_AFTER + IN_FLIGHT_MARGIN + timedelta(seconds=300)  # longest timeout
     report = RecoveryReport()
     # Runs are chosen before the (possibly slow) lookups: one started meanwhile is not orphaned.
+    fresh = {"populate_existing": True}
     running = db.session.scalars(
-        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value)
+        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value),
+        execution_options=fresh,
     ).all()
     queued = db.session.scalars(
-        select(PaymentRun).where(PaymentRun.state == RunState.QUEUED.value)
+        select(PaymentRun).where(PaymentRun.state == RunState.QUEUED.value), execution_options=fresh
     ).all()
     pending = db.session.scalars(
         select(PaymentTransaction)
@@ -79,12 +82,47 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
                 report.runs.append(run.id)
     for run in running:
         last_sign = run.heartbeat_at or run.started_at or run.created_at
-        if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id):
-            abandon(
-                run.id, ["The run was interrupted (the process stopped); recovery finished it."]
-            )
+        if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id) and _reopen(run, now):
+            jobs.submit_resume(run.id)
             report.runs.append(run.id)
     return report
+
+
+def _reopen(run: PaymentRun, now: datetime) -> bool:
+    """Hand an orphaned run's dead chunks to a new executor: each goes on after the invoices it
+    already charged or skipped. A chunk that has lost MAX_ATTEMPTS executors is given up, its
+    invoices listed as not attempted. False when another recovery took the run meanwhile."""
+    from portal.runs.engine import MAX_ATTEMPTS, STALE_AFTER
+
+    last_sign = func.coalesce(PaymentRun.heartbeat_at, PaymentRun.started_at)
+    taken = db.session.execute(
+        update(PaymentRun)
+        .where(
+            PaymentRun.id == run.id,
+            PaymentRun.state == RunState.RUNNING.value,
+            last_sign < now - RUN_ORPHANED_AFTER,
+        )
+        .values(heartbeat_at=clock.now())
+    ).rowcount
+    if taken != 1:
+        db.session.rollback()
+        return False
+    dead = (RunChunk.run_id == run.id) & (RunChunk.state == ChunkState.RUNNING.value)
+    dead &= RunChunk.heartbeat_at < now - STALE_AFTER
+    db.session.execute(
+        update(RunChunk)
+        .where(dead, RunChunk.attempts < MAX_ATTEMPTS)
+        .values(state=ChunkState.QUEUED.value)
+    )
+    db.session.commit()
+    for chunk in db.session.scalars(select(RunChunk).where(dead)).all():
+        left = give_up_chunk(chunk)
+        note = f"chunk #{chunk.id} given up: its executor stopped {chunk.attempts} times"
+        append_error(run.id, [f"{note}; {left} invoice(s) not attempted"])
+        db.session.commit()
+    audit.record("payment_run.resumed", run, note="The process executing it stopped")
+    db.session.commit()
+    return True
 
 
 def _in_a_live_chunk(txn: PaymentTransaction, now: datetime) -> bool:

@@ -147,14 +147,96 @@ def maybe_finish(run_id: int) -> PaymentRun | None:
 
 
 def abandon(run_id: int, errors: list[str]) -> PaymentRun:
-    """Its executor is gone for good (embedded process died): close its chunks and finish it."""
-    db.session.execute(
+    """Its executor is gone for good: close its chunks, each invoice they did not reach listed as
+    not attempted, and finish it."""
+    for chunk in db.session.scalars(
+        select(RunChunk).where(RunChunk.run_id == run_id, RunChunk.state != ChunkState.DONE.value)
+    ).all():
+        give_up_chunk(chunk)
+    return finish_run(run_id, errors)
+
+
+NOT_ATTEMPTED = "not attempted: the run was interrupted"
+
+
+def considered(run_id: int, invoice_ids: list[int]) -> tuple[set[int], int]:
+    """Which of these invoices the run already charged or skipped (a chunk taken over or resumed
+    goes on after them, so that nothing is counted twice), and how many it charged."""
+    charged = set(
+        db.session.scalars(
+            select(PaymentTransaction.invoice_id).where(
+                PaymentTransaction.run_id == run_id,
+                PaymentTransaction.operation == "charge",
+            )
+        )
+    )
+    skipped = set(db.session.scalars(select(RunSkip.invoice_id).where(RunSkip.run_id == run_id)))
+    wanted = set(invoice_ids)
+    return (charged | skipped) & wanted, len(charged & wanted)
+
+
+def give_up_chunk(chunk: RunChunk) -> int:
+    """Close a chunk no worker will finish; each invoice it did not reach is listed on the run as
+    not attempted (counted as skipped, so the counts add up), for a supervisor to charge them in
+    a new run. Returns how many."""
+    done, _ = considered(chunk.run_id, chunk.invoice_ids)
+    left = [i for i in chunk.invoice_ids if i not in done]
+    closed = db.session.execute(
         update(RunChunk)
-        .where(RunChunk.run_id == run_id, RunChunk.state != ChunkState.DONE.value)
+        .where(RunChunk.id == chunk.id, RunChunk.state != ChunkState.DONE.value)
         .values(state=ChunkState.DONE.value, finished_at=clock.now())
+    ).rowcount
+    if closed != 1:
+        db.session.rollback()
+        return 0
+    db.session.add_all(
+        RunSkip(run_id=chunk.run_id, invoice_id=i, reason=NOT_ATTEMPTED) for i in left
+    )
+    db.session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == chunk.run_id)
+        .values(skipped_count=PaymentRun.skipped_count + len(left))
     )
     db.session.commit()
-    return finish_run(run_id, errors)
+    return len(left)
+
+
+def not_attempted_ids(run_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(RunSkip.invoice_id)
+            .where(RunSkip.run_id == run_id, RunSkip.reason == NOT_ATTEMPTED)
+            .order_by(RunSkip.id)
+        )
+    )
+
+
+def start_run_for_not_attempted(run_id: int, actor) -> PaymentRun:
+    """A new run over exactly the invoices an interrupted run did not attempt."""
+    earlier = db.session.get(PaymentRun, run_id)
+    if earlier is None or earlier.is_active:
+        raise DomainError(f"Payment run #{run_id} has not finished")
+    if not not_attempted_ids(run_id):
+        raise DomainError(f"Payment run #{run_id} attempted every invoice it selected")
+    follow_up = db.session.scalar(select(PaymentRun).where(PaymentRun.follows_run_id == run_id))
+    if follow_up is not None:
+        raise DomainError(
+            f"Payment run #{follow_up.id} was started for them already ({follow_up.state})"
+        )
+    run = PaymentRun(
+        due_on=earlier.due_on, currency=earlier.currency, gateway_id=earlier.gateway_id,
+        account_id=earlier.account_id, follows_run_id=run_id,
+        filter_key=f"not attempted by run #{run_id}", started_by_id=getattr(actor, "id", None),
+        state=RunState.QUEUED.value,
+    )  # fmt: skip
+    db.session.add(run)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise DomainError("A payment run for them was started a moment ago") from None
+    audit.record("payment_run.started", run, actor=actor, after={"filter": run.describe_filter()})
+    return run
 
 
 def finish_run(run_id: int, errors: list[str] | None = None) -> PaymentRun:
@@ -209,16 +291,40 @@ def skip_reasons(run: PaymentRun) -> list[tuple[str, int]]:
 
 def collected(run: PaymentRun) -> dict[str, str]:
     """Amount collected per currency, summed as Decimal in Python (SQLite sums would be floats)."""
-    totals: dict = {}
+    return collected_by_run([run.id]).get(run.id, {})
+
+
+def collected_by_run(run_ids: list[int]) -> dict[int, dict]:
+    """For each run, the amount its successful charges collected, per currency."""
+    totals: dict[int, dict] = {}
     rows = db.session.execute(
-        select(PaymentTransaction.currency, PaymentTransaction.amount).where(
-            PaymentTransaction.run_id == run.id,
+        select(
+            PaymentTransaction.run_id, PaymentTransaction.currency, PaymentTransaction.amount
+        ).where(
+            PaymentTransaction.run_id.in_(run_ids),
+            PaymentTransaction.operation == "charge",
             PaymentTransaction.status == GatewayStatus.SUCCESS.value,
         )
     )
-    for currency, amount in rows:
-        totals[currency] = totals.get(currency, 0) + amount
+    for run_id, currency, amount in rows:
+        per_run = totals.setdefault(run_id, {})
+        per_run[currency] = per_run.get(currency, 0) + amount
     return totals
+
+
+def locked_by_run(run_ids: list[int]) -> dict[int, int]:
+    """For each run, how many invoices its answers locked (whatever the status: System Fail,
+    Indeterminate, Requires Review, or any failure in strict mode)."""
+    rows = db.session.execute(
+        select(PaymentTransaction.run_id, func.count())
+        .where(
+            PaymentTransaction.run_id.in_(run_ids),
+            PaymentTransaction.operation == "charge",
+            PaymentTransaction.locked_invoice.is_(True),
+        )
+        .group_by(PaymentTransaction.run_id)
+    )
+    return dict(rows.all())
 
 
 def chunk_summary(run: PaymentRun) -> dict:

@@ -7,6 +7,7 @@ from wtforms import SelectChoice
 
 from portal import clock, jobs
 from portal.accounts.models import Account
+from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError
@@ -29,7 +30,13 @@ SKIPS_SHOWN = 200
 @requires(Role.AUDITOR)
 def index():
     page = paginate(select(PaymentRun).order_by(PaymentRun.id.desc()))
-    return render_template("runs/index.html", page=page)
+    ids = [r.id for r in page.items]
+    return render_template(
+        "runs/index.html",
+        page=page,
+        collected=service.collected_by_run(ids),
+        locked=service.locked_by_run(ids),
+    )
 
 
 def _run_form() -> RunForm:
@@ -94,17 +101,39 @@ def detail(run_id: int):
     skipped = db.session.scalars(
         select(RunSkip).where(RunSkip.run_id == run.id).order_by(RunSkip.id).limit(SKIPS_SHOWN)
     ).all()
+    reasons = service.skip_reasons(run)
     return render_template(
         "runs/detail.html",
         run=run,
         page=page,
         collected=service.collected(run),
-        reasons=service.skip_reasons(run),
+        reasons=reasons,
         skipped=skipped,
         skips_shown=SKIPS_SHOWN,
+        not_attempted=dict(reasons).get(service.NOT_ATTEMPTED, 0),
+        follow_up=db.session.scalar(select(PaymentRun).where(PaymentRun.follows_run_id == run.id)),
         chunks=service.chunk_summary(run) if run.chunk_count > 1 else None,
+        events=audit.timeline(run),
         form=ActionForm(),
     )
+
+
+@bp.route("/<int:run_id>/charge-not-attempted", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def charge_not_attempted(run_id: int):
+    db.get_or_404(PaymentRun, run_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        run = service.start_run_for_not_attempted(run_id, current_user)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("runs.detail", run_id=run_id))
+    jobs.submit_run(run.id)
+    flash(f"Payment run #{run.id} charges the invoices run #{run_id} did not attempt.", "success")
+    return redirect(url_for("runs.detail", run_id=run.id))
 
 
 @bp.route("/<int:run_id>/cancel", methods=["POST"])

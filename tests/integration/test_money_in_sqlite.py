@@ -25,6 +25,7 @@ def test_a_partial_manual_payment_then_a_charge_of_the_rest_pays_to_the_cent(
     finalize.record_manual_payment(
         charge.id, amount=Decimal("50.10"), currency="USD", method=PaymentMethodKind.CHECK,
         reference="CHK-1", received_on=None, actor=make_user("clerk"),
+        difference_reason="Half was paid by check; the card is charged for the rest",
     )  # fmt: skip
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).balance == Decimal("50.20")

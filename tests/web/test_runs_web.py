@@ -76,3 +76,64 @@ def test_a_clerk_or_auditor_cannot_start_a_run(client, login, make_user, role):
     assert response.status_code == 403
     assert run_count() == 0
     assert b"Start a payment run" not in client.get("/runs/").data
+
+
+def _interrupted_run(make_invoice, n=3):
+    """A finished run whose only chunk was given up before it charged anything."""
+    from portal.runs.engine import begin_run
+    from portal.runs.models import RunChunk
+    from portal.runs.service import finish_run, give_up_chunk, start_run
+
+    for _ in range(n):
+        make_invoice(token="tok_approve")
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    begin_run(run.id, 100)
+    give_up_chunk(db.session.scalars(select(RunChunk)).one())
+    return finish_run(run.id, ["chunk #1 given up"])
+
+
+def test_a_run_page_names_what_was_not_attempted_and_a_supervisor_charges_it(
+    client, login, make_user, make_invoice
+):
+    run = _interrupted_run(make_invoice)
+    login(make_user("supervisor"))
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "3 invoices not attempted: the run was interrupted" in page
+    assert "Charge these 3 invoices in a new run" in page
+    assert 'Collected: <span class="muted">nothing</span>' in page
+    assert 'data-count="skipped_count">3<' in page
+    response = client.post(f"/runs/{run.id}/charge-not-attempted", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert f"charges the invoices run #{run.id} did not attempt" in page
+    assert 'data-count="success_count">3<' in page
+    again = client.post(f"/runs/{run.id}/charge-not-attempted", follow_redirects=True)
+    assert "was started for them already" in again.get_data(as_text=True)
+    assert run_count() == 2
+    assert "was started for them" in client.get(f"/runs/{run.id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["clerk", "auditor"])
+def test_only_a_supervisor_charges_what_was_not_attempted(
+    client, login, make_user, make_invoice, role
+):
+    run = _interrupted_run(make_invoice)
+    login(make_user(role))
+    assert "Charge these" not in client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert client.post(f"/runs/{run.id}/charge-not-attempted").status_code == 403
+    assert run_count() == 1
+
+
+def test_a_running_run_says_that_answers_are_coming(client, login, make_user, make_invoice):
+    from portal.runs.engine import begin_run
+    from portal.runs.service import start_run
+
+    make_invoice()
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    begin_run(run.id, 100)
+    login(make_user("auditor"))
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "No answer from the gateway yet" in page
+    assert "No transactions." not in page
+    assert "nothing yet" in page

@@ -41,9 +41,13 @@ def register_web(app: Flask) -> None:
     zone = ZoneInfo(app.config["SETTLE_TIMEZONE"])
 
     @app.template_filter("when")
-    def when(value: datetime | None) -> str:
-        if value is None:
+    def when(value: datetime | str | None) -> str:
+        if not value:
             return "—"
+        if isinstance(value, str):  # an ISO time stored in JSON (a lookup's findings)
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
     @app.template_filter("money")

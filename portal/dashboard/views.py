@@ -8,6 +8,7 @@ from portal.auth.roles import requires
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.invoices.service import retry_schedule
+from portal.runs import service as runs_service
 from portal.runs.models import PaymentRun
 from portal.statuses import ACTION_REQUIRED
 from portal.transactions.lookups import latest_answers
@@ -31,6 +32,7 @@ def index():
     ).all()
     answers = latest_answers(locked)
     runs = db.session.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(5)).all()
+    locked_by_run = runs_service.locked_by_run([r.id for r in runs])
     # Past the retry schedule: a clerk should ask the customer for another payment method.
     exhausted = db.session.scalars(
         select(Invoice)
@@ -45,4 +47,5 @@ def index():
         runs=runs,
         exhausted=exhausted,
         answers=answers,
+        locked_by_run=locked_by_run,
     )

@@ -56,6 +56,27 @@ def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
     ).first()
 
 
+def state_now(charge: PaymentTransaction) -> tuple[str, PaymentTransaction] | None:
+    """What the gateway holds for the charge after the last call about it: a void or refund that
+    went through says voided or refunded, later than the lookup that found it unsettled."""
+    last = db.session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.status == GatewayStatus.SUCCESS.value,
+        )
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return None
+    if last.operation == Operation.VOID.value:
+        return "voided", last
+    if last.operation == Operation.REFUND.value:
+        return "refunded", last
+    return last.gateway_state, last
+
+
 def find_unexplained(charges: list[PaymentTransaction], actor) -> tuple[list[str], list[str]]:
     """Money a gateway holds for the invoice that Settle never sent (a charge made in the
     provider's portal, say). Unlocking would let the next run charge the customer again, so the

@@ -15,7 +15,11 @@ from portal.statuses import NOT_SENT_GUIDANCE, POLICY
 from portal.transactions.models import PaymentTransaction
 
 # The raw answer is cut here so that the review stays on one page; the portal shows it whole.
-RAW_LIMIT = 1500
+RAW_LIMIT = 900
+# Rows beyond these are folded into a count with a pointer to the portal, so that the review
+# of an invoice with up to six gateway calls still prints on one A4 or Letter page.
+ATTEMPTS_SHOWN = 6
+EVENTS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class Attempt:
 def decided_by(txn: PaymentTransaction) -> str:
     """Which rule gave the status: a mapping entry (file and line), the default, or Settle itself."""
     if txn.provider_code is None:
-        return f"Settle: {txn.reason}" if txn.reason else "—"
+        # The provider's words column already holds Settle's reason.
+        return "Settle (no answer to read)" if txn.reason else "—"
     mapping = registry.shipped_mapping(txn.gateway.plugin)
     entry = mapping.lookup(txn.provider_code)
     name = f"{txn.gateway.plugin}/codes.yaml"
@@ -62,12 +67,24 @@ def review_of(txn: PaymentTransaction) -> dict:
             raw[:RAW_LIMIT]
             + f"\n… ({len(raw) - RAW_LIMIT} more characters on the transaction page)"
         )
+    shown = _newest(related, ATTEMPTS_SHOWN, keep=txn)
+    events = audit.timeline(txn, invoice)
     return {
         "txn": txn,
         "invoice": invoice,
-        "attempts": [Attempt(t, decided_by(t)) for t in related],
+        "attempts": [Attempt(t, decided_by(t)) for t in shown],
+        "earlier_attempts": len(related) - len(shown),
         "guidance": guidance_for(txn),
-        "events": audit.timeline(txn, invoice),
+        "events": events[-EVENTS_SHOWN:],
+        "earlier_events": max(0, len(events) - EVENTS_SHOWN),
         "raw": raw,
         "printed_at": clock.now(),
     }
+
+
+def _newest(txns: list[PaymentTransaction], limit: int, keep: PaymentTransaction) -> list:
+    """The newest `limit` calls, oldest first, always with the reviewed one among them."""
+    shown = txns[-limit:]
+    if keep not in shown:
+        shown = [keep, *shown[1:]]
+    return shown

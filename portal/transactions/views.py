@@ -11,12 +11,14 @@ from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
+from portal.gateways.models import Gateway
 from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
 from portal.transactions.forms import ActionForm, ManualPaymentForm
+from portal.transactions.listing import KINDS, TxnFilters
 from portal.transactions.models import (
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
@@ -31,21 +33,13 @@ bp = Blueprint("transactions", __name__, url_prefix="/transactions")
 @bp.route("/")
 @requires(Role.AUDITOR)
 def index():
-    status = request.args.get("status", "")
-    gateway_id = request.args.get("gateway", type=int)
-    unmapped = request.args.get("unmapped") == "1"
-    query = select(PaymentTransaction).order_by(PaymentTransaction.id.desc())
-    if status in {s.value for s in GatewayStatus}:
-        query = query.where(PaymentTransaction.status == status)
-    else:
-        status = ""
-    if gateway_id:
-        query = query.where(PaymentTransaction.gateway_id == gateway_id)
-    if unmapped:
-        query = query.where(PaymentTransaction.unmapped.is_(True))
+    filters = TxnFilters.from_args(request.args)
+    for problem in filters.problems:
+        flash(problem, "error")
+    gateways = db.session.scalars(select(Gateway).order_by(Gateway.name)).all()
     return render_template(
-        "transactions/index.html", page=paginate(query), status=status, unmapped=unmapped,
-        gateway_id=gateway_id,
+        "transactions/index.html", page=paginate(filters.query()), f=filters, kinds=KINDS,
+        gateways=gateways,
     )  # fmt: skip
 
 
@@ -59,18 +53,20 @@ def detail(txn_id: int):
         .where(PaymentTransaction.parent_id == txn.id)
         .order_by(PaymentTransaction.id)
     ).all()
+    recommendation = finalize.recommendation(txn, lookup) if txn.needs_finalization else None
     return render_template(
         "transactions/detail.html",
         txn=txn,
         lookup=lookup,
+        state_now=lookups.state_now(txn) if txn.operation == "charge" else None,
         follow_ups=follow_ups,
         policy=POLICY.get(txn.gateway_status),
         guidance=reviews.guidance_for(txn),
-        recommendation=finalize.recommendation(txn, lookup) if txn.needs_finalization else None,
+        recommendation=recommendation,
         can_look_up=lookups.lookup_is_read_only(txn),
         once_token=(
             once.issue(current_user, f"refund-unlock:{txn.id}")
-            if txn.needs_finalization and current_user.can(Role.CLERK)
+            if recommendation == UNLOCK_UNSENT and current_user.can(Role.CLERK)
             else None
         ),
         events=audit.timeline(txn),
@@ -121,10 +117,22 @@ def _refused(exc: DomainError, txn_id: int) -> None:
     flash(Markup('{} <a href="{}">See {}.</a>').format(str(exc), href, label), "error")
 
 
-@bp.route("/<int:txn_id>/refund-unlock", methods=["POST"])
+@bp.route("/<int:txn_id>/refund-unlock", methods=["GET", "POST"])
 @requires(Role.CLERK)
 def refund_unlock(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
+    if request.method == "GET":
+        # Money may go back to the customer: the clerk confirms, seeing the amounts, first.
+        try:
+            finalize.ensure_finalizable(txn)
+        except DomainError as exc:
+            _refused(exc, txn_id)
+            return redirect(url_for("transactions.detail", txn_id=txn_id))
+        charges = [(c, lookups.state_now(c)) for c in finalize.open_charges(txn.invoice_id)]
+        return render_template(
+            "transactions/refund_unlock.html", txn=txn, charges=charges, form=ActionForm(),
+            once_token=once.issue(current_user, f"refund-unlock:{txn.id}"), label=REFUND_AND_UNLOCK,
+        )  # fmt: skip
     if not ActionForm().validate_on_submit():
         abort(400)
     try:

@@ -39,7 +39,10 @@ def test_a_clerk_refunds_and_unlocks_a_locked_invoice(
         "Attempt Refund & Unlock Invoice"
     )
     shot(page, "02-locked-transaction")
-    page.click("button:has-text('Attempt Refund & Unlock Invoice')")
+    page.click("a:has-text('Attempt Refund & Unlock Invoice')")
+    expect(page.locator("main")).to_contain_text("615.25 USD")  # the amount, before it goes out
+    shot(page, "02b-confirm-refund-unlock")
+    page.click("button:has-text('Confirm: Attempt Refund & Unlock Invoice')")
     expect(page.locator(".flash.success")).to_contain_text(
         "is unlocked and eligible for payment runs again"
     )
@@ -59,7 +62,13 @@ def test_a_clerk_records_a_guided_manual_payment(
     open_locked_transaction(page, portal_url, invoice.number)
     page.click("text=Create manual payment")
     expect(page.locator("#amount")).to_have_value("2400.00")
-    expect(page.locator("#currency")).to_have_value("USD")
+    expect(page.locator("main form")).to_contain_text("In USD, the invoice's currency")
+    page.fill("#amount", "1000.00")
+    page.click("button:has-text('Confirm manual payment')")
+    expect(page.locator(".flash.error")).to_contain_text(
+        "1,000.00 USD is not the 2,400.00 USD that Settle charged"
+    )
+    shot(page, "04-manual-payment-partial-refused")
     page.fill("#amount", "2500.00")
     page.click("button:has-text('Confirm manual payment')")
     expect(page.locator(".flash.error")).to_contain_text("more than the invoice's balance")
@@ -67,7 +76,7 @@ def test_a_clerk_records_a_guided_manual_payment(
     page.fill("#amount", "2400.00")
     page.click("button:has-text('Confirm manual payment')")
     expect(page.locator(".flash.success")).to_contain_text(
-        "Payment of 2400.00 USD recorded and allocated"
+        "Payment of 2,400.00 USD recorded and allocated"
     )
     shot(page, "05-manual-payment-done")
     page.click(f"text={invoice.number}")

@@ -47,10 +47,11 @@ def test_two_pages_confirming_one_refund_and_unlock_make_one_effect(
         tab.fill("#password", PASSWORD)
         tab.click("button[type=submit]")
         open_locked_transaction(tab, portal_url, number)
+        tab.click("a:has-text('Attempt Refund & Unlock Invoice')")
         pages.append(tab)
-    # Both pages show the button; both clerks click.
+    # Both pages show the confirmation; both clerks confirm.
     for tab in pages:
-        tab.locator("button:has-text('Attempt Refund & Unlock Invoice')").click(no_wait_after=True)
+        tab.locator("button:has-text('Confirm: Attempt Refund & Unlock')").click(no_wait_after=True)
     for tab in pages:
         tab.wait_for_load_state()
         expect(tab.locator(".flash").first).to_be_visible()

@@ -4,9 +4,11 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.transactions import finalize
+from portal.transactions.models import PaymentTransaction
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_clerk_finalizes import log_in
 
@@ -25,8 +27,12 @@ def test_an_auditor_prints_a_one_page_review(
     number = make_invoice(token="tok_hang", amount="615.25").number
     run_for()
     charge_id = 1
+    # Six gateway calls: the charge, two checks, and Refund & Unlock's lookup, void and the
+    # invoice-wide lookup.
+    finalize.check_gateway_status(charge_id, clerk)
     finalize.check_gateway_status(charge_id, clerk)
     finalize.refund_and_unlock(charge_id, clerk)
+    assert db.session.scalar(select(func.count()).select_from(PaymentTransaction)) == 6
     db.session.remove()
 
     log_in(page, portal_url, "auditor")
@@ -36,6 +42,8 @@ def test_an_auditor_prints_a_one_page_review(
     expect(page.locator("body")).to_contain_text(number)
     expect(page.locator("body")).to_contain_text("Refund & Unlock by Clerk")
     expect(page.locator("body")).to_contain_text("sandbox/codes.yaml line")
+    expect(page.locator("table").first.locator("tbody tr")).to_have_count(6)
+    expect(page.locator("body")).not_to_contain_text("earlier call")
     shot(page, "07-review")
     for paper in ["A4", "Letter"]:
         pdf = page.pdf(format=paper, print_background=False)

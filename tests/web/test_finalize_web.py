@@ -35,7 +35,9 @@ def once_from(client, path):
 
 def test_a_clerk_refunds_and_unlocks(client, login, make_user, locked):
     login(make_user("clerk"))
-    token = once_from(client, f"/transactions/{locked.id}")
+    confirm = client.get(f"/transactions/{locked.id}/refund-unlock").get_data(as_text=True)
+    assert "<strong>250.00 USD</strong>" in confirm and "Confirm: Attempt Refund" in confirm
+    token = once_from(client, f"/transactions/{locked.id}/refund-unlock")
     response = client.post(
         f"/transactions/{locked.id}/refund-unlock", data={"once": token}, follow_redirects=True
     )

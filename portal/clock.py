@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
+# The zone people read times in (SETTLE_TIMEZONE), set once by create_app.
+_shown_in = ZoneInfo("UTC")
 
 
 def now() -> datetime:
@@ -21,6 +23,22 @@ def today() -> date:
 def today_in(zone: str) -> date:
     """Today where the clerks are (the portal's time zone), which may be ahead of UTC."""
     return now().replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
+
+
+def show_in(zone: str) -> None:
+    global _shown_in
+    _shown_in = ZoneInfo(zone)
+
+
+def shown(at: datetime | str | None) -> str:
+    """A stored time as people read it everywhere: the portal's zone, to the second."""
+    if not at:
+        return "—"
+    if isinstance(at, str):  # an ISO time kept in JSON (a lookup's findings)
+        at = datetime.fromisoformat(at)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(_shown_in).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def freeze(at: datetime | None) -> None:

@@ -59,7 +59,7 @@ def _start(app: Flask, run_id: int, *, resume: bool) -> None:
 
 def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
     from portal.runs.engine import execute_run, resume_run
-    from portal.runs.service import abandon
+    from portal.runs.service import abandon, trouble
 
     with app.app_context():
         try:
@@ -67,7 +67,7 @@ def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
         except Exception as exc:
             log.exception("payment run #%s stopped", run_id)
             db.session.rollback()
-            abandon(run_id, [f"the run stopped: {exc}"])
+            abandon(run_id, [trouble("the run stopped", exc)])
         finally:
             db.session.remove()
 

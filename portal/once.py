@@ -51,7 +51,5 @@ def spend(token: str | None, user, action: str) -> None:
     db.session.rollback()
     used = db.session.scalar(select(FormToken.used_at).where(FormToken.token == (token or "")))
     if used is not None:
-        raise NotAllowed(
-            f"This form was already submitted at {used:%Y-%m-%d %H:%M:%S} UTC; see below"
-        )
+        raise NotAllowed(f"This form was already submitted at {clock.shown(used)}; see below")
     raise NotAllowed("This form is stale or was not issued to you: reload the page and try again")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from flask import Flask, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
+from portal import clock
 from portal.extensions import db, login_manager
 from portal.money import Money
 
@@ -38,17 +36,8 @@ def register_web(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         return user if user is not None and user.active else None
 
-    zone = ZoneInfo(app.config["SETTLE_TIMEZONE"])
-
-    @app.template_filter("when")
-    def when(value: datetime | str | None) -> str:
-        if not value:
-            return "—"
-        if isinstance(value, str):  # an ISO time stored in JSON (a lookup's findings)
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    clock.show_in(app.config["SETTLE_TIMEZONE"])
+    app.add_template_filter(clock.shown, "when")
 
     @app.template_filter("money")
     def money(amount, currency: str) -> str:

@@ -258,8 +258,11 @@ class Gateway:
         if isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError):
             # Refused or the host name did not resolve: the request never left.
             return self._not_sent(f"could not connect to {_public_url(self.config.base_url)}")
+        # The exception's own text ("('Connection aborted.', RemoteDisconnected(...))") is for
+        # the log, not for a clerk.
         return self.settled_by_settle(
-            GatewayStatus.INDETERMINATE, f"Connection dropped after the request was sent: {exc}"
+            GatewayStatus.INDETERMINATE,
+            "Connection dropped after the request was sent: the gateway closed it without an answer",
         )
 
     def _not_sent(self, reason: str) -> GatewayResult:

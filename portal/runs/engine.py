@@ -28,12 +28,14 @@ from portal.invoices.service import RunFilter
 from portal.runs.charging import charge_invoice
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.runs.service import (
+    NOT_ATTEMPTED_ERROR,
     append_error,
     considered,
     maybe_finish,
     not_attempted_ids,
     open_chunks,
     run_filter,
+    trouble,
 )
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,7 @@ def run_chunk(chunk_id: int) -> None:
     except Exception as exc:  # the chunk ends with the reason; its run is not left Running
         log.exception("payment run #%s: chunk #%s stopped", run_id, chunk_id)
         db.session.rollback()
-        errors = [f"chunk #{chunk_id} stopped: {exc}"]
+        errors = [trouble(f"chunk #{chunk_id} stopped", exc)]
     finally:
         owner.stop()
     closed = db.session.execute(
@@ -247,8 +249,14 @@ def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
             try:
                 outcome = future.result()
             except Exception as exc:  # one invoice's trouble must not stop the run
-                log.error("payment run #%s: invoice %s failed: %s", run_id, invoice_id, exc)
-                errors.append(f"invoice {invoice_id}: {exc}")
+                log.exception("payment run #%s: invoice %s failed", run_id, invoice_id)
+                errors.append(trouble(f"invoice id {invoice_id}", exc))
+                if not considered(run_id, [invoice_id])[0]:
+                    # No call was recorded for it: list it, so that the counts still add up.
+                    unsaved["skips"].append(
+                        RunSkip(run_id=run_id, invoice_id=invoice_id, reason=NOT_ATTEMPTED_ERROR)
+                    )
+                db.session.rollback()
                 continue
             if outcome.skipped:
                 unsaved["skips"].append(

@@ -121,6 +121,14 @@ def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
     return True
 
 
+def trouble(what: str, exc: Exception) -> str:
+    """A line for the run's page: a domain error's own words, else no Python text (the traceback
+    is in the server log)."""
+    if isinstance(exc, DomainError):
+        return f"{what}: {exc}"
+    return f"{what}: an internal error at {clock.shown(clock.now())}; the details are in the server log"
+
+
 def append_error(run_id: int, errors: list[str]) -> None:
     """Add lines to the run's error text in SQL, so that two workers' lines both stay."""
     text = "\n".join(errors)
@@ -157,6 +165,7 @@ def abandon(run_id: int, errors: list[str]) -> PaymentRun:
 
 
 NOT_ATTEMPTED = "not attempted: the run was interrupted"
+NOT_ATTEMPTED_ERROR = "not attempted: an internal error"
 
 
 def considered(run_id: int, invoice_ids: list[int]) -> tuple[set[int], int]:
@@ -205,7 +214,9 @@ def not_attempted_ids(run_id: int) -> list[int]:
     return list(
         db.session.scalars(
             select(RunSkip.invoice_id)
-            .where(RunSkip.run_id == run_id, RunSkip.reason == NOT_ATTEMPTED)
+            .where(
+                RunSkip.run_id == run_id, RunSkip.reason.in_([NOT_ATTEMPTED, NOT_ATTEMPTED_ERROR])
+            )
             .order_by(RunSkip.id)
         )
     )

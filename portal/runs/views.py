@@ -110,7 +110,9 @@ def detail(run_id: int):
         reasons=reasons,
         skipped=skipped,
         skips_shown=SKIPS_SHOWN,
-        not_attempted=dict(reasons).get(service.NOT_ATTEMPTED, 0),
+        not_attempted=sum(
+            dict(reasons).get(r, 0) for r in (service.NOT_ATTEMPTED, service.NOT_ATTEMPTED_ERROR)
+        ),
         follow_up=db.session.scalar(select(PaymentRun).where(PaymentRun.follows_run_id == run.id)),
         chunks=service.chunk_summary(run) if run.chunk_count > 1 else None,
         events=audit.timeline(run),

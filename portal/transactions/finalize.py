@@ -67,7 +67,7 @@ def ensure_finalizable(txn: PaymentTransaction) -> None:
     if txn.finalized_at is not None:
         who = txn.finalized_by or "Settle"
         raise NotAllowed(
-            f"Already done by {who} at {txn.finalized_at:%Y-%m-%d %H:%M} UTC ({txn.finalization})"
+            f"Already done by {who} at {clock.shown(txn.finalized_at)} ({txn.finalization})"
         )
     if txn.status == GatewayStatus.PENDING:
         raise NotAllowed("The gateway has not answered this charge yet")

@@ -136,3 +136,28 @@ def test_a_chunk_that_lost_every_executor_names_what_it_did_not_attempt(
     assert len(orders) == INVOICES and set(orders.values()) == {1}
     with pytest.raises(Exception, match="was started for them already"):
         start_run_for_not_attempted(run_id, supervisor)
+
+
+def test_an_internal_error_on_one_invoice_is_listed_without_python_text(
+    app, make_invoice, sandbox, monkeypatch
+):
+    from portal.runs import charging
+
+    invoices = [make_invoice() for _ in range(3)]
+    real = charging.claim
+
+    def broken(invoice_id, run, rf):
+        if invoice_id == invoices[1].id:
+            raise KeyError("internal detail")
+        return real(invoice_id, run, rf)
+
+    monkeypatch.setattr(charging, "claim", broken)
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    run = execute_run(run.id)
+    assert run.state == "Completed with errors"
+    assert "internal detail" not in run.error and "KeyError" not in run.error
+    assert f"invoice id {invoices[1].id}: an internal error at" in run.error
+    assert run.processed_count + run.skipped_count == run.selected_count == 3
+    skip = db.session.scalar(select(RunSkip).where(RunSkip.run_id == run.id))
+    assert (skip.invoice_id, skip.reason) == (invoices[1].id, "not attempted: an internal error")

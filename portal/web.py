@@ -39,6 +39,18 @@ def register_web(app: Flask) -> None:
     clock.show_in(app.config["SETTLE_TIMEZONE"])
     app.add_template_filter(clock.shown, "when")
 
+    @app.template_filter("age")
+    def age(since, now) -> str:
+        """How long ago, as a clerk reads it: 12 min, 5 h, 3 days."""
+        if since is None:
+            return "—"
+        minutes = int((now - since).total_seconds() // 60)
+        if minutes < 60:
+            return f"{max(minutes, 0)} min"
+        if minutes < 48 * 60:
+            return f"{minutes // 60} h"
+        return f"{minutes // (24 * 60)} days"
+
     @app.template_filter("money")
     def money(amount, currency: str) -> str:
         return "—" if amount is None else str(Money(amount, currency))

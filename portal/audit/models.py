@@ -59,6 +59,7 @@ SENTENCES = {
     "invoice.locked": "locked the invoice (Action Required)",
     "invoice.unlocked": "unlocked the invoice",
     "invoice.retries_reset": "reset the invoice's retries",
+    "invoice.owner_changed": "changed who works on the invoice",
     "invoice.looked_up": "asked the gateway for everything it holds for the invoice",
     "transaction.looked_up": "asked the gateway about this charge",
     "transaction.void": "asked the gateway to void the charge",

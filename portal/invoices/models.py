@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -12,6 +13,13 @@ from portal import clock
 from portal.extensions import db
 from portal.money import Money
 from portal.types import Amount
+
+
+class InvoiceState(enum.StrEnum):
+    OPEN = "Open"
+    PARTIALLY_PAID = "Partially paid"
+    PAID = "Paid"
+    ACTION_REQUIRED = "Action Required"
 
 
 class Invoice(db.Model):
@@ -31,12 +39,27 @@ class Invoice(db.Model):
     due_date: Mapped[date] = mapped_column(index=True)
     posted: Mapped[bool] = mapped_column(default=True)
     corrective_action: Mapped[str | None] = mapped_column(String(40), index=True)
+    # While locked: since when, and the clerk who took (or was given) the work of finalizing it.
+    locked_at: Mapped[datetime | None] = mapped_column(index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # Soft declines since the last success or reset, and when the retry schedule allows the next.
     decline_count: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     account = relationship("Account")
+    owner = relationship("User")
+
+    @property
+    def state(self) -> str:
+        """Open, Partially paid, Paid or Action Required, as clerks name an invoice's state."""
+        if self.corrective_action:
+            return InvoiceState.ACTION_REQUIRED
+        if self.balance <= 0:
+            return InvoiceState.PAID
+        if self.balance < self.total:
+            return InvoiceState.PARTIALLY_PAID
+        return InvoiceState.OPEN
 
     @property
     def total_money(self) -> Money:

@@ -10,7 +10,8 @@ from sqlalchemy import case, exists, select, update
 from portal import clock
 from portal.accounts.models import PaymentMethod
 from portal.audit import service as audit
-from portal.errors import DomainError
+from portal.auth.models import Role, User
+from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.settings import service as settings
@@ -180,3 +181,41 @@ def candidate_ids(rf: RunFilter) -> list[int]:
 
 def set_action_required(invoice: Invoice) -> None:
     invoice.corrective_action = ACTION_REQUIRED
+    invoice.locked_at = clock.now()
+
+
+def take(invoice_id: int, actor, owner=None) -> Invoice:
+    """Give a locked invoice's finalization to a clerk: a clerk takes it (owner None), a
+    supervisor may give it to anyone who can finalize. Audited; the last word wins."""
+    invoice = lock_invoice(invoice_id)
+    if invoice.corrective_action != ACTION_REQUIRED:
+        raise DomainError(f"Invoice {invoice.number} is not locked: there is nothing to take")
+    owner = owner or actor
+    if owner.id != actor.id and not actor.can(Role.SUPERVISOR):
+        raise NotAllowed("Only a supervisor gives an invoice to another clerk")
+    if not owner.can(Role.CLERK) or not owner.active:
+        raise DomainError(f"{owner} cannot finalize invoices")
+    before = invoice.owner_id
+    invoice.owner_id = owner.id
+    audit.record(
+        "invoice.owner_changed", invoice, actor=actor,
+        before={"owner": before and str(db.session.get(User, before))}, after={"owner": str(owner)},
+    )  # fmt: skip
+    return invoice
+
+
+def release(invoice_id: int, actor) -> Invoice:
+    """Give the work back to the queue: its owner, or a supervisor."""
+    invoice = lock_invoice(invoice_id)
+    if invoice.owner_id is None:
+        raise DomainError(f"Nobody owns invoice {invoice.number}")
+    if invoice.owner_id != actor.id and not actor.can(Role.SUPERVISOR):
+        raise NotAllowed(
+            f"Invoice {invoice.number} is {invoice.owner}'s: only they or a supervisor give it back"
+        )
+    audit.record(
+        "invoice.owner_changed", invoice, actor=actor,
+        before={"owner": str(invoice.owner)}, after={"owner": None},
+    )  # fmt: skip
+    invoice.owner_id = None
+    return invoice

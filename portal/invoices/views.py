@@ -1,58 +1,95 @@
 """Invoices: list (with the Action Required filter) and detail with its whole story."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from portal import clock
-from portal.accounts.models import Account
 from portal.audit import service as audit
-from portal.auth.models import Role
+from portal.auth.models import Role, User
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.invoices import service
 from portal.invoices.forms import ResetRetriesForm
+from portal.invoices.listing import OWNERS, STATES, InvoiceFilters
 from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.pagination import paginate
 from portal.payments.models import Allocation
 from portal.runs.models import RunSkip
-from portal.statuses import ACTION_REQUIRED
+from portal.transactions.forms import ActionForm
 from portal.transactions.lookups import latest_answers
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
-FILTERS = {"all": "All invoices", "action-required": "Action Required", "open": "Open balance"}
-
 
 @bp.route("/")
 @requires(Role.AUDITOR)
 def index():
-    chosen = request.args.get("filter", "all")
-    if chosen not in FILTERS:
-        chosen = "all"
-    q = request.args.get("q", "").strip()[:80]
-    query = select(Invoice).join(Account)
-    if chosen == "action-required":
-        query = query.where(Invoice.corrective_action == ACTION_REQUIRED).order_by(
-            Invoice.due_date, Invoice.id
-        )
-    else:
-        if chosen == "open":
-            query = query.where(Invoice.balance > 0)
-        query = query.order_by(Invoice.id.desc())
-    if q:
-        like = f"%{q}%"
-        query = query.where(
-            or_(Invoice.number.ilike(like), Account.name.ilike(like), Account.number.ilike(like))
-        )
-    page = paginate(query)
-    answers = latest_answers(page.items) if chosen == "action-required" else None
+    f = InvoiceFilters.from_args(request.args)
+    for problem in f.problems:
+        flash(problem, "error")
+    page = paginate(f.query(current_user))
     return render_template(
-        "invoices/index.html", page=page, filters=FILTERS, chosen=chosen, q=q, answers=answers
-    )
+        "invoices/index.html", page=page, f=f, states=STATES, owners=OWNERS,
+        answers=latest_answers(page.items) if f.is_queue else None, now=clock.now(),
+        clerks=_clerks() if f.is_queue and current_user.can(Role.SUPERVISOR) else [],
+        form=ActionForm(),
+    )  # fmt: skip
+
+
+def _clerks() -> list[User]:
+    """Who may be given an invoice's finalization: every active user who can finalize."""
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
+    return [u for u in users if u.can(Role.CLERK)]
+
+
+@bp.route("/<int:invoice_id>/take", methods=["POST"])
+@requires(Role.CLERK)
+def take(invoice_id: int):
+    """A clerk takes a locked invoice; a supervisor may give it to another clerk."""
+    invoice = db.get_or_404(Invoice, invoice_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    owner = None
+    if request.form.get("owner"):
+        owner = db.session.get(User, request.form.get("owner", type=int) or 0)
+        if owner is None:
+            abort(400)
+    try:
+        invoice = service.take(invoice.id, current_user, owner)
+        db.session.commit()
+        flash(f"Invoice {invoice.number} is now {invoice.owner}'s to finalize.", "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(_back(invoice_id))
+
+
+@bp.route("/<int:invoice_id>/release", methods=["POST"])
+@requires(Role.CLERK)
+def release(invoice_id: int):
+    invoice = db.get_or_404(Invoice, invoice_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        service.release(invoice.id, current_user)
+        db.session.commit()
+        flash(f"Invoice {invoice.number} is back in the queue: nobody's yet.", "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(_back(invoice_id))
+
+
+def _back(invoice_id: int) -> str:
+    """Back to the list the clerk came from (only a path of this site), else the invoice."""
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("invoices.detail", invoice_id=invoice_id)
 
 
 @bp.route("/<int:invoice_id>")
@@ -83,6 +120,8 @@ def detail(invoice_id: int):
         txns=txns,
         allocations=allocations,
         events=audit.timeline(invoice),
+        form=ActionForm(),
+        clerks=_clerks() if current_user.can(Role.SUPERVISOR) else [],
     )
 
 

@@ -222,7 +222,9 @@ def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
     return fresh and charge.finalizing_by_id != _id(actor)
 
 
-def refund_and_unlock(txn_id: int, actor, *, voids_only: bool = False) -> RefundOutcome:
+def refund_and_unlock(
+    txn_id: int, actor, *, voids_only: bool = False, note: str | None = None
+) -> RefundOutcome:
     """Void or refund what the gateway holds for the invoice's open charges; unlock if all went through."""
     charge = _charge(txn_id)
     ensure_finalizable(charge)
@@ -242,7 +244,7 @@ def refund_and_unlock(txn_id: int, actor, *, voids_only: bool = False) -> Refund
         if outcome.problems:
             _release(charge.id, actor)
             return outcome
-        _unlock(charge.id, actor, outcome, undone_ids)
+        _unlock(charge.id, actor, outcome, undone_ids, note)
         return outcome
     except BaseException:
         _release(charge.id, actor)
@@ -299,7 +301,9 @@ def _undo_at_gateway(
             )
 
 
-def _unlock(charge_id: int, actor, outcome: RefundOutcome, undone: set[int]) -> None:
+def _unlock(
+    charge_id: int, actor, outcome: RefundOutcome, undone: set[int], note: str | None
+) -> None:
     charge = db.session.get(PaymentTransaction, charge_id)
     invoice = invoices.lock_invoice(charge.invoice_id)
     arrived = {c.id for c in open_charges(invoice.id)} - undone
@@ -314,12 +318,12 @@ def _unlock(charge_id: int, actor, outcome: RefundOutcome, undone: set[int]) -> 
         )
         return
     _clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK)
-    _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK)
+    _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK, note=_note(note))
     db.session.commit()
     outcome.unlocked = True
 
 
-def unlock_unsent(txn_id: int, actor) -> None:
+def unlock_unsent(txn_id: int, actor, note: str | None = None) -> None:
     """Unlock without asking the gateway: every open charge of the invoice is known never to have
     reached it (refused connection, missing credential), so no money can have moved."""
     charge = _charge(txn_id)
@@ -337,8 +341,14 @@ def unlock_unsent(txn_id: int, actor) -> None:
             f"gateway, so the money may have moved: use {REFUND_AND_UNLOCK}"
         )
     _clear_lock(invoice, actor, Finalization.UNLOCKED_UNSENT)
-    _finalize_open_charges(invoice.id, actor, Finalization.UNLOCKED_UNSENT)
+    _finalize_open_charges(invoice.id, actor, Finalization.UNLOCKED_UNSENT, note=_note(note))
     db.session.commit()
+
+
+def _note(*parts: str | None) -> str | None:
+    """The clerk's note on a finalization (and Settle's own line, if any), as one audit note."""
+    kept = [p.strip() for p in parts if p and p.strip()]
+    return " · ".join(kept) or None
 
 
 def _finalize_open_charges(
@@ -363,7 +373,7 @@ def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
     cleared = db.session.execute(
         update(Invoice)
         .where(Invoice.id == invoice.id, Invoice.corrective_action == ACTION_REQUIRED)
-        .values(corrective_action=None)
+        .values(corrective_action=None, locked_at=None, owner_id=None)
     ).rowcount
     if cleared != 1:
         db.session.rollback()
@@ -386,6 +396,7 @@ def record_manual_payment(
     received_on: date | None,
     actor,
     difference_reason: str | None = None,
+    note: str | None = None,
 ) -> PaymentTransaction:
     """The clerk's confirmed manual payment: create, allocate, finalize, unlock; all or nothing.
 
@@ -440,7 +451,7 @@ def record_manual_payment(
     payments.allocate(payment, invoice, amount, actor=actor)
     _finalize_open_charges(
         invoice.id, actor, Finalization.MANUAL_PAYMENT, payment_id=payment.id,
-        note=reason and f"Amount differs from {basis.amount}: {reason}",
+        note=_note(note, reason and f"Amount differs from {basis.amount}: {reason}"),
     )  # fmt: skip
     db.session.commit()
     return charge

@@ -39,5 +39,6 @@ class ManualPaymentForm(FlaskForm):
     difference_reason = TextAreaField(
         "Why the amount differs", validators=[Optional(), Length(max=500)]
     )
+    note = TextAreaField("Note for the record", validators=[Optional(), Length(max=500)])
     # The one-time token (portal.once): a resubmitted form is refused, never paid twice.
     once = HiddenField()

@@ -101,6 +101,11 @@ def check_status(txn_id: int):
     return redirect(url_for("transactions.detail", txn_id=txn_id))
 
 
+def _form_note() -> str | None:
+    """The clerk's optional note on a finalization button's form."""
+    return (request.form.get("note") or "")[:500] or None
+
+
 def _refused(exc: DomainError, txn_id: int) -> None:
     """The reason, and when the action was done already, a link to the record of what was done."""
     db.session.rollback()
@@ -138,7 +143,7 @@ def refund_unlock(txn_id: int):
     try:
         finalize.ensure_finalizable(txn)  # the clearer reason first, when there is one
         once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
-        outcome = finalize.refund_and_unlock(txn.id, current_user)
+        outcome = finalize.refund_and_unlock(txn.id, current_user, note=_form_note())
     except DomainError as exc:
         _refused(exc, txn_id)
         return redirect(url_for("transactions.detail", txn_id=txn_id))
@@ -166,7 +171,7 @@ def unlock_unsent(txn_id: int):
         finalize.ensure_finalizable(txn)
         # The same one-time token as Refund & Unlock: of the two buttons, one click counts.
         once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
-        finalize.unlock_unsent(txn.id, current_user)
+        finalize.unlock_unsent(txn.id, current_user, note=_form_note())
     except DomainError as exc:
         _refused(exc, txn_id)
         return redirect(url_for("transactions.detail", txn_id=txn_id))
@@ -215,6 +220,7 @@ def manual_payment(txn_id: int):
                 difference_reason=(
                     form.difference_reason.data if form.amount_differs.data else None
                 ),
+                note=form.note.data,
             )
         except (DomainError, MoneyError) as exc:
             if isinstance(exc, NotAllowed):  # done already, or stale: show what happened

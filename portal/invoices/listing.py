@@ -1,0 +1,122 @@
+"""The invoices list and the Action Required queue: filters read from the URL, so that a
+filtered list can be bookmarked, and the sort a clerk chose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import Select, and_, or_, select
+
+from portal.accounts.models import Account
+from portal.invoices.models import Invoice, InvoiceState
+from portal.money import MINOR_UNITS
+from portal.statuses import ACTION_REQUIRED
+
+# The tabs: every invoice, or those in one state.
+STATES = {
+    "all": "All invoices",
+    "action-required": InvoiceState.ACTION_REQUIRED.value,
+    "open": InvoiceState.OPEN.value,
+    "partially-paid": InvoiceState.PARTIALLY_PAID.value,
+    "paid": InvoiceState.PAID.value,
+}
+OWNERS = {"": "Anyone's", "mine": "Mine", "nobody": "Nobody's yet"}
+SORTS = {
+    "due": Invoice.due_date,
+    "locked": Invoice.locked_at,
+    "balance": Invoice.balance,
+    "number": Invoice.number,
+    "created": Invoice.id,
+}
+
+
+def state_clause(state: str):
+    unlocked = Invoice.corrective_action.is_(None)
+    return {
+        "action-required": Invoice.corrective_action == ACTION_REQUIRED,
+        "open": and_(unlocked, Invoice.balance > 0, Invoice.balance == Invoice.total),
+        "partially-paid": and_(unlocked, Invoice.balance > 0, Invoice.balance < Invoice.total),
+        "paid": and_(unlocked, Invoice.balance <= 0),
+    }[state]
+
+
+@dataclass
+class InvoiceFilters:
+    state: str = "all"
+    q: str = ""
+    currency: str = ""
+    due_from: date | None = None
+    due_to: date | None = None
+    locked_before: date | None = None
+    owner: str = ""
+    sort: str = "due"
+    descending: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args) -> InvoiceFilters:
+        f = cls()
+        f.state = args.get("filter", "all")
+        if f.state not in STATES:
+            f.state = "all"
+        f.q = args.get("q", "").strip()[:80]
+        f.currency = args.get("currency", "").strip().upper()
+        if f.currency and f.currency not in MINOR_UNITS:
+            f.problems.append(f"Currency: {f.currency!r} is not one Settle knows; left out")
+            f.currency = ""
+        f.due_from = f._date(args.get("due_from", ""), "Due from")
+        f.due_to = f._date(args.get("due_to", ""), "Due to")
+        f.locked_before = f._date(args.get("locked_before", ""), "Locked since before")
+        f.owner = args.get("owner", "")
+        if f.owner not in OWNERS:
+            f.owner = ""
+        f.sort = args.get("sort", "")
+        if f.sort in SORTS:
+            f.descending = args.get("dir") == "desc"
+        else:
+            # The queue is worked oldest due first; the other lists show the newest first.
+            f.sort, f.descending = ("due", False) if f.is_queue else ("created", True)
+        return f
+
+    def _date(self, text: str, label: str) -> date | None:
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            self.problems.append(f"{label}: {text!r} is not a date (YYYY-MM-DD); left out")
+            return None
+
+    @property
+    def is_queue(self) -> bool:
+        return self.state == "action-required"
+
+    def query(self, user) -> Select:
+        query = select(Invoice).join(Account)
+        if self.state != "all":
+            query = query.where(state_clause(self.state))
+        if self.q:
+            like = f"%{self.q}%"
+            query = query.where(
+                or_(
+                    Invoice.number.ilike(like), Account.name.ilike(like), Account.number.ilike(like)
+                )
+            )
+        if self.currency:
+            query = query.where(Invoice.currency == self.currency)
+        if self.due_from:
+            query = query.where(Invoice.due_date >= self.due_from)
+        if self.due_to:
+            query = query.where(Invoice.due_date <= self.due_to)
+        if self.locked_before:
+            end = datetime.combine(self.locked_before + timedelta(days=1), time.min)
+            query = query.where(Invoice.locked_at < end)
+        if self.owner == "mine":
+            query = query.where(Invoice.owner_id == user.id)
+        elif self.owner == "nobody":
+            query = query.where(Invoice.owner_id.is_(None))
+        column = SORTS[self.sort]
+        if self.descending:
+            return query.order_by(column.desc(), Invoice.id.desc())
+        return query.order_by(column.asc(), Invoice.id.asc())

@@ -37,7 +37,8 @@ def index():
     mappings = {}
     for name in registry.names():
         mapping = registry.shipped_mapping(name)
-        mappings[name] = (mapping, [e for e in mapping.codes.values() if not q or _matches(e, q)])
+        # Without a search, a summary: each mapping's codes are on a page of their own.
+        mappings[name] = (mapping, [e for e in mapping.codes.values() if q and _matches(e, q)])
     return render_template(
         "gateways/index.html",
         gateways=gateways,
@@ -47,6 +48,20 @@ def index():
         q=q,
         action_form=ActionForm(),
     )
+
+
+@bp.route("/mappings/<plugin>")
+@requires(Role.AUDITOR)
+def mapping(plugin: str):
+    if plugin not in registry.names():
+        abort(404)
+    q = request.args.get("q", "").strip()[:80]
+    mapping = registry.shipped_mapping(plugin)
+    entries = [e for e in mapping.codes.values() if not q or _matches(e, q)]
+    return render_template(
+        "gateways/mapping.html", name=plugin, m=mapping, entries=entries, q=q,
+        gateways=db.session.scalars(select(Gateway).where(Gateway.plugin == plugin)).all(),
+    )  # fmt: skip
 
 
 def _edit(plugin: str, gateway: Gateway | None):

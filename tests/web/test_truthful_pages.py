@@ -111,7 +111,7 @@ def test_the_dashboard_counts_every_locked_invoice_and_agree_with_the_lists(
 
 def test_people_read_sentences_not_internal_event_names(client, login, make_user, checked_world):
     login(make_user("auditor"))
-    audit = client.get("/audit/").get_data(as_text=True)
+    audit = client.get("/audit/").get_data(as_text=True).split("<tbody>")[1]
     assert "asked the gateway about this charge" in audit
     assert "transaction.looked_up" not in audit and "payment_transactions #" not in audit
     assert f"transaction #{checked_world.id}" in audit
@@ -127,3 +127,18 @@ def test_the_printable_review_folds_calls_beyond_six(client, login, make_user, c
     assert "5 earlier calls not printed: see invoice INV-0003 in Settle." in page
     assert "1 earlier event not printed" in page
     assert page.count('<td class="when">') <= 6 + 10
+
+
+def test_the_audit_log_filters_by_who_what_record_and_when(client, login, make_user, checked_world):
+    login(make_user("auditor"))
+    by_clerk = client.get("/audit/?who=clerk").get_data(as_text=True).split("<tbody>")[1]
+    assert by_clerk.count("asked the gateway about this charge") == 3
+    assert "locked the invoice" not in by_clerk
+    by_settle = client.get("/audit/?who=settle&what=invoice.locked").get_data(as_text=True)
+    assert by_settle.count("<td>locked the invoice (Action Required)</td>") == 1
+    one = client.get(f"/audit/?record=payment_transactions&id={checked_world.id}")
+    assert one.get_data(as_text=True).count(f"transaction #{checked_world.id}") >= 3
+    none = client.get("/audit/?since=2999-01-01").get_data(as_text=True)
+    assert "No event matches." in none
+    bad = client.get("/audit/?until=tomorrow").get_data(as_text=True)
+    assert "To: &#39;tomorrow&#39; is not a date" in bad

@@ -22,7 +22,7 @@ def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction
     lookup, result = _look_up(charge, actor, of_the_charge=True)
     audit.record(
         "transaction.looked_up", charge, actor=actor,
-        after={"lookup_id": lookup.id, "status": lookup.status, "gateway_state": lookup.gateway_state},
+        after={"lookup_id": lookup.id, "gateway_state": lookup.gateway_state or "no answer"},
     )  # fmt: skip
     db.session.commit()
     return lookup, result
@@ -103,7 +103,7 @@ def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list
     lookup, result = _look_up(charge, actor, of_the_charge=False)
     audit.record(
         "invoice.looked_up", lookup.invoice, actor=actor,
-        after={"lookup_id": lookup.id, "status": lookup.status, "findings": len(result.findings)},
+        after={"lookup_id": lookup.id, "findings": len(result.findings) if lookup.status == GatewayStatus.SUCCESS else "no answer"},
     )  # fmt: skip
     db.session.commit()
     where = f"Invoice {lookup.invoice.number} at {charge.gateway.name}"

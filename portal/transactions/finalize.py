@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import or_, update
 
 from portal import clock
@@ -16,9 +14,6 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
-from portal.money import Money
-from portal.payments import service as payments
-from portal.payments.models import PaymentMethodKind
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions import lookups
 from portal.transactions import service as transactions
@@ -110,62 +105,6 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
     if all(c.never_sent for c in open_charges(charge.invoice_id)):
         return UNLOCK_UNSENT
     return REFUND_AND_UNLOCK
-
-
-def holds_nothing(charge: PaymentTransaction) -> bool:
-    """Known to hold no money at the gateway: never sent, or its latest lookup found none."""
-    if charge.never_sent:
-        return True
-    lookup = lookups.latest_lookup(charge)
-    return (
-        lookup is not None
-        and lookup.status == GatewayStatus.SUCCESS
-        and not any(Settlement(f["state"]).holds_money for f in lookup.findings or [])
-    )
-
-
-def unaccounted_charges(invoice_id: int, paid_charge_id: int) -> list[str]:
-    """Why a manual payment for one charge cannot unlock the invoice: each other open charge that
-    may hold the customer's money at the gateway. Unlocking would let the next run charge again."""
-    problems = []
-    for other in open_charges(invoice_id):
-        if other.id == paid_charge_id or holds_nothing(other):
-            continue
-        lookup = lookups.latest_lookup(other)
-        said = (
-            f"the gateway holds it {lookup.gateway_state}"
-            if lookup is not None and lookup.status == GatewayStatus.SUCCESS
-            else "the gateway has not said what became of it"
-        )
-        problems.append(
-            f"Charge #{other.id} of this invoice ({other.status}, {other.money}) is not accounted "
-            f"for: {said}. Finalize it first (Check gateway status, or {REFUND_AND_UNLOCK})."
-        )
-    return problems
-
-
-@dataclass(frozen=True)
-class PaymentBasis:
-    """What a manual payment for a charge is expected to be: the settled charge as the gateway
-    reports it, else Settle's own record of the charge."""
-
-    amount: Money
-    reference: str | None
-    from_gateway: bool
-    lookup: PaymentTransaction | None
-
-
-def payment_basis(charge: PaymentTransaction) -> PaymentBasis:
-    lookup = lookups.latest_lookup(charge)
-    settled = lookup.settled_finding() if lookup else None
-    if settled is not None and settled["amount"] is not None:
-        amount = Money(Decimal(settled["amount"]), settled["currency"] or charge.currency)
-        return PaymentBasis(amount, settled["reference"], True, lookup)
-    return PaymentBasis(charge.money, charge.provider_reference, False, lookup)
-
-
-# A reason for a manual payment that differs from the expected amount: a sentence, not a mark.
-MIN_REASON = 10
 
 
 def _claim(charge: PaymentTransaction, actor) -> None:
@@ -384,74 +323,3 @@ def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
         before={"corrective_action": ACTION_REQUIRED}, after={"corrective_action": None},
         note=how.value,
     )  # fmt: skip
-
-
-def record_manual_payment(
-    txn_id: int,
-    *,
-    amount: Decimal,
-    currency: str,
-    method: PaymentMethodKind,
-    reference: str | None,
-    received_on: date | None,
-    actor,
-    difference_reason: str | None = None,
-    note: str | None = None,
-) -> PaymentTransaction:
-    """The clerk's confirmed manual payment: create, allocate, finalize, unlock; all or nothing.
-
-    An amount other than the expected one (the gateway's settled amount, else Settle's record)
-    needs a written reason: a partial payment recorded by mistake would unlock the invoice for
-    the rest, and the next run would charge the customer a second time."""
-    charge = _charge(txn_id)
-    invoice = invoices.lock_invoice(charge.invoice_id)
-    charge = _charge(txn_id)
-    ensure_finalizable(charge)
-    if _claimed_by_another(charge, actor):
-        # A Refund & Unlock is talking to the gateway: a payment now could be refunded under it.
-        raise NotAllowed(
-            f"{charge.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
-            " this transaction right now"
-        )
-    if currency != invoice.currency:
-        raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
-    if amount <= 0:
-        raise DomainError("The amount must be more than zero")
-    if amount > invoice.balance:
-        raise DomainError(
-            f"{amount} {currency} is more than the invoice's balance of {invoice.balance_money}"
-        )
-    if received_on is not None and received_on > clock.today_in(
-        current_app.config["SETTLE_TIMEZONE"]
-    ):
-        raise DomainError("The received-on date cannot be in the future")
-    basis = payment_basis(charge)
-    reason = (difference_reason or "").strip() or None
-    if basis.amount != Money(amount, currency) and (reason is None or len(reason) < MIN_REASON):
-        source = "the gateway settled" if basis.from_gateway else "Settle charged"
-        raise DomainError(
-            f"{Money(amount, currency)} is not the {basis.amount} that {source} for this charge. "
-            "To record it anyway, confirm that the amount differs and write why (at least "
-            f"{MIN_REASON} characters)"
-        )
-    blockers = unaccounted_charges(invoice.id, charge.id)
-    if blockers:
-        raise DomainError(" ".join(blockers) + f" Invoice {invoice.number} stays locked.")
-    _clear_lock(invoice, actor, Finalization.MANUAL_PAYMENT)
-    payment = payments.create_payment(
-        account_id=invoice.account_id,
-        amount=amount,
-        currency=currency,
-        method=method,
-        reference=reference,
-        received_on=received_on,
-        transaction_id=charge.id,
-        actor=actor,
-    )
-    payments.allocate(payment, invoice, amount, actor=actor)
-    _finalize_open_charges(
-        invoice.id, actor, Finalization.MANUAL_PAYMENT, payment_id=payment.id,
-        note=_note(note, reason and f"Amount differs from {basis.amount}: {reason}"),
-    )  # fmt: skip
-    db.session.commit()
-    return charge

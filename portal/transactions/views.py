@@ -17,6 +17,7 @@ from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
+from portal.transactions import manual_payment as manual
 from portal.transactions.forms import ActionForm, ManualPaymentForm
 from portal.transactions.listing import KINDS, TxnFilters
 from portal.transactions.models import (
@@ -187,7 +188,7 @@ def unlock_unsent(txn_id: int):
 @requires(Role.CLERK)
 def manual_payment(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
-    basis = finalize.payment_basis(txn)
+    basis = manual.payment_basis(txn)
     form = ManualPaymentForm()
     if not form.is_submitted():
         try:
@@ -202,14 +203,14 @@ def manual_payment(txn_id: int):
     page = {
         "txn": txn, "form": form, "basis": basis, "lookup": basis.lookup,
         "differs": basis.from_gateway and basis.amount != txn.money,
-        "blockers": finalize.unaccounted_charges(txn.invoice_id, txn.id),
+        "blockers": manual.unaccounted_charges(txn.invoice_id, txn.id),
     }  # fmt: skip
     if form.validate_on_submit():
         currency = txn.invoice.currency
         try:
             once.spend(form.once.data, current_user, f"manual-payment:{txn.id}")
             amount = parse_amount(form.amount.data, currency)
-            finalize.record_manual_payment(
+            manual.record_manual_payment(
                 txn.id,
                 amount=amount,
                 currency=currency,

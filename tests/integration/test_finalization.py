@@ -10,7 +10,7 @@ from portal import clock
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.payments.models import Payment, PaymentMethodKind
-from portal.transactions import finalize
+from portal.transactions import finalize, manual_payment
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def test_a_second_refund_and_unlock_is_refused_with_who_did_it(locked_charge, cl
 
 def test_a_manual_payment_is_allocated_and_unlocks_the_invoice(locked_charge, clerk):
     charge = locked_charge("tok_review", amount="75.50")
-    finalize.record_manual_payment(
+    manual_payment.record_manual_payment(
         charge.id, amount=Decimal("75.50"), currency="USD", method=PaymentMethodKind.GATEWAY,
         reference=charge.provider_reference, received_on=None, actor=clerk,
     )  # fmt: skip
@@ -127,7 +127,7 @@ def test_a_manual_payment_is_allocated_and_unlocks_the_invoice(locked_charge, cl
 def test_a_bad_manual_payment_changes_nothing(locked_charge, clerk, amount, currency, message):
     charge = locked_charge("tok_review", amount="100.00")
     with pytest.raises(DomainError, match=message):
-        finalize.record_manual_payment(
+        manual_payment.record_manual_payment(
             charge.id, amount=Decimal(amount), currency=currency, method=PaymentMethodKind.CHECK,
             reference=None, received_on=None, actor=clerk,
         )  # fmt: skip
@@ -159,7 +159,7 @@ def test_two_clerks_confirming_at_once_create_exactly_one_payment(app, locked_ch
             user = db.session.get(User, user_id)
             start.wait()
             try:
-                finalize.record_manual_payment(
+                manual_payment.record_manual_payment(
                     charge.id, amount=Decimal("60.00"), currency="USD", method=PaymentMethodKind.WIRE,
                     reference="W-1", received_on=None, actor=user,
                 )  # fmt: skip
@@ -188,7 +188,7 @@ def test_a_manual_payment_is_refused_while_another_clerk_refunds(locked_charge, 
     charge.finalizing_by_id, charge.finalizing_at = other.id, clock.now()
     db.session.commit()
     with pytest.raises(NotAllowed, match="is attempting a refund and unlock of this transaction"):
-        finalize.record_manual_payment(
+        manual_payment.record_manual_payment(
             charge.id, amount=Decimal("30.00"), currency="USD", method=PaymentMethodKind.GATEWAY,
             reference=None, received_on=None, actor=clerk,
         )  # fmt: skip

@@ -14,7 +14,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.payments.models import Payment, PaymentMethodKind
 from portal.statuses import NOT_SENT_GUIDANCE
-from portal.transactions import finalize, reviews
+from portal.transactions import finalize, manual_payment, reviews
 from portal.transactions.models import UNLOCK_UNSENT, Operation, PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ def settled_1200(make_invoice, run_for, sandbox, clerk):
 
 def pay(charge, clerk, amount, **kw):
     kw.setdefault("received_on", None)
-    return finalize.record_manual_payment(
+    return manual_payment.record_manual_payment(
         charge.id, amount=Decimal(amount), currency="USD", method=PaymentMethodKind.GATEWAY,
         reference=None, actor=clerk, **kw,
     )  # fmt: skip

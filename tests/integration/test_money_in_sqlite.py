@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.payments.models import PaymentMethodKind
-from portal.transactions import finalize
+from portal.transactions import manual_payment
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def test_a_partial_manual_payment_then_a_charge_of_the_rest_pays_to_the_cent(
     charge = db.session.scalar(
         select(PaymentTransaction).where(PaymentTransaction.invoice_id == invoice.id)
     )
-    finalize.record_manual_payment(
+    manual_payment.record_manual_payment(
         charge.id, amount=Decimal("50.10"), currency="USD", method=PaymentMethodKind.CHECK,
         reference="CHK-1", received_on=None, actor=make_user("clerk"),
         difference_reason="Half was paid by check; the card is charged for the rest",

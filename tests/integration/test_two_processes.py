@@ -27,11 +27,11 @@ CLERK = textwrap.dedent(
         from portal.errors import NotAllowed
         from portal.extensions import db
         from portal.payments.models import PaymentMethodKind
-        from portal.transactions import finalize
+        from portal.transactions import manual_payment
         user = db.session.get(User, user_id)
         time.sleep(max(0.0, start - time.time()))  # both confirm at the same instant
         try:
-            finalize.record_manual_payment(
+            manual_payment.record_manual_payment(
                 txn_id, amount=Decimal("60.00"), currency="USD", method=PaymentMethodKind.WIRE,
                 reference="W-1", received_on=None, actor=user,
             )

@@ -142,3 +142,30 @@ def test_the_audit_log_filters_by_who_what_record_and_when(client, login, make_u
     assert "No event matches." in none
     bad = client.get("/audit/?until=tomorrow").get_data(as_text=True)
     assert "To: &#39;tomorrow&#39; is not a date" in bad
+
+
+def test_a_run_pages_counts_agree_with_its_transactions(
+    client, login, make_user, make_invoice, run_for
+):
+    tokens = ["tok_approve", "tok_approve", "tok_decline", "tok_cvc", "tok_closed", "tok_review",
+              "tok_hang", "tok_misconfigured"]  # fmt: skip
+    for token in tokens:
+        make_invoice(token=token)
+    make_invoice(token="tok_approve", due_days=3)  # not due: not selected
+    run = run_for()
+    login(make_user("auditor"))
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', page))
+    listed = page.split("Transactions of this run")[1]
+    shown = {
+        "success_count": listed.count("status-success"),
+        "decline_count": listed.count("status-decline"),
+        "review_count": listed.count("status-requires-review"),
+        "indeterminate_count": listed.count("status-indeterminate"),
+        "failure_count": sum(
+            listed.count(f"status-{s}")
+            for s in ("validation-error", "permanent-fail", "system-fail")
+        ),
+    }
+    assert {k: int(counts[k]) for k in shown} == shown
+    assert int(counts["selected_count"]) == len(tokens) == sum(shown.values())

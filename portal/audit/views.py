@@ -1,11 +1,12 @@
 """The audit log, newest first, filtered by who, what, when and which record (kept in the URL).
 Read-only: nothing in the portal edits an audit event."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from flask import Blueprint, flash, render_template, request
 from sqlalchemy import select
 
+from portal import filters
 from portal.audit.models import RECORDS, SENTENCES, AuditEvent
 from portal.auth.models import Role, User
 from portal.auth.roles import requires
@@ -15,17 +16,6 @@ from portal.pagination import paginate
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, the janitor)
-
-
-def _day(name: str, label: str) -> date | None:
-    text = request.args.get(name, "")
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        flash(f"{label}: {text!r} is not a date (YYYY-MM-DD); left out", "error")
-        return None
 
 
 @bp.route("/")
@@ -49,7 +39,11 @@ def index():
         record_id = args.get("id", type=int)
         if record_id:
             query = query.where(AuditEvent.entity_id == record_id)
-    since, until = _day("since", "From"), _day("until", "To")
+    problems: list[str] = []
+    since = filters.day(args.get("since", ""), "From", problems)
+    until = filters.day(args.get("until", ""), "To", problems)
+    for problem in problems:
+        flash(problem, "error")
     if since:
         query = query.where(AuditEvent.at >= datetime.combine(since, time.min))
     if until:

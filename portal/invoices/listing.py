@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, or_, select
 
+from portal import filters
 from portal.accounts.models import Account
 from portal.invoices.models import Invoice, InvoiceState
 from portal.money import MINOR_UNITS
@@ -65,9 +66,11 @@ class InvoiceFilters:
         if f.currency and f.currency not in MINOR_UNITS:
             f.problems.append(f"Currency: {f.currency!r} is not one Settle knows; left out")
             f.currency = ""
-        f.due_from = f._date(args.get("due_from", ""), "Due from")
-        f.due_to = f._date(args.get("due_to", ""), "Due to")
-        f.locked_before = f._date(args.get("locked_before", ""), "Locked since before")
+        f.due_from = filters.day(args.get("due_from", ""), "Due from", f.problems)
+        f.due_to = filters.day(args.get("due_to", ""), "Due to", f.problems)
+        f.locked_before = filters.day(
+            args.get("locked_before", ""), "Locked since before", f.problems
+        )
         f.owner = args.get("owner", "")
         if f.owner not in OWNERS:
             f.owner = ""
@@ -78,15 +81,6 @@ class InvoiceFilters:
             # The queue is worked oldest due first; the other lists show the newest first.
             f.sort, f.descending = ("due", False) if f.is_queue else ("created", True)
         return f
-
-    def _date(self, text: str, label: str) -> date | None:
-        if not text:
-            return None
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            self.problems.append(f"{label}: {text!r} is not a date (YYYY-MM-DD); left out")
-            return None
 
     @property
     def is_queue(self) -> bool:

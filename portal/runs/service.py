@@ -83,12 +83,17 @@ def start_run(
         started_by_id=actor.id if actor else None,
         state=RunState.QUEUED.value,
     )
+    return _queue(run, actor, "A payment run with the same filter was started a moment ago")
+
+
+def _queue(run: PaymentRun, actor, taken: str) -> PaymentRun:
+    """Add a Queued run, audited; the unique index of active filters refuses a twin."""
     db.session.add(run)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise DomainError("A payment run with the same filter was started a moment ago") from None
+        raise DomainError(taken) from None
     audit.record("payment_run.started", run, actor=actor, after={"filter": run.describe_filter()})
     return run
 
@@ -240,14 +245,7 @@ def start_run_for_not_attempted(run_id: int, actor) -> PaymentRun:
         filter_key=f"not attempted by run #{run_id}", started_by_id=getattr(actor, "id", None),
         state=RunState.QUEUED.value,
     )  # fmt: skip
-    db.session.add(run)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise DomainError("A payment run for them was started a moment ago") from None
-    audit.record("payment_run.started", run, actor=actor, after={"filter": run.describe_filter()})
-    return run
+    return _queue(run, actor, "A payment run for them was started a moment ago")
 
 
 def finish_run(run_id: int, errors: list[str] | None = None) -> PaymentRun:

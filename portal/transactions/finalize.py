@@ -161,6 +161,22 @@ def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
     return fresh and charge.finalizing_by_id != _id(actor)
 
 
+def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoice]:
+    """The charge, read under its invoice's row lock, for a finalization made in one database
+    transaction (a manual payment, an unlock of an unsent charge)."""
+    charge = _charge(txn_id)
+    invoice = invoices.lock_invoice(charge.invoice_id)
+    charge = _charge(txn_id)
+    ensure_finalizable(charge)
+    if _claimed_by_another(charge, actor):
+        # A Refund & Unlock is talking to the gateway: acting now could be undone under it.
+        raise NotAllowed(
+            f"{charge.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
+            " this transaction right now"
+        )
+    return charge, invoice
+
+
 def refund_and_unlock(
     txn_id: int, actor, *, voids_only: bool = False, note: str | None = None
 ) -> RefundOutcome:
@@ -265,14 +281,7 @@ def _unlock(
 def unlock_unsent(txn_id: int, actor, note: str | None = None) -> None:
     """Unlock without asking the gateway: every open charge of the invoice is known never to have
     reached it (refused connection, missing credential), so no money can have moved."""
-    charge = _charge(txn_id)
-    invoice = invoices.lock_invoice(charge.invoice_id)
-    charge = _charge(txn_id)
-    ensure_finalizable(charge)
-    if _claimed_by_another(charge, actor):
-        raise NotAllowed(
-            f"{charge.finalizing_by or 'Settle'} is finalizing this transaction right now"
-        )
+    charge, invoice = locked_for_finalizing(txn_id, actor)
     sent = [c for c in open_charges(invoice.id) if not c.never_sent]
     if sent:
         raise NotAllowed(

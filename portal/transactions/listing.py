@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, select
 
+from portal import filters
 from portal.accounts.models import Account
 from portal.invoices.models import Invoice
 from portal.money import MoneyError, parse_amount
@@ -59,8 +60,8 @@ class TxnFilters:
         f.gateway_id = args.get("gateway", type=int)
         f.invoice = args.get("invoice", "").strip()[:40]
         f.account = args.get("account", "").strip()[:80]
-        f.since = f._date(args.get("since", ""), "From")
-        f.until = f._date(args.get("until", ""), "To")
+        f.since = filters.day(args.get("since", ""), "From", f.problems)
+        f.until = filters.day(args.get("until", ""), "To", f.problems)
         f.min_amount = f._amount(args.get("min", ""), "Amount from")
         f.max_amount = f._amount(args.get("max", ""), "Amount to")
         f.unmapped = args.get("unmapped") == "1"
@@ -69,15 +70,6 @@ class TxnFilters:
             f.sort = "requested"
         f.descending = args.get("dir", "desc") != "asc"
         return f
-
-    def _date(self, text: str, label: str) -> date | None:
-        if not text:
-            return None
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            self.problems.append(f"{label}: {text!r} is not a date (YYYY-MM-DD); left out")
-            return None
 
     def _amount(self, text: str, label: str) -> Decimal | None:
         if not text:

@@ -10,22 +10,19 @@ from decimal import Decimal
 from flask import current_app
 
 from portal import clock
-from portal.errors import DomainError, NotAllowed
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.base import Settlement
-from portal.invoices import service as invoices
 from portal.money import Money
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import GatewayStatus
 from portal.transactions import lookups
 from portal.transactions.finalize import (
-    _charge,
-    _claimed_by_another,
     _clear_lock,
     _finalize_open_charges,
     _note,
-    ensure_finalizable,
+    locked_for_finalizing,
     open_charges,
 )
 from portal.transactions.models import REFUND_AND_UNLOCK, Finalization, PaymentTransaction
@@ -104,16 +101,7 @@ def record_manual_payment(
     An amount other than the expected one (the gateway's settled amount, else Settle's record)
     needs a written reason: a partial payment recorded by mistake would unlock the invoice for
     the rest, and the next run would charge the customer a second time."""
-    charge = _charge(txn_id)
-    invoice = invoices.lock_invoice(charge.invoice_id)
-    charge = _charge(txn_id)
-    ensure_finalizable(charge)
-    if _claimed_by_another(charge, actor):
-        # A Refund & Unlock is talking to the gateway: a payment now could be refunded under it.
-        raise NotAllowed(
-            f"{charge.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
-            " this transaction right now"
-        )
+    charge, invoice = locked_for_finalizing(txn_id, actor)
     if currency != invoice.currency:
         raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
     if amount <= 0:

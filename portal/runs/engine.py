@@ -28,6 +28,7 @@ from portal.invoices.service import RunFilter
 from portal.runs.charging import charge_invoice
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.runs.service import (
+    NOT_ATTEMPTED_CANCELLED,
     NOT_ATTEMPTED_ERROR,
     append_error,
     considered,
@@ -292,6 +293,12 @@ def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
             future.invoice_id = invoice_id
             in_flight.add(future)
         settle(wait(in_flight).done)
+    if cancelled_at_check["cancelled"] and not owner.lost:
+        # Listed, so that a cancelled run's counts add up too.
+        unsaved["skips"] += [
+            RunSkip(run_id=run_id, invoice_id=i, reason=NOT_ATTEMPTED_CANCELLED)
+            for i in ids[reached:]
+        ]
     save(force=True)
     if limit and reached < len(ids):
         # The cap stopped the run early: it considered only these.

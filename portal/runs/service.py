@@ -108,12 +108,13 @@ def cancel_run(run_id: int, actor, note: str | None = None) -> bool:
     if moved != 1:
         db.session.rollback()
         return False
-    # Chunks no worker has taken are done with; a chunk in a worker stops before its next invoice.
-    db.session.execute(
-        update(RunChunk)
-        .where(RunChunk.run_id == run_id, RunChunk.state == ChunkState.QUEUED.value)
-        .values(state=ChunkState.DONE.value, finished_at=clock.now())
-    )
+    db.session.commit()
+    # Chunks no worker has taken are done with, their invoices listed as not attempted; a chunk
+    # in a worker stops before its next invoice and lists the rest itself.
+    for chunk in db.session.scalars(
+        select(RunChunk).where(RunChunk.run_id == run_id, RunChunk.state == ChunkState.QUEUED.value)
+    ).all():
+        give_up_chunk(chunk, NOT_ATTEMPTED_CANCELLED)
     run = db.session.get(PaymentRun, run_id, populate_existing=True)
     if run.started_at is None:
         run.finished_at = clock.now()
@@ -171,6 +172,7 @@ def abandon(run_id: int, errors: list[str]) -> PaymentRun:
 
 NOT_ATTEMPTED = "not attempted: the run was interrupted"
 NOT_ATTEMPTED_ERROR = "not attempted: an internal error"
+NOT_ATTEMPTED_CANCELLED = "not attempted: the run was cancelled"
 
 
 def considered(run_id: int, invoice_ids: list[int]) -> tuple[set[int], int]:
@@ -189,7 +191,7 @@ def considered(run_id: int, invoice_ids: list[int]) -> tuple[set[int], int]:
     return (charged | skipped) & wanted, len(charged & wanted)
 
 
-def give_up_chunk(chunk: RunChunk) -> int:
+def give_up_chunk(chunk: RunChunk, reason: str | None = None) -> int:
     """Close a chunk no worker will finish; each invoice it did not reach is listed on the run as
     not attempted (counted as skipped, so the counts add up), for a supervisor to charge them in
     a new run. Returns how many."""
@@ -204,7 +206,7 @@ def give_up_chunk(chunk: RunChunk) -> int:
         db.session.rollback()
         return 0
     db.session.add_all(
-        RunSkip(run_id=chunk.run_id, invoice_id=i, reason=NOT_ATTEMPTED) for i in left
+        RunSkip(run_id=chunk.run_id, invoice_id=i, reason=reason or NOT_ATTEMPTED) for i in left
     )
     db.session.execute(
         update(PaymentRun)

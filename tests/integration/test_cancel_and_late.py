@@ -46,6 +46,8 @@ def test_cancel_stops_a_running_run_between_invoices_and_leaves_nothing_pending(
     assert run.state == "Cancelled" and run.finished_at is not None
     assert "Pending" not in statuses
     assert 1 <= len(statuses) < 6
+    # Every invoice it did not reach is listed, so the counts add up.
+    assert run.processed_count + run.skipped_count == run.selected_count == 6
 
 
 def test_a_supervisor_cancels_a_queued_run_and_can_start_the_filter_again(client, login, make_user):

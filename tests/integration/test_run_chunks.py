@@ -92,6 +92,7 @@ def test_cancel_closes_the_chunks_no_worker_took_and_the_run_ends(app, make_invo
     run = _run(run_id)
     assert run.state == "Cancelled" and run.finished_at is not None
     assert run.success_count == 2 and len(sandbox.ledger.all()) == 2
+    assert run.skipped_count == 4 and run.processed_count + run.skipped_count == run.selected_count
     assert set(db.session.scalars(select(RunChunk.state))) == {"Done"}
     assert _finished_events(run_id) == 1
 

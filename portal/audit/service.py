@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
-from portal.audit.models import AuditEvent
+from sqlalchemy import Select, or_, select
+
+from portal import exports, filters
+from portal.audit.models import RECORDS, SENTENCES, AuditEvent, sentence
+from portal.auth.models import User
+from portal.exports import cell
 from portal.extensions import db
+
+SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, the janitor)
 
 
 def record(action: str, entity, *, actor=None, before=None, after=None, note=None) -> AuditEvent:
@@ -34,3 +43,72 @@ def timeline(*entities) -> list[AuditEvent]:
             select(AuditEvent).where(or_(*clauses)).order_by(AuditEvent.at, AuditEvent.id)
         )
     )
+
+
+@dataclass
+class EventFilters:
+    who: str = ""
+    what: str = ""
+    record: str = ""
+    record_id: int | None = None
+    since: date | None = None
+    until: date | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args) -> EventFilters:
+        f = cls(who=args.get("who", ""), what=args.get("what", ""), record=args.get("record", ""))
+        if f.what not in SENTENCES:
+            f.what = ""
+        if f.record not in RECORDS:
+            f.record = ""
+        f.record_id = args.get("id", type=int)
+        f.since = filters.day(args.get("since", ""), "From", f.problems)
+        f.until = filters.day(args.get("until", ""), "To", f.problems)
+        return f
+
+    def query(self) -> Select:
+        query = select(AuditEvent)
+        if self.who == SYSTEM:
+            query = query.where(AuditEvent.actor_id.is_(None))
+        elif self.who:
+            user = select(User.id).where(User.username == self.who).scalar_subquery()
+            query = query.where(AuditEvent.actor_id == user)
+        if self.what:
+            query = query.where(AuditEvent.action == self.what)
+        if self.record:
+            query = query.where(AuditEvent.entity_type == self.record)
+            if self.record_id:
+                query = query.where(AuditEvent.entity_id == self.record_id)
+        if self.since:
+            query = query.where(AuditEvent.at >= datetime.combine(self.since, time.min))
+        if self.until:
+            end = datetime.combine(self.until + timedelta(days=1), time.min)
+            query = query.where(AuditEvent.at < end)
+        return query.order_by(AuditEvent.id.desc())
+
+
+def export_rows(f: EventFilters):
+    e = AuditEvent
+    query = (
+        f.query()
+        .with_only_columns(
+            e.id,
+            e.at,
+            User.username,
+            e.action,
+            e.entity_type,
+            e.entity_id,
+            e.before,
+            e.after,
+            e.note,
+        )  # fmt: skip
+        .outerjoin(User, User.id == e.actor_id)
+    )
+    for r in exports.rows_of(query):
+        yield [
+            r.id, cell(r.at), r.username or "Settle (system)", r.action, sentence(r.action),
+            RECORDS.get(r.entity_type, r.entity_type), r.entity_id,
+            cell(json.dumps(r.before, default=str)) if r.before else "",
+            cell(json.dumps(r.after, default=str)) if r.after else "", cell(r.note),
+        ]  # fmt: skip

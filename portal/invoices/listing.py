@@ -8,9 +8,11 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, or_, select
 
-from portal import filters
+from portal import exports, filters
 from portal.accounts.models import Account
-from portal.invoices.models import Invoice, InvoiceState
+from portal.auth.models import User
+from portal.exports import cell
+from portal.invoices.models import Invoice, InvoiceState, invoice_state
 from portal.money import MINOR_UNITS
 from portal.statuses import ACTION_REQUIRED
 
@@ -114,3 +116,39 @@ class InvoiceFilters:
         if self.descending:
             return query.order_by(column.desc(), Invoice.id.desc())
         return query.order_by(column.asc(), Invoice.id.asc())
+
+
+EXPORT_HEADER = [
+    "number", "account", "account_name", "currency", "total", "balance", "state", "due_date",
+    "posted", "corrective_action", "locked_at_utc", "owner", "created_at_utc",
+]  # fmt: skip
+
+
+def export_rows(filters: InvoiceFilters, user):
+    """The filtered list as CSV rows, read in batches with one query."""
+    i = Invoice
+    query = (
+        filters.query(user)
+        .with_only_columns(
+            i.number,
+            Account.number,
+            Account.name,
+            i.currency,
+            i.total,
+            i.balance,
+            i.corrective_action,
+            i.due_date,
+            i.posted,
+            i.locked_at,
+            User.username,
+            i.created_at,
+        )  # fmt: skip
+        .outerjoin(User, User.id == i.owner_id)
+    )
+    for r in exports.rows_of(query):
+        state = invoice_state(r.corrective_action, r.total, r.balance)
+        yield [
+            cell(r[0]), cell(r[1]), cell(r[2]), r.currency, exports.money_cell(r.total, r.currency),
+            exports.money_cell(r.balance, r.currency), state.value, cell(r.due_date),
+            cell(r.posted), r.corrective_action, cell(r.locked_at), r.username, cell(r.created_at),
+        ]  # fmt: skip

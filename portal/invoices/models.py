@@ -22,6 +22,18 @@ class InvoiceState(enum.StrEnum):
     ACTION_REQUIRED = "Action Required"
 
 
+def invoice_state(corrective_action: str | None, total: Decimal, balance: Decimal) -> InvoiceState:
+    """Open, Partially paid, Paid or Action Required, as clerks name an invoice's state (the
+    list's filter, invoices.listing.state_clause, says the same in SQL)."""
+    if corrective_action:
+        return InvoiceState.ACTION_REQUIRED
+    if balance <= 0:
+        return InvoiceState.PAID
+    if balance < total:
+        return InvoiceState.PARTIALLY_PAID
+    return InvoiceState.OPEN
+
+
 class Invoice(db.Model):
     __tablename__ = "invoices"
     __table_args__ = (
@@ -52,14 +64,7 @@ class Invoice(db.Model):
 
     @property
     def state(self) -> str:
-        """Open, Partially paid, Paid or Action Required, as clerks name an invoice's state."""
-        if self.corrective_action:
-            return InvoiceState.ACTION_REQUIRED
-        if self.balance <= 0:
-            return InvoiceState.PAID
-        if self.balance < self.total:
-            return InvoiceState.PARTIALLY_PAID
-        return InvoiceState.OPEN
+        return invoice_state(self.corrective_action, self.total, self.balance)
 
     @property
     def total_money(self) -> Money:

@@ -9,10 +9,11 @@ from portal.audit import service as audit
 from portal.auth.models import Role, User
 from portal.auth.roles import requires
 from portal.errors import DomainError
+from portal.exports import csv_response
 from portal.extensions import db
 from portal.invoices import service
 from portal.invoices.forms import ResetRetriesForm
-from portal.invoices.listing import OWNERS, STATES, InvoiceFilters
+from portal.invoices.listing import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
 from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
 from portal.pagination import paginate
@@ -38,6 +39,19 @@ def index():
         clerks=_clerks() if f.is_queue and current_user.can(Role.SUPERVISOR) else [],
         form=ActionForm(),
     )  # fmt: skip
+
+
+@bp.route("/export.csv")
+@requires(Role.AUDITOR)
+def export():
+    """The list as on screen, with its filters, as CSV (every page of it)."""
+    f = InvoiceFilters.from_args(request.args)
+    if f.problems:
+        for problem in f.problems:
+            flash(problem, "error")
+        return redirect(url_for("invoices.index", **request.args))
+    name = f"settle-invoices-{f.state}-{clock.today().isoformat()}.csv"
+    return csv_response(name, EXPORT_HEADER, export_rows(f, current_user))
 
 
 def _clerks() -> list[User]:

@@ -17,11 +17,13 @@ def register_web(app: Flask) -> None:
     from portal.dashboard.views import bp as dashboard_bp
     from portal.gateways.views import bp as gateways_bp
     from portal.invoices.views import bp as invoices_bp
+    from portal.payments.views import bp as payments_bp
     from portal.runs.views import bp as runs_bp
     from portal.settings.views import bp as settings_bp
     from portal.transactions.views import bp as transactions_bp
 
-    blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, transactions_bp, accounts_bp]
+    blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
+    blueprints.append(accounts_bp)
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 

@@ -56,6 +56,8 @@ SENTENCES = {
     "payment_run.finished": "finished the payment run",
     "payment.created": "recorded a payment",
     "invoice.allocated": "allocated a payment to the invoice",
+    "invoice.unallocated": "took a payment's allocation back from the invoice",
+    "payment.unallocated": "took back an allocation of the payment",
     "invoice.locked": "locked the invoice (Action Required)",
     "invoice.unlocked": "unlocked the invoice",
     "invoice.retries_reset": "reset the invoice's retries",
@@ -79,6 +81,7 @@ RECORDS = {
     "users": "user",
     "settings": "setting",
     "accounts": "account",
+    "allocations": "allocation",
 }
 
 

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -42,13 +42,22 @@ class Payment(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     account = relationship("Account")
-    created_by = relationship("User")
+    created_by = relationship("User", foreign_keys=[created_by_id])
     transaction = relationship("PaymentTransaction", back_populates="payment")
     allocations: Mapped[list[Allocation]] = relationship(back_populates="payment")
 
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+    @property
+    def allocated(self) -> Decimal:
+        return sum((a.amount for a in self.allocations if a.active), Decimal(0))
+
+    @property
+    def unallocated(self) -> Money:
+        """What of the payment is applied to no invoice (after an unallocation, say)."""
+        return Money(self.amount - self.allocated, self.currency)
 
 
 class Allocation(db.Model):
@@ -61,6 +70,16 @@ class Allocation(db.Model):
     amount: Mapped[Decimal] = mapped_column(Amount)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # An allocation is never deleted: a supervisor's unallocation is written on it, with why.
+    unallocated_at: Mapped[datetime | None]
+    unallocated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    unallocation_reason: Mapped[str | None] = mapped_column(Text)
 
     payment: Mapped[Payment] = relationship(back_populates="allocations")
     invoice = relationship("Invoice")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    unallocated_by = relationship("User", foreign_keys=[unallocated_by_id])
+
+    @property
+    def active(self) -> bool:
+        return self.unallocated_at is None

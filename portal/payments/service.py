@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import update
+
 from portal import clock
 from portal.audit import service as audit
-from portal.errors import DomainError
+from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.invoices.service import lock_invoice
 from portal.money import Money
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
 
@@ -58,8 +61,7 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
         )
     if amount <= 0:
         raise DomainError("An allocation must be more than zero")
-    allocated = sum((a.amount for a in payment.allocations), Decimal(0))
-    if allocated + amount > payment.amount:
+    if payment.allocated + amount > payment.amount:
         raise DomainError("The allocations would exceed the payment")
     # Decimal arithmetic here, never in SQL: SQLite would compute the balance in binary floats.
     # The caller's row lock (lock_invoice) keeps anyone else from changing it meanwhile.
@@ -85,3 +87,71 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
         after={"balance": str(invoice.balance), "payment_id": payment.id, "amount": str(amount)},
     )
     return allocation
+
+
+MIN_REASON = 10
+
+
+def unallocate(allocation_id: int, reason: str, actor) -> Allocation:
+    """A supervisor takes an allocation back, with a written reason: the invoice's balance opens
+    again by its amount, and the payment's amount is free to allocate elsewhere. One effect
+    however often it is asked for: the database lets exactly one request write it."""
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise DomainError(
+            f"Write why the allocation is taken back (at least {MIN_REASON} characters)"
+        )
+    allocation = db.session.get(Allocation, allocation_id)
+    if allocation is None:
+        raise DomainError(f"Allocation {allocation_id} does not exist")
+    invoice = lock_invoice(allocation.invoice_id)
+    now = clock.now()
+    won = db.session.execute(
+        update(Allocation)
+        .where(Allocation.id == allocation_id, Allocation.unallocated_at.is_(None))
+        .values(
+            unallocated_at=now,
+            unallocated_by_id=getattr(actor, "id", None),
+            unallocation_reason=reason,
+        )  # fmt: skip
+    ).rowcount
+    if won != 1:
+        db.session.rollback()
+        done = db.session.get(Allocation, allocation_id, populate_existing=True)
+        raise NotAllowed(
+            f"Already unallocated by {done.unallocated_by or 'Settle'} at "
+            f"{clock.shown(done.unallocated_at)}"
+        )
+    db.session.refresh(allocation)
+    before = Money(invoice.balance, invoice.currency).amount
+    invoice.balance = before + allocation.amount
+    audit.record(
+        "invoice.unallocated", invoice, actor=actor, before={"balance": str(before)},
+        after={"balance": str(invoice.balance), "payment_id": allocation.payment_id,
+               "amount": str(allocation.amount)},
+        note=reason,
+    )  # fmt: skip
+    audit.record(
+        "payment.unallocated", allocation.payment, actor=actor,
+        after={"invoice": invoice.number, "amount": str(allocation.amount)}, note=reason,
+    )  # fmt: skip
+    return allocation
+
+
+def allocate_remainder(payment_id: int, invoice_id: int, amount: Decimal, actor) -> Allocation:
+    """A supervisor applies what of a payment is free to an invoice of the same account."""
+    invoice = lock_invoice(invoice_id)
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    if payment is None:
+        raise DomainError(f"Payment {payment_id} does not exist")
+    db.session.expire(payment, ["allocations"])  # read under the invoice's lock, not before
+    if invoice.account_id != payment.account_id:
+        raise DomainError(
+            f"Invoice {invoice.number} belongs to another account than payment #{payment.id}"
+        )
+    if amount > payment.unallocated.amount:
+        raise DomainError(
+            f"{Money(amount, payment.currency)} is more than the {payment.unallocated} of payment "
+            f"#{payment.id} that is not allocated"
+        )
+    return allocate(payment, invoice, amount, actor=actor)

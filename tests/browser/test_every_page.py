@@ -47,6 +47,8 @@ def pages(w) -> list[tuple[str, str]]:
         ("invoices", "/invoices/"),
         ("action-required", "/invoices/?filter=action-required"),
         ("invoice", f"/invoices/{w['invoice']}"),
+        ("payments", "/payments/"),
+        ("payment", "/payments/1"),
         ("transactions", "/transactions/"),
         ("gateway-checks", "/transactions/?kind=checks"),
         ("transaction", f"/transactions/{w['held']}"),

@@ -161,6 +161,39 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
     )
 
 
+@settle_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print what the import would do; write nothing.")
+@with_appcontext
+def import_command(path: str, dry_run: bool):
+    """Import accounts, payment methods and invoices from a CSV file in Settle's layout."""
+    from pathlib import Path
+
+    from portal.errors import DomainError
+    from portal.imports import service
+
+    raw = Path(path).read_bytes()
+    try:
+        if dry_run:
+            result = service.plan(service.decode(raw))
+        else:
+            batch = service.preview(Path(path).name, raw, None)
+            db.session.commit()
+            result = service.apply(batch.id, None)
+            db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    for row in result.refused:
+        click.echo(f"line {row.line}: refused: {row.reason}", err=True)
+    c = result.counts
+    verb = "would be" if dry_run else "were"
+    click.echo(
+        f"{c['create']} rows {verb} created, {c['update']} updated, {c['unchanged']} unchanged, "
+        f"{c['refused']} refused"
+    )
+
+
 @settle_cli.command("recover")
 @click.option(
     "--alone",

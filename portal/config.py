@@ -36,6 +36,8 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_TIMEZONE": env("SETTLE_TIMEZONE", "UTC"),
         # Background run execution: "thread" on the embedded default; "inline" runs in the caller.
         "SETTLE_JOBS": env("SETTLE_JOBS", "thread"),
+        # An upload larger than this is refused before it is read (imports are at most 20 MB).
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
         # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
         "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),

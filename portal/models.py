@@ -4,6 +4,7 @@ from portal.accounts.models import Account, PaymentMethod
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.gateways.models import Gateway
+from portal.imports.models import ImportBatch
 from portal.invoices.models import Invoice
 from portal.once import FormToken
 from portal.payments.models import Allocation, Payment
@@ -12,6 +13,7 @@ from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
 
 __all__ = [
-    "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "Invoice", "Payment", "PaymentMethod",
+    "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "ImportBatch", "Invoice", "Payment",
+    "PaymentMethod",
     "PaymentRun", "PaymentTransaction", "RunChunk", "RunSkip", "Setting", "User",
 ]  # fmt: skip

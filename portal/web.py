@@ -16,6 +16,7 @@ def register_web(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.dashboard.views import bp as dashboard_bp
     from portal.gateways.views import bp as gateways_bp
+    from portal.imports.views import bp as imports_bp
     from portal.invoices.views import bp as invoices_bp
     from portal.payments.views import bp as payments_bp
     from portal.runs.views import bp as runs_bp
@@ -23,7 +24,7 @@ def register_web(app: Flask) -> None:
     from portal.transactions.views import bp as transactions_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
-    blueprints.append(accounts_bp)
+    blueprints += [accounts_bp, imports_bp]
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 
@@ -106,6 +107,12 @@ def register_web(app: Flask) -> None:
             400,
             "Form expired",
             "The form was stale or incomplete. Reload the page and try again; nothing was changed.",
+        )
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return page(
+            413, "File too large", "The file is larger than Settle accepts. Nothing was stored."
         )
 
     @app.errorhandler(405)

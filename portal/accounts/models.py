@@ -18,6 +18,8 @@ class Account(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The billing system's own id, by which an import matches this record (None: made in Settle).
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     payment_methods: Mapped[list[PaymentMethod]] = relationship(back_populates="account")
@@ -35,6 +37,7 @@ class PaymentMethod(db.Model):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id"), index=True)
     token: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
     brand: Mapped[str] = mapped_column(String(40))
     last4: Mapped[str] = mapped_column(String(4))
     exp_month: Mapped[int | None]

@@ -47,6 +47,7 @@ def pages(w) -> list[tuple[str, str]]:
         ("invoices", "/invoices/"),
         ("action-required", "/invoices/?filter=action-required"),
         ("invoice", f"/invoices/{w['invoice']}"),
+        ("import", "/invoices/import/"),
         ("payments", "/payments/"),
         ("payment", "/payments/1"),
         ("transactions", "/transactions/"),

@@ -1,10 +1,10 @@
 """The audit log, newest first, filtered by who, what, when and which record (kept in the URL),
 and its CSV export. Read-only: nothing in the portal edits an audit event."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from sqlalchemy import select
 
-from portal import clock
+from portal import clock, filters
 from portal.audit.models import RECORDS, SENTENCES
 from portal.audit.service import SYSTEM, EventFilters, export_rows
 from portal.auth.models import Role, User
@@ -20,8 +20,7 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 @requires(Role.AUDITOR)
 def index():
     f = EventFilters.from_args(request.args)
-    for problem in f.problems:
-        flash(problem, "error")
+    filters.said(f.problems)
     users = db.session.scalars(select(User).order_by(User.username)).all()
     return render_template(
         "audit/index.html", page=paginate(f.query()), f=f, users=users, system=SYSTEM,
@@ -34,9 +33,7 @@ def index():
 def export():
     f = EventFilters.from_args(request.args)
     if f.problems:
-        for problem in f.problems:
-            flash(problem, "error")
-        return redirect(url_for("audit.index", **request.args))
+        return filters.back_to_list("audit.index", f.problems)
     header = ["id", "at_utc", "who", "action", "what", "record", "record_id", "before", "after",
               "note"]  # fmt: skip
     return csv_response(f"settle-audit-{clock.today().isoformat()}.csv", header, export_rows(f))

@@ -13,7 +13,6 @@ from portal.accounts.models import Account
 from portal.auth.models import User
 from portal.exports import cell
 from portal.invoices.models import Invoice, InvoiceState, invoice_state
-from portal.money import MINOR_UNITS
 from portal.statuses import ACTION_REQUIRED
 
 # The tabs: every invoice, or those in one state.
@@ -64,10 +63,7 @@ class InvoiceFilters:
         if f.state not in STATES:
             f.state = "all"
         f.q = args.get("q", "").strip()[:80]
-        f.currency = args.get("currency", "").strip().upper()
-        if f.currency and f.currency not in MINOR_UNITS:
-            f.problems.append(f"Currency: {f.currency!r} is not one Settle knows; left out")
-            f.currency = ""
+        f.currency = filters.currency(args.get("currency", ""), f.problems)
         f.due_from = filters.day(args.get("due_from", ""), "Due from", f.problems)
         f.due_to = filters.day(args.get("due_to", ""), "Due to", f.problems)
         f.locked_before = filters.day(

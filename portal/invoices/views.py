@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import clock
+from portal import clock, filters
 from portal.audit import service as audit
 from portal.auth.models import Role, User
 from portal.auth.roles import requires
@@ -30,8 +30,7 @@ bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 @requires(Role.AUDITOR)
 def index():
     f = InvoiceFilters.from_args(request.args)
-    for problem in f.problems:
-        flash(problem, "error")
+    filters.said(f.problems)
     page = paginate(f.query(current_user))
     return render_template(
         "invoices/index.html", page=page, f=f, states=STATES, owners=OWNERS,
@@ -47,9 +46,7 @@ def export():
     """The list as on screen, with its filters, as CSV (every page of it)."""
     f = InvoiceFilters.from_args(request.args)
     if f.problems:
-        for problem in f.problems:
-            flash(problem, "error")
-        return redirect(url_for("invoices.index", **request.args))
+        return filters.back_to_list("invoices.index", f.problems)
     name = f"settle-invoices-{f.state}-{clock.today().isoformat()}.csv"
     return csv_response(name, EXPORT_HEADER, export_rows(f, current_user))
 

@@ -13,7 +13,6 @@ from portal.accounts.models import Account
 from portal.auth.models import User
 from portal.exports import cell
 from portal.invoices.models import Invoice
-from portal.money import MINOR_UNITS
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction
@@ -38,10 +37,7 @@ class PaymentFilters:
         f.method = args.get("method", "")
         if f.method not in {m.value for m in PaymentMethodKind}:
             f.method = ""
-        f.currency = args.get("currency", "").strip().upper()
-        if f.currency and f.currency not in MINOR_UNITS:
-            f.problems.append(f"Currency: {f.currency!r} is not one Settle knows; left out")
-            f.currency = ""
+        f.currency = filters.currency(args.get("currency", ""), f.problems)
         f.since = filters.day(args.get("since", ""), "Received from", f.problems)
         f.until = filters.day(args.get("until", ""), "Received to", f.problems)
         return f

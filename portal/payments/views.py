@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import clock, once
+from portal import clock, filters, once
 from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
@@ -26,8 +26,7 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 @requires(Role.AUDITOR)
 def index():
     f = listing.PaymentFilters.from_args(request.args)
-    for problem in f.problems:
-        flash(problem, "error")
+    filters.said(f.problems)
     since, until, _ = listing.ledger_period({})
     return render_template(
         "payments/index.html", page=paginate(f.query()), f=f, methods=list(PaymentMethodKind),
@@ -35,18 +34,12 @@ def index():
     )  # fmt: skip
 
 
-def _refuse_export(problems: list[str]):
-    for problem in problems:
-        flash(problem, "error")
-    return redirect(url_for("payments.index", **request.args))
-
-
 @bp.route("/export.csv")
 @requires(Role.AUDITOR)
 def export():
     f = listing.PaymentFilters.from_args(request.args)
     if f.problems:
-        return _refuse_export(f.problems)
+        return filters.back_to_list("payments.index", f.problems)
     name = f"settle-payments-{clock.today().isoformat()}.csv"
     return csv_response(name, listing.PAYMENTS_HEADER, listing.payment_rows(f))
 
@@ -56,7 +49,7 @@ def export():
 def ledger():
     since, until, problems = listing.ledger_period(request.args)
     if problems:
-        return _refuse_export(problems)
+        return filters.back_to_list("payments.index", problems)
     name = f"settle-ledger-{since.isoformat()}-{until.isoformat()}.csv"
     return csv_response(name, listing.LEDGER_HEADER, listing.ledger_rows(since, until))
 

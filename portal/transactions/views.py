@@ -5,7 +5,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from portal import clock, once
+from portal import clock, filters, once
 from portal.audit import service as audit
 from portal.auth.models import Role
 from portal.auth.roles import requires
@@ -35,12 +35,11 @@ bp = Blueprint("transactions", __name__, url_prefix="/transactions")
 @bp.route("/")
 @requires(Role.AUDITOR)
 def index():
-    filters = TxnFilters.from_args(request.args)
-    for problem in filters.problems:
-        flash(problem, "error")
+    f = TxnFilters.from_args(request.args)
+    filters.said(f.problems)
     gateways = db.session.scalars(select(Gateway).order_by(Gateway.name)).all()
     return render_template(
-        "transactions/index.html", page=paginate(filters.query()), f=filters, kinds=KINDS,
+        "transactions/index.html", page=paginate(f.query()), f=f, kinds=KINDS,
         gateways=gateways,
     )  # fmt: skip
 
@@ -49,13 +48,11 @@ def index():
 @requires(Role.AUDITOR)
 def export():
     """The list as on screen, with its filters, as CSV (every page of it)."""
-    filters = TxnFilters.from_args(request.args)
-    if filters.problems:  # an export must hold what the clerk asked for, or nothing
-        for problem in filters.problems:
-            flash(problem, "error")
-        return redirect(url_for("transactions.index", **request.args))
-    name = f"settle-{filters.kind}-{clock.today().isoformat()}.csv"
-    return csv_response(name, EXPORT_HEADER, export_rows(filters))
+    f = TxnFilters.from_args(request.args)
+    if f.problems:
+        return filters.back_to_list("transactions.index", f.problems)
+    name = f"settle-{f.kind}-{clock.today().isoformat()}.csv"
+    return csv_response(name, EXPORT_HEADER, export_rows(f))
 
 
 @bp.route("/<int:txn_id>")

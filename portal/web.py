@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request, url_for
+from flask import Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from portal import clock
@@ -22,15 +22,30 @@ def register_web(app: Flask) -> None:
     from portal.runs.views import bp as runs_bp
     from portal.settings.views import bp as settings_bp
     from portal.transactions.views import bp as transactions_bp
+    from portal.users.views import bp as users_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
-    blueprints += [accounts_bp, imports_bp]
+    blueprints += [accounts_bp, imports_bp, users_bp]
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
+
+    @app.before_request
+    def choose_a_password_first():
+        """After an admin's reset, nothing but choosing a new password (or logging out)."""
+        from flask_login import current_user
+
+        allowed = {"users.own_password", "auth.logout", "auth.login", "static"}
+        if (
+            current_user.is_authenticated
+            and current_user.must_change_password
+            and request.endpoint not in allowed
+        ):
+            return redirect(url_for("users.own_password"))
+        return None
 
     @login_manager.user_loader
     def load_user(user_id: str):

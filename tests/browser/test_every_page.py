@@ -23,6 +23,7 @@ def world(make_user, make_invoice, run_for, sandbox):
     """A supervisor's view of a working day: a run with every kind of answer, checks, a payment."""
     supervisor = make_user("supervisor")
     clerk = make_user("clerk")
+    make_user("admin")
     tokens = ["tok_approve", "tok_decline", "tok_cvc", "tok_closed", "tok_review", "tok_hang",
               "tok_misconfigured", "tok_unknown"]  # fmt: skip
     for n, token in enumerate(tokens):
@@ -62,6 +63,9 @@ def pages(w) -> list[tuple[str, str]]:
         ("gateway-edit", "/gateways/1/edit"),
         ("policy", "/policy/"),
         ("audit", "/audit/"),
+        ("users", "/users/"),
+        ("user", "/users/2"),
+        ("password", "/account/password"),
     ]
 
 
@@ -84,7 +88,7 @@ def test_every_page_reads_at_every_width_with_no_serious_accessibility_issue(
         page.goto(f"{portal_url}/login")
         problems += [f"login @{width}: {p}" for p in serious(page)]
         page.screenshot(path=str(ARTIFACTS / f"w{width}-login.png"), full_page=True)
-        log_in(page, portal_url, "supervisor")
+        log_in(page, portal_url, "admin")  # an admin sees every page
         for name, path in pages(world):
             response = page.goto(f"{portal_url}{path}")
             assert response.status == 200, (path, response.status)

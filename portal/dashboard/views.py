@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from portal.auth.models import Role
 from portal.auth.roles import requires
+from portal.dashboard import charts
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.invoices.service import retry_schedule
@@ -48,4 +49,5 @@ def index():
         exhausted=exhausted,
         answers=answers,
         locked_by_run=locked_by_run,
+        month=charts.month(),
     )

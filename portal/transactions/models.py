@@ -123,6 +123,21 @@ class PaymentTransaction(db.Model):
         )
 
     @property
+    def is_gateway_check(self) -> bool:
+        """A lookup: Settle asked what the gateway holds. It moves no money, so it has a finding,
+        never a payment status."""
+        return self.operation == Operation.LOOKUP
+
+    @property
+    def finding(self) -> str:
+        """A gateway check's answer, as a clerk reads it."""
+        if self.status == GatewayStatus.PENDING:
+            return "asking…"
+        if self.status == GatewayStatus.SUCCESS:
+            return self.gateway_state
+        return "no answer"
+
+    @property
     def never_sent(self) -> bool:
         """Settle knows the request never reached the gateway: no money can have moved."""
         return self.operation == Operation.CHARGE and self.request_sent is False

@@ -25,6 +25,11 @@ def today_in(zone: str) -> date:
     return now().replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
 
 
+def today_shown() -> date:
+    """Today in the portal's zone."""
+    return now().replace(tzinfo=UTC).astimezone(_shown_in).date()
+
+
 def show_in(zone: str) -> None:
     global _shown_in
     _shown_in = ZoneInfo(zone)
@@ -39,6 +44,16 @@ def shown(at: datetime | str | None) -> str:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(_shown_in).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def day_in_utc(day: date) -> tuple[datetime, datetime]:
+    """A day where the clerks are (the portal's zone), as the UTC period [since, until)."""
+    start = datetime.combine(day, datetime.min.time(), _shown_in)
+    end = datetime.combine(date.fromordinal(day.toordinal() + 1), datetime.min.time(), _shown_in)
+    return (
+        start.astimezone(UTC).replace(tzinfo=None),
+        end.astimezone(UTC).replace(tzinfo=None),
+    )
 
 
 def freeze(at: datetime | None) -> None:

@@ -8,6 +8,7 @@ from portal.imports.models import ImportBatch
 from portal.invoices.models import Invoice
 from portal.once import FormToken
 from portal.payments.models import Allocation, Payment
+from portal.reconciliation.models import ReconciliationLine, ReconciliationReport
 from portal.runs.models import PaymentRun, RunChunk, RunSkip
 from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
@@ -15,5 +16,6 @@ from portal.transactions.models import PaymentTransaction
 __all__ = [
     "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "ImportBatch", "Invoice", "Payment",
     "PaymentMethod",
-    "PaymentRun", "PaymentTransaction", "RunChunk", "RunSkip", "Setting", "User",
+    "PaymentRun", "PaymentTransaction", "ReconciliationLine", "ReconciliationReport", "RunChunk",
+    "RunSkip", "Setting", "User",
 ]  # fmt: skip

@@ -19,13 +19,14 @@ def register_web(app: Flask) -> None:
     from portal.imports.views import bp as imports_bp
     from portal.invoices.views import bp as invoices_bp
     from portal.payments.views import bp as payments_bp
+    from portal.reconciliation.views import bp as reconciliation_bp
     from portal.runs.views import bp as runs_bp
     from portal.settings.views import bp as settings_bp
     from portal.transactions.views import bp as transactions_bp
     from portal.users.views import bp as users_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
-    blueprints += [accounts_bp, imports_bp, users_bp]
+    blueprints += [reconciliation_bp, accounts_bp, imports_bp, users_bp]
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 

@@ -68,6 +68,7 @@ SENTENCES = {
     "transaction.refund": "asked the gateway to refund the charge",
     "transaction.finalized": "finalized the charge",
     "transaction.late_answer": "kept a late answer from the gateway",
+    "reconciliation.asked": "asked the gateways what they hold, and compared",
 }
 
 # The record an event is about, as a person names it.
@@ -82,6 +83,7 @@ RECORDS = {
     "settings": "setting",
     "accounts": "account",
     "allocations": "allocation",
+    "reconciliation_reports": "reconciliation report",
 }
 
 

@@ -50,6 +50,9 @@ class GatewayRequest:
     reference: str | None = None  # the provider's reference of the charge a follow-up is about
     original_key: str | None = None  # the idempotency key of that charge, for a lookup
     original_at: datetime | None = None  # when that charge was sent (UTC), for a lookup
+    # For a listing (reconciliation): the period [since, until) in UTC, and the page to read.
+    period: tuple[datetime, datetime] | None = None
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,17 @@ class Finding:
     at: datetime | None = None
     # The provider's code for that transaction, where the lookup tells it (crash recovery uses it).
     code: str | None = None
+    # Where the provider tells them: the merchant's idempotency key and order id (invoice number).
+    key: str | None = None
+    order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a gateway holds for a period, for reconciliation; `problem` says why it is incomplete."""
+
+    findings: tuple[Finding, ...]
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class GatewayResult:
     findings: tuple[Finding, ...] = ()
     # False when Settle knows the request never reached the gateway: no money can have moved.
     sent: bool = True
+    # A listing's next page, where there is one.
+    cursor: str | None = None
 
     def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
         return replace(self, raw=raw)
@@ -128,6 +144,13 @@ class Gateway:
     # (its order id), what it lists ("charge", "unsettled charge"): Refund & Unlock then also finds
     # charges Settle never sent. None where the provider cannot list by invoice.
     invoice_listing: ClassVar[str | None] = None
+    # Why Settle cannot ask this provider for everything it holds for a period (reconciliation);
+    # None where the plugin builds a "list" operation and `holdings` works.
+    not_reconcilable: ClassVar[str | None] = (
+        "Settle does not yet read this provider's transaction listing."
+    )
+    # A listing is read page by page; more pages than this and the report says it is incomplete.
+    max_listing_pages: ClassVar[int] = 2000
 
     def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
         self.config = config
@@ -147,6 +170,23 @@ class Gateway:
 
     def lookup(self, request: GatewayRequest) -> GatewayResult:
         return self._call("lookup", request)
+
+    def holdings(self, since: datetime, until: datetime) -> Holdings:
+        """Every transaction the gateway holds that was made in [since, until) (UTC)."""
+        if self.not_reconcilable:
+            return Holdings((), self.not_reconcilable)
+        found: list[Finding] = []
+        cursor = None
+        for _ in range(self.max_listing_pages):
+            request = GatewayRequest("list", "", "", period=(since, until), cursor=cursor)
+            result = self._call("list", request)
+            if result.status is not GatewayStatus.SUCCESS:
+                return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
+            found.extend(result.findings)
+            cursor = result.cursor
+            if not cursor:
+                return Holdings(tuple(found))
+        return Holdings(tuple(found), f"More than {self.max_listing_pages} pages: read in part")
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         raise NotImplementedError

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.money import MINOR_UNITS
 from portal.pagination import paginate
+from portal.reconciliation import service as reconciliation
 from portal.runs import service
 from portal.runs.forms import RunForm
 from portal.runs.models import PaymentRun, RunSkip
@@ -117,6 +118,7 @@ def detail(run_id: int):
         chunks=service.chunk_summary(run) if run.chunk_count > 1 else None,
         events=audit.timeline(run),
         form=ActionForm(),
+        report=reconciliation.latest_for_run(run.id),
     )
 
 

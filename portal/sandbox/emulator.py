@@ -20,6 +20,10 @@ class Outcome:
     # misconfigured, refuse, unknown
     moved: bool  # the charge is held at the gateway (money moved or may move)
     fault: str | None = None  # hang, drop or garbage: how the answer fails to arrive
+    # How the sandbox's own ledger disagrees with its answer, for reconciliation: "lost" (answers,
+    # then forgets the charge), "twin" (also holds a second charge Settle never sent), "short"
+    # (holds one currency unit less than charged).
+    twist: str | None = None
 
 
 # Payment-method tokens that choose an outcome, like the providers' test cards (README table).
@@ -38,6 +42,11 @@ TEST_TOKENS: dict[str, Outcome] = {
     "tok_hang": Outcome("approve", True, "hang"),
     "tok_drop": Outcome("approve", True, "drop"),
     "tok_garbage": Outcome("approve", True, "garbage"),
+    # Answers a decline, but the gateway holds the money: "Settle says Decline, it was captured".
+    "tok_decline_captured": Outcome("decline", True),
+    "tok_lost": Outcome("approve", True, twist="lost"),
+    "tok_twin": Outcome("approve", True, twist="twin"),
+    "tok_short": Outcome("approve", True, twist="short"),
 }
 OUTCOME_KINDS = sorted({o.kind for o in TEST_TOKENS.values()})
 

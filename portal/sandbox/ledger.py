@@ -106,6 +106,29 @@ class Ledger:
             ).fetchall()
         return [self._view(r) for r in rows]
 
+    def listed(self, provider: str, since: float, until: float, after: str | None, limit: int):
+        """Charges created in [since, until), oldest first, a page after the charge `after`."""
+        start = (since, "")
+        with self._lock:
+            if after:
+                row = self._db.execute(
+                    "SELECT created, id FROM charges WHERE provider = ? AND id = ?",
+                    (provider, after),
+                ).fetchone()
+                if row:
+                    start = (row["created"], row["id"])
+            rows = self._db.execute(
+                "SELECT * FROM charges WHERE provider = ? AND created < ?"
+                " AND (created > ? OR (created = ? AND id > ?)) ORDER BY created, id LIMIT ?",
+                (provider, until, start[0], start[0], start[1], limit),
+            ).fetchall()
+        return [self._view(r) for r in rows]
+
+    def forget(self, charge_id: str) -> int:
+        """Lose a charge, as if the gateway never kept it (for reconciliation demos and tests)."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM charges WHERE id = ?", (charge_id,)).rowcount
+
     def all(self) -> list[dict]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM charges ORDER BY created").fetchall()

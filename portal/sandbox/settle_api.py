@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -42,6 +44,10 @@ MESSAGES = {
 }
 
 
+# Charges per page of a period listing, as Stripe's list endpoints cap `limit`.
+PAGE_LIMIT = 100
+
+
 class _Invalid(Exception):
     pass
 
@@ -59,13 +65,15 @@ class SettleSandbox(Emulator):
             Rule("/_sandbox/ledger", methods=["GET"], endpoint="ledger"),
             Rule("/_sandbox/settle", methods=["POST"], endpoint="settle"),
             Rule("/_sandbox/reset", methods=["POST"], endpoint="reset"),
+            Rule("/_sandbox/forget", methods=["POST"], endpoint="forget"),
+            Rule("/_sandbox/phantom", methods=["POST"], endpoint="phantom"),
         ]
     )
 
     def handle(self, request: Request) -> Response:
         try:
             endpoint, args = self.urls.bind_to_environ(request.environ).match()
-            if endpoint in ("ledger", "settle", "reset"):
+            if endpoint in ("ledger", "settle", "reset", "forget", "phantom"):
                 return getattr(self, f"on_{endpoint}")(request, **args)
             if request.headers.get("Authorization", "") != f"Bearer {self.credentials['api_key']}":
                 return self.error("auth_rejected", 401)
@@ -137,20 +145,73 @@ class SettleSandbox(Emulator):
             if outcome.kind == "refuse":
                 return status, {"error": {"code": code, "message": MESSAGES[code]}}, None
             order_id = str(data.get("order_id") or "")
+            held = amount - 1 if outcome.twist == "short" and amount > 1 else amount
             charge = self.ledger.add_charge(
-                self.provider, key, order_id, amount, currency, code, outcome.moved
+                self.provider, key, order_id, held, currency, code, outcome.moved
             )
-            return status, {**charge, "object": "charge", "message": MESSAGES[code]}, outcome.fault
+            answer = {
+                **charge,
+                "amount": str(amount),
+                "object": "charge",
+                "message": MESSAGES[code],
+            }
+            if outcome.twist == "lost":
+                self.ledger.forget(charge["id"])
+            elif outcome.twist == "twin":
+                self.ledger.add_charge(
+                    self.provider, f"twin-{key}", order_id, amount, currency, code, True
+                )
+            return status, answer, outcome.fault
 
         return self.idempotent(request, "charge", handle)
 
     def on_search(self, request: Request) -> Response:
         key = request.args.get("idempotency_key")
         order_id = request.args.get("order_id")
+        if "created_gte" in request.args:
+            return self._period(request)
         if not key and not order_id:
             return self.error("invalid_request", 400, "Give idempotency_key or order_id.")
         charges = self.ledger.find(self.provider, key=key, order_id=order_id)
         return self.reply({"object": "list", "data": charges})
+
+    def _period(self, request: Request) -> Response:
+        """Every charge created in [created_gte, created_lt), a page at a time, as Stripe lists."""
+        try:
+            since = datetime.fromisoformat(request.args["created_gte"]).replace(tzinfo=UTC)
+            until = datetime.fromisoformat(request.args["created_lt"]).replace(tzinfo=UTC)
+            limit = int(request.args.get("limit", PAGE_LIMIT))
+        except (KeyError, ValueError):
+            return self.error(
+                "invalid_request", 400, "Give created_gte and created_lt as ISO 8601 UTC times."
+            )
+        if not 1 <= limit <= PAGE_LIMIT:
+            return self.error("invalid_request", 400, f"limit must be 1 to {PAGE_LIMIT}.")
+        charges = self.ledger.listed(
+            self.provider, since.timestamp(), until.timestamp(),
+            request.args.get("starting_after"), limit + 1,
+        )  # fmt: skip
+        return self.reply(
+            {"object": "list", "data": charges[:limit], "has_more": len(charges) > limit}
+        )
+
+    def on_forget(self, request: Request) -> Response:
+        if not self.ledger.forget(request.args.get("id", "")):
+            raise NotFound()
+        return self.reply({"forgotten": 1})
+
+    def on_phantom(self, request: Request) -> Response:
+        """Hold a charge Settle never sent (a charge made elsewhere, at the gateway's own terminal)."""
+        try:
+            amount = parse_amount(request.args["amount"], request.args["currency"])
+            order_id = request.args["order_id"]
+        except (KeyError, MoneyError, InvalidOperation):
+            return self.error("invalid_request", 400, "Give order_id, amount and currency.")
+        charge = self.ledger.add_charge(
+            self.provider, "phantom-" + uuid.uuid4().hex, order_id, amount,
+            request.args["currency"], "approved", True,
+        )  # fmt: skip
+        return self.reply(charge)
 
     def _follow_up(self, charge_id: str, wanted_state: str, verb: str):
         charge = self.ledger.charge(self.provider, charge_id)

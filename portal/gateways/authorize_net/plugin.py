@@ -96,6 +96,10 @@ class AuthorizeNetGateway(Gateway):
     # The unsettled list, kept to the invoice: a settled charge is found only by its transId.
     invoice_listing = "unsettled charge"
     display_name = "Authorize.Net"
+    not_reconcilable = (
+        "Settle does not read Authorize.Net's batch listings yet (getSettledBatchListRequest, then"
+        " getTransactionListRequest per batch): compare in the Merchant Interface meanwhile."
+    )
     required_credentials = ("api_login_id", "transaction_key")
     account_currency = "USD"
 

@@ -51,6 +51,10 @@ _SECRET_FORM_FIELDS = re.compile(r"((?:^|&)merchantID=)[^&]*")
 class CyberSourceGateway(Gateway):
     name = "cybersource"
     display_name = "CyberSource"
+    not_reconcilable = (
+        "Settle reads CyberSource's Transaction Detail report one charge at a time; a period needs"
+        " the Payment Batch Detail report, which Settle does not read yet."
+    )
     required_credentials = ("merchant_id", "transaction_key")
     # Lookups only: a Business Center user allowed to download reports (see report.py).
     optional_credentials = ("report_username", "report_password")

@@ -84,6 +84,10 @@ def signature(
 class PayeezyGateway(Gateway):
     name = "payeezy"
     display_name = "Payeezy (First Data)"
+    not_reconcilable = (
+        "Payeezy's API has no transaction listing or search: only its merchant dashboard lists a"
+        " period's transactions."
+    )
     required_credentials = ("api_key", "api_secret", "merchant_token")
     lookup_moves_money = True  # a lookup is a timeout reversal: see the module docstring
 

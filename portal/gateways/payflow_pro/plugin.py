@@ -168,6 +168,10 @@ def custref(key: str) -> str:
 class PayflowProGateway(Gateway):
     name = "payflow_pro"
     display_name = "PayPal Payflow Pro"
+    not_reconcilable = (
+        "Payflow Pro's payment API cannot list transactions; its separate Reporting API (the"
+        " daily activity report) is not read by Settle yet."
+    )
     required_credentials = ("partner", "vendor", "user", "password")
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:

@@ -25,6 +25,7 @@ class SandboxGateway(Gateway):
     name = "sandbox"
     invoice_listing = "charge"  # GET /v1/charges?order_id= lists every charge of the invoice
     display_name = "Settle Sandbox"
+    not_reconcilable = None  # GET /v1/charges?created_gte=&created_lt= lists a period
     required_credentials = ("api_key",)
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
@@ -60,6 +61,16 @@ class SandboxGateway(Gateway):
                 else {"order_id": request.order_id}
             )
             return HttpCall("GET", f"{base}/v1/charges?{urlencode(query)}", headers)
+        if operation == "list":
+            since, until = request.period
+            query = {
+                "created_gte": since.isoformat(),
+                "created_lt": until.isoformat(),
+                "limit": 100,
+            }
+            if request.cursor:
+                query["starting_after"] = request.cursor
+            return HttpCall("GET", f"{base}/v1/charges?{urlencode(query)}", headers)
         raise CallNotMade(f"unknown operation {operation!r}")
 
     def interpret(
@@ -74,7 +85,7 @@ class SandboxGateway(Gateway):
         if "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
             return self.mapped(str(error.get("code", "")), error.get("message"))
-        if operation == "lookup":
+        if operation in ("lookup", "list"):
             return self._lookup(data)
         if "code" not in data:
             return self.unreadable("the answer has no code")
@@ -94,6 +105,7 @@ class SandboxGateway(Gateway):
             f"{len(findings)} charge(s) found" if findings else "No charge found",
             reference=found.reference,
             findings=findings,
+            cursor=findings[-1].reference if findings and data.get("has_more") else None,
         )
 
     @staticmethod
@@ -104,6 +116,8 @@ class SandboxGateway(Gateway):
             reference=charge["id"],
             at=datetime.fromisoformat(charge["created"]),
             code=charge.get("code"),
+            key=charge.get("idempotency_key"),
+            order_id=charge.get("order_id"),
         )
 
     def scrub(self, text: str) -> str:

@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.web import register_web
 
     register_web(app)
+    _register_api(app)
 
     from portal.tasks import init_celery
 
@@ -50,6 +51,24 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.cli.add_command(settle_cli)
     return app
+
+
+def _register_api(app: Flask) -> None:
+    from portal.api.views import bp
+    from portal.extensions import api as rest  # "api" here would be the portal.api package
+
+    app.config.update(
+        API_TITLE="Settle API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"token": {
+                "type": "http", "scheme": "bearer",
+                "description": "A user's API token (Users, the user's page); the role limits it"}}},
+            "security": [{"token": []}],
+        },
+    )  # fmt: skip
+    rest.init_app(app)
+    rest.register_blueprint(bp)
 
 
 @event.listens_for(Engine, "connect")

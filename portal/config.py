@@ -45,4 +45,6 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_BROKER_URL": env("SETTLE_BROKER_URL") or None,
         # Invoices per chunk: the unit a worker takes, and the most a lost worker leaves to redo.
         "SETTLE_RUN_CHUNK_SIZE": int(env("SETTLE_RUN_CHUNK_SIZE", "2000")),
+        # An import confirmed with more rows to write than this is written in the background.
+        "SETTLE_IMPORT_BACKGROUND_ROWS": int(env("SETTLE_IMPORT_BACKGROUND_ROWS", "2000")),
     }

@@ -72,6 +72,33 @@ def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
             db.session.remove()
 
 
+def submit_import(batch_id: int) -> None:
+    """Write a large, claimed import in the background: a Celery worker, or a thread here."""
+    app = current_app._get_current_object()
+    if uses_broker(app):
+        from portal.tasks import apply_import_task
+
+        apply_import_task.delay(batch_id)
+        return
+    if app.config["SETTLE_JOBS"] == "inline":
+        _apply_import(app, batch_id)
+        return
+    thread = threading.Thread(target=_apply_import, args=(app, batch_id),
+                              name=f"import-{batch_id}", daemon=True)  # fmt: skip
+    thread.start()
+    app.extensions.setdefault("settle_threads", []).append(thread)
+
+
+def _apply_import(app: Flask, batch_id: int) -> None:
+    from portal.imports.service import apply_in_background
+
+    with app.app_context():
+        try:
+            apply_in_background(batch_id)
+        finally:
+            db.session.remove()
+
+
 def wait_for_runs(app: Flask, timeout: float = 60.0) -> None:
     """Join the run threads started so far (tests)."""
     for thread in list(app.extensions.get("settle_threads", [])):

@@ -1,6 +1,7 @@
 """Imports every model once, so that SQLAlchemy and Alembic see the whole schema."""
 
 from portal.accounts.models import Account, PaymentMethod
+from portal.api.models import ApiRequest, ApiToken
 from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.gateways.models import Gateway
@@ -14,7 +15,7 @@ from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
 
 __all__ = [
-    "Account", "Allocation", "AuditEvent", "FormToken", "Gateway", "ImportBatch", "Invoice", "Payment",
+    "Account", "Allocation", "ApiRequest", "ApiToken", "AuditEvent", "FormToken", "Gateway", "ImportBatch", "Invoice", "Payment",
     "PaymentMethod",
     "PaymentRun", "PaymentTransaction", "ReconciliationLine", "ReconciliationReport", "RunChunk",
     "RunSkip", "Setting", "User",

@@ -75,6 +75,13 @@ def begin_run_task(run_id: int) -> None:
     jobs.send_chunks(begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]))
 
 
+@shared_task(name="settle.apply_import")
+def apply_import_task(batch_id: int) -> None:
+    from portal.imports.service import apply_in_background
+
+    apply_in_background(batch_id)
+
+
 @shared_task(name="settle.run_chunk")
 def run_chunk_task(chunk_id: int) -> None:
     from portal.runs.engine import run_chunk

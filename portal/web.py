@@ -106,20 +106,27 @@ def register_web(app: Flask) -> None:
     # A global, not a context variable, so that imported macros (the pager) can call it.
     app.jinja_env.globals["page_url"] = page_url
 
-    def page(code: int, title: str, message: str):
+    def page(e, code: int, title: str, message: str):
+        if request.path.startswith("/api/"):  # the API answers in JSON, its own message kept
+            data = getattr(e, "data", None) or {}
+            body = {"code": code, "status": title, "message": data.get("message", message)}
+            if data.get("errors"):
+                body["errors"] = data["errors"]
+            return body, code
         return render_template("error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(404)
     def not_found(e):
-        return page(404, "Not found", "There is no such page or record.")
+        return page(e, 404, "Not found", "There is no such page or record.")
 
     @app.errorhandler(403)
     def forbidden(e):
-        return page(403, "Not allowed", "Your role does not allow this. Nothing was changed.")
+        return page(e, 403, "Not allowed", "Your role does not allow this. Nothing was changed.")
 
     @app.errorhandler(CSRFError)
     def csrf_failed(e):
         return page(
+            e,
             400,
             "Form expired",
             "The form was stale or incomplete. Reload the page and try again; nothing was changed.",
@@ -128,9 +135,9 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(e):
         return page(
-            413, "File too large", "The file is larger than Settle accepts. Nothing was stored."
+            e, 413, "File too large", "The file is larger than Settle accepts. Nothing was stored."
         )
 
     @app.errorhandler(405)
     def not_allowed(e):
-        return page(405, "Not allowed", "That action cannot be done this way.")
+        return page(e, 405, "Not allowed", "That action cannot be done this way.")

@@ -61,6 +61,15 @@ SENTENCES = {
     "invoice.locked": "locked the invoice (Action Required)",
     "invoice.unlocked": "unlocked the invoice",
     "invoice.retries_reset": "reset the invoice's retries",
+    "invoice.cancelled": "cancelled the invoice",
+    "invoice.created_by_api": "created the invoice through the API",
+    "invoice.updated_by_api": "changed the invoice through the API",
+    "account.saved_by_api": "saved the account through the API",
+    "payment_method.saved_by_api": "saved the payment method through the API",
+    "import.applied": "applied the import",
+    "import.failed": "stopped writing the import (it failed part way)",
+    "api_token.created": "created an API token",
+    "api_token.revoked": "revoked an API token",
     "invoice.owner_changed": "changed who works on the invoice",
     "invoice.looked_up": "asked the gateway for everything it holds for the invoice",
     "transaction.looked_up": "asked the gateway about this charge",
@@ -84,6 +93,7 @@ RECORDS = {
     "accounts": "account",
     "allocations": "allocation",
     "reconciliation_reports": "reconciliation report",
+    "api_tokens": "API token",
 }
 
 

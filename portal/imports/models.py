@@ -28,5 +28,16 @@ class ImportBatch(db.Model):
     applied_at: Mapped[datetime | None]
     applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    # Previewed, then Applying (in the background, for a large file), Applied or Failed.
+    state: Mapped[str] = mapped_column(String(20), default="Previewed", server_default="Previewed")
+    rows_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    rows_done: Mapped[int] = mapped_column(default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+
     uploaded_by = relationship("User", foreign_keys=[uploaded_by_id])
     applied_by = relationship("User", foreign_keys=[applied_by_id])
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.rows_total else min(100, self.rows_done * 100 // self.rows_total)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +30,8 @@ from portal.invoices.models import Invoice
 from portal.money import MINOR_UNITS, MoneyError, parse_amount
 from portal.payments.models import Allocation
 from portal.transactions.models import PaymentTransaction
+
+log = logging.getLogger(__name__)
 
 RECORDS = ("account", "payment_method", "invoice")
 COLUMNS = [
@@ -137,14 +140,7 @@ def read(content: str) -> list[tuple[int, dict]]:
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue
-            for name, value in zip(header, values, strict=False):
-                if _card_number_in(value):
-                    raise ImportRefused(
-                        f"Line {line}, column {name}: this looks like a card number (its digits "
-                        "pass the card check). Settle stores gateway tokens only, never card "
-                        "numbers: nothing of this file was stored. Export tokens from your gateway "
-                        "instead."
-                    )
+            refuse_card_numbers(dict(zip(header, values, strict=False)), f"Line {line}, column ")
             if len(values) > len(header):
                 rows.append(
                     (line, {"__error__": f"{len(values)} values for {len(header)} columns"})
@@ -179,7 +175,23 @@ def _existing(model, ids: set[str]) -> dict[str, object]:
 
 def plan(content: str) -> Plan:
     """What importing the file would do, row by row, without writing anything."""
-    read_rows = read(content)
+    return plan_rows(read(content))
+
+
+def refuse_card_numbers(values: dict[str, str], where: str) -> None:
+    """Refuse the whole input if any value looks like a card number; nothing of it is stored."""
+    for name, value in values.items():
+        if _card_number_in(value):
+            raise ImportRefused(
+                f"{where}{name}: this looks like a card number (its digits pass the card check)."
+                " Settle stores gateway tokens only, never card numbers: nothing was stored."
+                " Export tokens from your gateway instead."
+            )
+
+
+def plan_rows(read_rows: list[tuple[int, dict]]) -> Plan:
+    """What writing these rows (line number, values as text) would do; the API plans its
+    requests here too, so that a file and a request meet the same rules."""
     rows: list[Row] = []
     for line, values in read_rows:
         record = values.get("record", "")
@@ -356,9 +368,11 @@ def preview(filename: str, raw: bytes, actor) -> ImportBatch:
     return batch
 
 
-def apply(batch_id: int, actor) -> Plan:
+def apply(batch_id: int, actor, background_rows: int | None = None) -> Plan | None:
     """Write what the file says, once: planned again now (Settle may have changed since the
-    preview), refused rows left out, all in one database transaction, audited with its counts."""
+    preview), refused rows left out, audited with its counts. A file of more rows than
+    `background_rows` is only claimed here (state Applying, committed) and None is returned: the
+    caller hands it to the background (jobs.submit_import), which writes it in batches."""
     won = db.session.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch_id, ImportBatch.applied_at.is_(None))
@@ -375,12 +389,59 @@ def apply(batch_id: int, actor) -> Plan:
             f"{clock.shown(batch.applied_at)}"
         )
     result = plan(batch.content)
+    batch.rows_total = sum(1 for r in result.rows if r.action in ("create", "update"))
+    if background_rows is not None and batch.rows_total > background_rows:
+        batch.state = "Applying"
+        return None
     write(result)
-    batch.counts = result.counts
+    _applied(batch, result, actor)
+    return result
+
+
+def _applied(batch: ImportBatch, result: Plan, actor) -> None:
+    batch.counts, batch.state, batch.finished_at = result.counts, "Applied", clock.now()
+    batch.rows_done = batch.rows_total
     audit.record(
         "import.applied", batch, actor=actor, after={"file": batch.filename, **result.counts}
     )
-    return result
+
+
+# Rows written per database transaction when a large file is applied in the background.
+WRITE_BATCH = 1000
+
+
+def apply_in_background(batch_id: int) -> None:
+    """Write a claimed (Applying) import in batches, each committed with its progress. A crash
+    leaves the batches written so far: importing the same file again writes only the rest."""
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None or batch.state != "Applying":
+        return
+    actor = batch.applied_by
+    try:
+        result = plan(batch.content)
+        todo = [r for record in RECORDS for r in result.rows
+                if r.record == record and r.action in ("create", "update")]  # fmt: skip
+        batch.rows_total, batch.rows_done = len(todo), 0
+        db.session.commit()
+        for start in range(0, len(todo), WRITE_BATCH):
+            write(Plan(todo[start : start + WRITE_BATCH]))
+            batch.rows_done = min(len(todo), start + WRITE_BATCH)
+            db.session.commit()
+        _applied(batch, result, actor)
+        db.session.commit()
+    except Exception as exc:
+        log.exception("import #%s failed", batch_id)
+        db.session.rollback()
+        batch = db.session.get(ImportBatch, batch_id)
+        batch.state, batch.finished_at = "Failed", clock.now()
+        batch.error = (
+            f"Stopped after {batch.rows_done} of {batch.rows_total} rows ({type(exc).__name__})."
+            " The rows written so far are kept; import the same file again to write the rest:"
+            " its preview shows what is left."
+        )
+        audit.record("import.failed", batch, actor=actor,
+                     after={"file": batch.filename, "rows_done": batch.rows_done})  # fmt: skip
+        db.session.commit()
 
 
 def write(result: Plan) -> None:

@@ -1,9 +1,19 @@
 """Invoices → Import: upload a CSV, read its preview, and (a supervisor) confirm it."""
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
-from portal import once
+from portal import jobs, once
 from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError, NotAllowed
@@ -65,6 +75,14 @@ def detail(batch_id: int):
     )  # fmt: skip
 
 
+@bp.route("/<int:batch_id>/progress.json")
+@requires(Role.SUPERVISOR)
+def progress(batch_id: int):
+    batch = db.get_or_404(ImportBatch, batch_id)
+    return jsonify(state=batch.state, done=batch.rows_done, total=batch.rows_total,
+                   percent=batch.percent, active=batch.state == "Applying")  # fmt: skip
+
+
 @bp.route("/<int:batch_id>/apply", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def apply(batch_id: int):
@@ -75,11 +93,17 @@ def apply(batch_id: int):
         return redirect(url_for("imports.detail", batch_id=batch.id))
     try:
         once.spend(request.form.get("once"), current_user, f"import:{batch.id}")
-        result = service.apply(batch.id, current_user)
+        limit = current_app.config["SETTLE_IMPORT_BACKGROUND_ROWS"]
+        result = service.apply(batch.id, current_user, background_rows=limit)
         db.session.commit()
     except (NotAllowed, DomainError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
+        return redirect(url_for("imports.detail", batch_id=batch.id))
+    if result is None:
+        jobs.submit_import(batch.id)
+        flash(f"Import #{batch.id} is being written in the background: this page shows how far "
+              "it has got.", "info")  # fmt: skip
         return redirect(url_for("imports.detail", batch_id=batch.id))
     c = result.counts
     flash(

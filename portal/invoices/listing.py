@@ -22,6 +22,7 @@ STATES = {
     "open": InvoiceState.OPEN.value,
     "partially-paid": InvoiceState.PARTIALLY_PAID.value,
     "paid": InvoiceState.PAID.value,
+    "cancelled": InvoiceState.CANCELLED.value,
 }
 OWNERS = {"": "Anyone's", "mine": "Mine", "nobody": "Nobody's yet"}
 SORTS = {
@@ -34,12 +35,14 @@ SORTS = {
 
 
 def state_clause(state: str):
-    unlocked = Invoice.corrective_action.is_(None)
+    live = Invoice.cancelled_at.is_(None)
+    unlocked = and_(live, Invoice.corrective_action.is_(None))
     return {
-        "action-required": Invoice.corrective_action == ACTION_REQUIRED,
+        "action-required": and_(live, Invoice.corrective_action == ACTION_REQUIRED),
         "open": and_(unlocked, Invoice.balance > 0, Invoice.balance == Invoice.total),
         "partially-paid": and_(unlocked, Invoice.balance > 0, Invoice.balance < Invoice.total),
         "paid": and_(unlocked, Invoice.balance <= 0),
+        "cancelled": Invoice.cancelled_at.is_not(None),
     }[state]
 
 

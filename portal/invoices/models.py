@@ -20,6 +20,7 @@ class InvoiceState(enum.StrEnum):
     PARTIALLY_PAID = "Partially paid"
     PAID = "Paid"
     ACTION_REQUIRED = "Action Required"
+    CANCELLED = "Cancelled"
 
 
 def invoice_state(corrective_action: str | None, total: Decimal, balance: Decimal) -> InvoiceState:
@@ -59,12 +60,17 @@ class Invoice(db.Model):
     decline_count: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Cancelled by the billing system (the API): runs never charge it again.
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     account = relationship("Account")
-    owner = relationship("User")
+    owner = relationship("User", foreign_keys=[owner_id])
 
     @property
     def state(self) -> str:
+        if self.cancelled_at is not None:
+            return InvoiceState.CANCELLED
         return invoice_state(self.corrective_action, self.total, self.balance)
 
     @property

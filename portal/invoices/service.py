@@ -78,6 +78,8 @@ def has_pending_charge(invoice: Invoice) -> bool:
 
 def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilter) -> str | None:
     """The first eligibility rule the invoice fails, in a clerk's words; None when eligible."""
+    if invoice.cancelled_at is not None:
+        return "cancelled"
     if not invoice.posted:
         return "not posted"
     if invoice.balance <= 0:
@@ -162,7 +164,7 @@ def candidate_ids(rf: RunFilter) -> list[int]:
     """
     query = (
         select(Invoice.id)
-        .where(Invoice.balance > 0, Invoice.due_date <= rf.due_on)
+        .where(Invoice.balance > 0, Invoice.due_date <= rf.due_on, Invoice.cancelled_at.is_(None))
         .order_by(Invoice.due_date, Invoice.id)
     )
     if rf.currency:
@@ -177,6 +179,32 @@ def candidate_ids(rf: RunFilter) -> list[int]:
             )
         )
     return list(db.session.scalars(query))
+
+
+def cancel(invoice_id: int, actor) -> Invoice:
+    """The billing system cancels an invoice: runs never charge it again. Only an invoice with
+    no money on it: none allocated, no charge in flight, nothing left to finalize."""
+    invoice = lock_invoice(invoice_id)
+    if invoice.cancelled_at is not None:
+        return invoice
+    if has_pending_charge(invoice):
+        raise NotAllowed(
+            f"Invoice {invoice.number} has a charge in flight: cancel it when answered"
+        )
+    if invoice.corrective_action:
+        raise NotAllowed(
+            f"Invoice {invoice.number} is {invoice.corrective_action}: a clerk finalizes its"
+            " charge first"
+        )
+    if invoice.balance != invoice.total:
+        raise NotAllowed(
+            f"Invoice {invoice.number} has payments allocated: a supervisor unallocates them"
+            " (Payments) before it is cancelled"
+        )
+    invoice.cancelled_at = clock.now()
+    invoice.cancelled_by_id = getattr(actor, "id", None)
+    audit.record("invoice.cancelled", invoice, actor=actor, after={"state": "Cancelled"})
+    return invoice
 
 
 def set_action_required(invoice: Invoice) -> None:

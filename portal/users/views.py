@@ -1,9 +1,10 @@
 """Users (an admin's page) and every user's own password."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.api import tokens as api_tokens
 from portal.audit import service as audit
 from portal.auth.models import Role, User
 from portal.auth.roles import requires
@@ -60,8 +61,45 @@ def detail(user_id: int):
             status = 400
     elif form.is_submitted():
         status = 400
-    return render_template("users/detail.html", user=db.session.get(User, user_id), form=form,
-                           events=audit.timeline(user)), status  # fmt: skip
+    return _detail(db.session.get(User, user_id), form, status)
+
+
+def _detail(user: User, form: ChangeUserForm, status: int = 200, new_token: str | None = None):
+    return render_template("users/detail.html", user=user, form=form, events=audit.timeline(user),
+                           tokens=api_tokens.tokens_of(user), new_token=new_token), status  # fmt: skip
+
+
+@bp.route("/users/<int:user_id>/api-tokens", methods=["POST"])
+@requires(Role.ADMIN)
+def create_token(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if not ActionForm().validate_on_submit():
+        flash("The form expired: reload the page and try again.", "error")
+        return redirect(url_for("users.detail", user_id=user.id))
+    try:
+        token, secret = api_tokens.create(user, request.form.get("name", ""), current_user)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _detail(user, ChangeUserForm(obj=user), 400)
+    # Shown in this answer only: never stored, never in a cookie, never shown again.
+    return _detail(user, ChangeUserForm(obj=user), 201, new_token=secret)
+
+
+@bp.route("/users/<int:user_id>/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@requires(Role.ADMIN)
+def revoke_token(user_id: int, token_id: int):
+    user = db.get_or_404(User, user_id)
+    if not ActionForm().validate_on_submit():
+        flash("The form expired: reload the page and try again.", "error")
+        return redirect(url_for("users.detail", user_id=user.id))
+    if token_id not in {t.id for t in api_tokens.tokens_of(user)}:
+        abort(404)
+    token = api_tokens.revoke(token_id, current_user)
+    db.session.commit()
+    flash(f"API token {token.name} ({token.prefix}…) is revoked: it no longer works.", "success")
+    return redirect(url_for("users.detail", user_id=user.id))
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])

@@ -6,7 +6,11 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from portal.api import tokens as api_tokens
+from portal.auth.models import User
 from portal.extensions import db
+from portal.reconciliation import service as reconciliation
+from portal.runs.models import PaymentRun
 from portal.transactions import finalize
 from portal.transactions.models import PaymentTransaction
 from tests.browser.conftest import ARTIFACTS
@@ -25,7 +29,8 @@ def world(make_user, make_invoice, run_for, sandbox):
     clerk = make_user("clerk")
     make_user("admin")
     tokens = ["tok_approve", "tok_decline", "tok_cvc", "tok_closed", "tok_review", "tok_hang",
-              "tok_misconfigured", "tok_unknown"]  # fmt: skip
+              "tok_misconfigured", "tok_unknown", "tok_lost", "tok_short", "tok_twin",
+              "tok_decline_captured"]  # fmt: skip
     for n, token in enumerate(tokens):
         make_invoice(token=token, amount=f"{1999 + n * 250}.99")
     run_id = run_for(actor=supervisor).id
@@ -35,6 +40,10 @@ def world(make_user, make_invoice, run_for, sandbox):
     held = next(c for c in charges if c.status == "Requires Review")
     ids = {"run": run_id, "held": held.id, "invoice": held.invoice_id}
     finalize.check_gateway_status(held.id, clerk)
+    run = db.session.get(PaymentRun, run_id)
+    ids["report"] = reconciliation.reconcile(clerk, run=run).id
+    api_tokens.create(db.session.get(User, 2), "billing system", supervisor)
+    db.session.commit()
     db.session.remove()
     return ids
 
@@ -62,6 +71,9 @@ def pages(w) -> list[tuple[str, str]]:
         ("mapping", "/gateways/mappings/sandbox"),
         ("gateway-edit", "/gateways/1/edit"),
         ("policy", "/policy/"),
+        ("reconciliations", "/reconciliation/"),
+        ("reconciliation", f"/reconciliation/{w['report']}"),
+        ("reconciliation-matched", f"/reconciliation/{w['report']}?kind=matched"),
         ("audit", "/audit/"),
         ("users", "/users/"),
         ("user", "/users/2"),

@@ -184,3 +184,58 @@ def test_the_command_line_imports_and_dry_runs(app, make_gateway, tmp_path):
     )
     leaky = runner.invoke(args=["settle", "import", str(path)])
     assert leaky.exit_code != 0 and "card number" in leaky.output
+
+
+def test_a_large_file_is_written_in_the_background_with_its_progress(client, supervisor, app,
+                                                                     monkeypatch):  # fmt: skip
+    monkeypatch.setitem(app.config, "SETTLE_IMPORT_BACKGROUND_ROWS", 100)
+    monkeypatch.setattr(service, "WRITE_BATCH", 250)
+    seen = []
+    real_write = service.write
+
+    def write(result):
+        seen.append(db.session.get(ImportBatch, 1).rows_done)  # progress is committed per batch
+        real_write(result)
+
+    monkeypatch.setattr(service, "write", write)
+    response = upload(client, service.EXAMPLE.read_bytes(), "example.csv")
+    done = confirm(client, response)
+    assert "is being written in the background" in done
+    batch = db.session.get(ImportBatch, 1, populate_existing=True)
+    assert (batch.state, batch.rows_done, batch.rows_total) == ("Applied", 1395, 1395)
+    assert seen == [0, 250, 500, 750, 1000, 1250]
+    assert (count(Account), count(Invoice)) == (200, 995)
+    progress = client.get("/invoices/import/1/progress.json").json
+    assert progress == {"state": "Applied", "done": 1395, "total": 1395, "percent": 100,
+                        "active": False}  # fmt: skip
+    page = client.get("/invoices/import/1").get_data(as_text=True)
+    assert "Applied" in page and "1395 created" in page
+
+
+def test_a_background_import_that_fails_part_way_keeps_what_it_wrote_and_says_how_to_finish(
+    client, supervisor, app, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SETTLE_IMPORT_BACKGROUND_ROWS", 100)
+    monkeypatch.setattr(service, "WRITE_BATCH", 500)
+    calls = {"n": 0}
+    real_write = service.write
+
+    def write(result):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("the disk is full")
+        real_write(result)
+
+    monkeypatch.setattr(service, "write", write)
+    confirm(client, upload(client, service.EXAMPLE.read_bytes(), "example.csv"))
+    batch = db.session.get(ImportBatch, 1, populate_existing=True)
+    assert (batch.state, batch.rows_done) == ("Failed", 500)
+    assert "import the same file again to write the rest" in batch.error
+    assert "The import stopped" in client.get("/invoices/import/1").get_data(as_text=True)
+    # The same file again: its preview plans only what is left.
+    monkeypatch.setattr(service, "write", real_write)
+    again = upload(client, service.EXAMPLE.read_bytes(), "example.csv")
+    preview = service.plan(db.session.get(ImportBatch, 2).content)
+    assert preview.counts["create"] == 1395 - 500 and preview.counts["unchanged"] == 500
+    confirm(client, again)
+    assert (count(Account), count(Invoice)) == (200, 995)

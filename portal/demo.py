@@ -47,6 +47,15 @@ DEMO_ACCOUNTS = [
     ("ACC-1013", "Alpine Ski House", "tok_misconfigured", "Sandbox",
      [("INV-1016", "USD", "88.00", -5, True, False)]),
     ("ACC-1014", "Fourth Coffee", "tok_approve", "Sandbox", [("INV-1017", "JPY", "15000", -2, True, False)]),
+    # Approved, but the sandbox's own books disagree, so that a run's reconciliation report shows
+    # every kind of line: the gateway lost the charge, holds less, holds a second one Settle never
+    # sent, or captured a charge it answered as declined.
+    ("ACC-1015", "Trey Research", "tok_lost", "Sandbox", [("INV-1018", "USD", "410.00", -4, True, False)]),
+    ("ACC-1016", "Woodgrove Bank", "tok_short", "Sandbox", [("INV-1019", "USD", "275.00", -4, True, False)]),
+    ("ACC-1017", "Humongous Insurance", "tok_twin", "Sandbox",
+     [("INV-1020", "EUR", "640.00", -4, True, False)]),
+    ("ACC-1018", "Relecloud", "tok_decline_captured", "Sandbox",
+     [("INV-1021", "USD", "1120.00", -4, True, False)]),
 ]  # fmt: skip
 
 

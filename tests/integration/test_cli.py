@@ -29,7 +29,9 @@ def test_demo_data_loads_once_and_a_second_load_duplicates_nothing(app, monkeypa
     assert db.session.scalar(select(func.count()).select_from(Invoice)) == count
 
 
-def test_a_run_over_the_demo_data_gives_all_seven_statuses(app, sandbox, monkeypatch, run_for):
+def test_a_run_over_the_demo_data_gives_all_seven_statuses_and_every_reconciliation_line(
+    app, sandbox, monkeypatch, run_for
+):
     monkeypatch.setitem(app.config, "SETTLE_SANDBOX_PORT", int(sandbox.url.rsplit(":", 1)[1]))
     assert app.test_cli_runner().invoke(args=["settle", "demo"]).exit_code == 0
     from portal.gateways.models import Gateway
@@ -37,10 +39,21 @@ def test_a_run_over_the_demo_data_gives_all_seven_statuses(app, sandbox, monkeyp
     for gateway in db.session.scalars(select(Gateway)):
         gateway.timeout_seconds = 1  # the demo waits 3 s for the hanging charge; tests need not
     db.session.commit()
-    run_for()
+    run = run_for()
     statuses = set(db.session.scalars(select(PaymentTransaction.status)))
     assert statuses == {"Success", "Decline", "Validation Error", "Permanent Fail",
                         "Requires Review", "Indeterminate", "System Fail"}  # fmt: skip
+    from portal.reconciliation.service import reconcile
+
+    report = reconcile(None, run=run)
+    assert all(report.counts[kind] > 0 for kind in
+               ("matched", "gateway_only", "settle_only", "amount", "status")), report.counts  # fmt: skip
+    # A gateway that cannot be listed (offline, or a provider Settle cannot list yet) is named
+    # with its reason instead of guessed at.
+    problems = {g["name"]: g["problem"] for g in report.problems}
+    assert "listing failed" in problems.pop("Sandbox (offline)")
+    assert set(problems) == {"Authorize.Net (sandbox)", "CyberSource (sandbox)",
+                             "Payeezy (First Data) (sandbox)", "PayPal Payflow Pro (sandbox)"}, problems  # fmt: skip
 
 
 def test_recover_with_nothing_to_do_says_so(app):

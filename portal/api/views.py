@@ -57,6 +57,7 @@ def requires(role: Role):
                                    f"{g.api_user.role}.")  # fmt: skip
             return view(*args, **kwargs)
 
+        wrapped.required_role = role
         return wrapped
 
     return decorator

@@ -2,7 +2,9 @@
 
 Each side is reduced to what it says about the customer's money (held, given back, never moved,
 not known), then paired: by the gateway's reference where Settle has one, else by Settle's
-idempotency key where the gateway reports it. What is left over on either side is its own line.
+idempotency key where the gateway reports it, else (a provider whose lists carry no key, for a
+charge that got no reference) by invoice number and amount. What is left over on either side is
+its own line.
 """
 
 from __future__ import annotations
@@ -164,11 +166,16 @@ def compare(
     pool = list(findings)
     by_reference: dict[str, int] = {}
     by_key: dict[str, int] = {}
+    keyless: dict[tuple[str, Money | None], list[int]] = {}
     for i, f in enumerate(pool):
         if f.reference:
             by_reference.setdefault(f.reference, i)
         if f.key:
             by_key.setdefault(f.key, i)
+        elif f.order_id:
+            keyless.setdefault((f.order_id, f.amount), []).append(i)
+    charges = list(charges)
+    claimed = {c.reference for c in charges if c.reference}  # kept for the charge that names it
     taken: set[int] = set()
     lines: list[Line] = []
     for charge in charges:
@@ -177,6 +184,9 @@ def compare(
         index = by_reference.get(charge.reference) if charge.reference else None
         if index is None or index in taken:
             index = by_key.get(charge.key)
+        if (index is None or index in taken) and not charge.reference:
+            index = next((i for i in keyless.get((charge.order_id, charge.money), ())
+                          if i not in taken and pool[i].reference not in claimed), None)  # fmt: skip
         if index is None or index in taken:
             lines.append(_missing(charge))
             continue
@@ -204,9 +214,10 @@ def _missing(charge: SettleCharge) -> Line:
 
 
 def _paired(charge: SettleCharge, finding: Finding) -> Line:
-    if finding.amount is not None and finding.amount != charge.money:
-        return Line(Kind.AMOUNT, _amount_advice(charge, finding), charge, finding)
     mine, theirs = charge.view, gateway_view(finding)
+    # Only money held is compared: a list may show a declined or refunded one as 0.00.
+    if theirs is View.HELD and finding.amount is not None and finding.amount != charge.money:
+        return Line(Kind.AMOUNT, _amount_advice(charge, finding), charge, finding)
     if mine is theirs or {mine, theirs} == {View.NONE, View.RETURNED}:
         return Line(Kind.MATCHED, _MATCHED_ADVICE[theirs], charge, finding)
     advice = _STATUS_ADVICE[(mine, theirs)].format(status=charge.status)

@@ -48,6 +48,11 @@ TEST_TOKENS: dict[str, Outcome] = {
     "tok_twin": Outcome("approve", True, twist="twin"),
     "tok_short": Outcome("approve", True, twist="short"),
 }
+# Tokens whose twist only Settle's own sandbox API keeps; the provider emulations answer them by
+# their kind (approve or decline) alone.
+RECONCILIATION_TOKENS = frozenset(
+    t for t, o in TEST_TOKENS.items() if o.twist or (o.kind == "decline" and o.moved)
+)
 OUTCOME_KINDS = sorted({o.kind for o in TEST_TOKENS.values()})
 
 

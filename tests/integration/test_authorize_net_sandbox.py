@@ -251,3 +251,36 @@ def test_the_emulation_refuses_elements_out_of_the_schemas_order(sandbox):
     assert message["code"] == "E00003"
     assert "invalid child element 'refId'" in message["text"]
     assert sandbox.ledger.all() == []
+
+
+def test_holdings_lists_the_settled_batches_and_the_open_batch_of_a_period(sandbox):
+    from datetime import datetime, timedelta
+
+    gateway = anet(sandbox)
+    settled = charge(gateway, invoice="INV-S")
+    open_one = charge(gateway, invoice="INV-O")
+    declined = charge(gateway, token="tok_decline", invoice="INV-D")
+    requests.post(f"{sandbox.url}/_sandbox/settle", params={"id": settled.reference},
+                  timeout=5).raise_for_status()  # fmt: skip
+    now = datetime.utcnow()
+    held = gateway.holdings(now - timedelta(hours=1), now + timedelta(hours=1))
+    assert held.problem is None
+    by_ref = {f.reference: f for f in held.findings}
+    assert by_ref[settled.reference].state is Settlement.SETTLED
+    assert by_ref[open_one.reference].state is Settlement.UNSETTLED
+    assert by_ref[declined.reference].state is Settlement.DECLINED
+    assert by_ref[open_one.reference].order_id == "INV-O"
+    assert by_ref[settled.reference].amount == Money.parse("10.00", "USD")
+    # A period long before: no batch settled then; the open batch is listed whatever the period
+    # (reconciliation keeps what was made inside it).
+    old = gateway.holdings(now - timedelta(days=60), now - timedelta(days=59))
+    assert {f.reference for f in old.findings} == {open_one.reference, declined.reference}
+
+
+def test_holdings_with_bad_credentials_says_the_listing_failed(sandbox):
+    from datetime import datetime, timedelta
+
+    gateway = anet(sandbox, credentials={"api_login_id": "x", "transaction_key": "y"})
+    now = datetime.utcnow()
+    held = gateway.holdings(now - timedelta(hours=1), now)
+    assert held.problem.startswith("The gateway's listing failed") and held.findings == ()

@@ -560,3 +560,21 @@ def test_scrub_of_an_answer_removes_profile_ids_hashes_and_keeps_the_rest(anet):
 def test_scrub_leaves_a_page_that_is_not_json_as_it_came(anet):
     page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     assert anet.scrub(page) == page
+
+
+def test_the_period_listing_asks_settled_batches_within_31_days_and_pages_by_a_thousand():
+    from datetime import datetime
+
+    from portal.gateways.authorize_net import listing
+
+    root, body = listing.batches_request(datetime(2026, 11, 1), datetime(2026, 12, 20))
+    assert root == "getSettledBatchListRequest"
+    assert (body["firstSettlementDate"], body["lastSettlementDate"]) == (
+        "2026-11-01T00:00:00Z", "2026-12-02T00:00:00Z")  # fmt: skip
+    root, body = listing.transactions_request("b:123:2")
+    assert (root, body["batchId"], body["paging"]) == (
+        "getTransactionListRequest", "123", {"limit": "1000", "offset": "2"})  # fmt: skip
+    assert listing.transactions_request("u:1")[0] == "getUnsettledTransactionListRequest"
+    assert listing.next_page("u:1", 1000, 2500) == "u:2"
+    assert listing.next_page("b:9:3", 500, 2500) is None
+    assert listing.next_page("u:1", 0, 0) is None

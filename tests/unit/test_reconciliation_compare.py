@@ -109,3 +109,19 @@ def test_what_settle_says_of_a_charge():
     assert settle_view("Indeterminate", True, "Refund & Unlock", False) is View.NONE
     assert settle_view("System Fail", False, None, False) is View.NONE
     assert settle_view("Requires Review", True, None, False) is View.UNKNOWN
+
+
+def test_a_provider_without_keys_pairs_a_charge_that_got_no_reference_by_invoice_and_amount():
+    lost_answer = charge(1, View.UNKNOWN, reference=None, status="Indeterminate")
+    answered = charge(2, View.HELD, reference="t2")
+    findings = [
+        # Invoice INV-2's own charge, listed first, is kept for the charge that names it...
+        Finding(Settlement.SETTLED, Money.parse("10.00", "USD"), "t2", NOON, order_id="INV-1"),
+        Finding(Settlement.UNSETTLED, Money.parse("10.00", "USD"), "t1", NOON, order_id="INV-1"),
+        # ...and a declined attempt listed at 0.00 is no amount mismatch.
+        Finding(Settlement.DECLINED, Money.parse("0.00", "USD"), "t3", NOON, order_id="INV-3"),
+    ]
+    declined = charge(3, View.NONE, reference="t3", status="Decline")
+    lines = compare([lost_answer, answered, declined], findings, SINCE, UNTIL)
+    assert [(ln.kind, ln.finding.reference) for ln in lines] == [
+        (Kind.STATUS, "t1"), (Kind.MATCHED, "t2"), (Kind.MATCHED, "t3")]  # fmt: skip

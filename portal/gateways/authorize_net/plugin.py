@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from portal.gateways.authorize_net import listing
 from portal.gateways.base import (
     CallNotMade,
     Finding,
     Gateway,
     GatewayRequest,
     GatewayResult,
+    Holdings,
     HttpCall,
     Settlement,
 )
@@ -96,10 +98,7 @@ class AuthorizeNetGateway(Gateway):
     # The unsettled list, kept to the invoice: a settled charge is found only by its transId.
     invoice_listing = "unsettled charge"
     display_name = "Authorize.Net"
-    not_reconcilable = (
-        "Settle does not read Authorize.Net's batch listings yet (getSettledBatchListRequest, then"
-        " getTransactionListRequest per batch): compare in the Merchant Interface meanwhile."
-    )
+    not_reconcilable = None  # the settled batches and the open batch list a period (listing.py)
     required_credentials = ("api_login_id", "transaction_key")
     account_currency = "USD"
 
@@ -114,6 +113,12 @@ class AuthorizeNetGateway(Gateway):
             root, body = "createTransactionRequest", self._void(request)
         elif operation == "lookup":
             root, body = self._lookup_request(request)
+        elif operation == "list":
+            root, body = (
+                listing.transactions_request(request.cursor)
+                if request.cursor
+                else listing.batches_request(*request.period)
+            )
         else:
             raise CallNotMade(f"unknown operation {operation!r}")
         auth = {
@@ -219,6 +224,8 @@ class AuthorizeNetGateway(Gateway):
         top = _first(messages.get("message"), "message")
         if operation == "lookup":
             return self._lookup(data, ok, top)
+        if operation == "list":
+            return self._list(data, top)
         answer = data.get("transactionResponse", {})
         if not isinstance(answer, dict):
             return self.unreadable("the transactionResponse is not an object")
@@ -235,6 +242,44 @@ class AuthorizeNetGateway(Gateway):
         if not ok and top is not None and top.get("code"):
             return self.mapped(str(top["code"]), top.get("text"))
         return self.unreadable("a transaction answer without a reason code")
+
+    def holdings(self, since: datetime, until: datetime) -> Holdings:
+        """The settled batches of the period (and a little after), each batch's transactions, and
+        the open batch: every transaction the account holds that may have been made then."""
+        found: list[Finding] = []
+        asked = self._call("list", GatewayRequest("list", "", "", period=(since, until)))
+        if asked.status is not GatewayStatus.SUCCESS:
+            return Holdings((), f"The gateway's listing failed: {asked.message}")
+        pages = [f"b:{b}:1" for b in (asked.cursor or "").split(",") if b] + ["u:1"]
+        for ref in pages:
+            while ref:
+                result = self._call("list", GatewayRequest("list", "", "", cursor=ref))
+                if result.status is not GatewayStatus.SUCCESS:
+                    return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
+                found.extend(result.findings)
+                ref = result.cursor
+        return Holdings(tuple(found))
+
+    def _list(self, data: dict, top: dict | None) -> GatewayResult:
+        if top is None or not top.get("code"):
+            return self.unreadable("a list answer without a message code")
+        code, ref = str(top["code"]), str(data.get("refId") or "")
+        if data.get("messages", {}).get("resultCode") != "Ok":
+            return self.mapped(code, top.get("text"))
+        if ref == "batches":
+            ids = [str(b["batchId"]) for b in _items(data.get("batchList"), "batch")
+                   if b.get("batchId")]  # fmt: skip
+            return self.mapped(code, f"{len(ids)} settled batch(es)", cursor=",".join(ids) or None)
+        if not re.fullmatch(r"(b:\d+|u):\d+", ref):
+            return self.unreadable("a transaction list that does not echo its page (refId)")
+        listed = _items(data.get("transactions"), "transaction")
+        try:
+            findings = tuple(self._finding(t, order=True) for t in listed)
+            total = int(data.get("totalNumInResultSet", len(listed)))
+        except (KeyError, TypeError, ValueError, MoneyError) as exc:
+            return self.unreadable(f"a listed transaction cannot be read: {exc}")
+        return self.mapped(code, f"{len(findings)} transaction(s)", findings=findings,
+                           cursor=listing.next_page(ref, len(listed), total))  # fmt: skip
 
     def _lookup(self, data: dict, ok: bool, top: dict | None) -> GatewayResult:
         if top is None or not top.get("code"):
@@ -291,7 +336,7 @@ class AuthorizeNetGateway(Gateway):
             findings=tuple(findings),
         )
 
-    def _finding(self, transaction: Any, with_code: bool = False) -> Finding:
+    def _finding(self, transaction: Any, with_code: bool = False, order: bool = False) -> Finding:
         state = STATES[str(transaction["transactionStatus"])]
         amount = transaction.get("settleAmount")
         if state not in (Settlement.SETTLED, Settlement.REFUNDED) and "authAmount" in transaction:
@@ -303,6 +348,7 @@ class AuthorizeNetGateway(Gateway):
             reference=str(transaction["transId"]),
             at=_utc(transaction.get("submitTimeUTC")),
             code=None if reason is None else str(reason),
+            order_id=str(transaction.get("invoiceNumber") or "") or None if order else None,
         )
 
     # Stored bodies ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import secrets
 import string
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from werkzeug.wrappers import Request, Response
@@ -28,6 +28,9 @@ SEQUENCES = {
     "createTransactionRequest": (*_BASE, "transactionRequest"),
     "getTransactionDetailsRequest": (*_BASE, "transId"),
     "getUnsettledTransactionListRequest": (*_BASE, "status", "sorting", "paging"),
+    "getSettledBatchListRequest": (
+        *_BASE, "includeStatistics", "firstSettlementDate", "lastSettlementDate"),
+    "getTransactionListRequest": (*_BASE, "batchId", "sorting", "paging"),
     "authenticateTestRequest": _BASE,
     "transactionRequest": (
         "transactionType", "amount", "currencyCode", "payment", "profile", "solution", "callId",
@@ -346,19 +349,68 @@ class AuthorizeNetSandbox(Emulator):
         return self.reply({"transaction": transaction, **body,
                            "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
 
+    def _mine(self) -> list[dict]:
+        return [c for c in self.ledger.all() if self.ledger.charge(self.provider, c["id"])]
+
     def on_getUnsettledTransactionListRequest(self, body: dict, ref_id) -> Response:
-        mine = [c for c in self.ledger.all() if self.ledger.charge(self.provider, c["id"])]
         # Unsettled, declined and voided transactions wait in the open batch; settled ones left it.
-        waiting = [c for c in mine if c["state"] in ("unsettled", "declined", "voided")]
+        waiting = [c for c in self._mine() if c["state"] in ("unsettled", "declined", "voided")]
+        return self._listed(waiting, body, ref_id)
+
+    # The emulation settles each day's charges in one batch, at 02:00 UTC the next day.
+    @staticmethod
+    def _batch_of(charge: dict) -> tuple[str, datetime]:
+        day = datetime.fromisoformat(charge["created"]).date()
+        settled_at = datetime.combine(day + timedelta(days=1), datetime.min.time()) + timedelta(
+            hours=2
+        )
+        return day.strftime("%Y%m%d"), settled_at
+
+    def _settled(self) -> list[dict]:
+        return [c for c in self._mine() if c["state"] in ("settled", "refunded")]
+
+    def on_getSettledBatchListRequest(self, body: dict, ref_id) -> Response:
+        echo = {} if ref_id is None else {"refId": ref_id}
+        try:
+            first = _utc_naive(body["firstSettlementDate"])
+            last = _utc_naive(body["lastSettlementDate"])
+        except (KeyError, ValueError):
+            return self.error("E00003", "firstSettlementDate and lastSettlementDate are required.",
+                              ref_id)  # fmt: skip
+        if last < first or last - first > timedelta(days=31):
+            return self.error("E00059", "The date range cannot exceed 31 days.", ref_id)
+        batches = {}
+        for charge in self._settled():
+            batch_id, at = self._batch_of(charge)
+            if first <= at <= last:
+                batches[batch_id] = at
+        if not batches:
+            return self.reply(
+                {**echo, "messages": self._messages(True, "I00004", "No records found.")}
+            )
+        listed = [{"batchId": b, "settlementTimeUTC": f"{at:%Y-%m-%dT%H:%M:%S}Z",
+                   "settlementTimeLocal": f"{at:%Y-%m-%dT%H:%M:%S}",
+                   "settlementState": "settledSuccessfully", "paymentMethod": "creditCard",
+                   "marketType": "eCommerce", "product": "Card Not Present"}
+                  for b, at in sorted(batches.items())]  # fmt: skip
+        return self.reply({"batchList": listed, **echo,
+                           "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
+
+    def on_getTransactionListRequest(self, body: dict, ref_id) -> Response:
+        batch_id = str(body.get("batchId") or "")
+        charges = [c for c in self._settled() if self._batch_of(c)[0] == batch_id]
+        return self._listed(charges, body, ref_id)
+
+    def _listed(self, charges: list[dict], body: dict, ref_id) -> Response:
         sorting, paging = body.get("sorting") or {}, body.get("paging") or {}
         key = "id" if sorting.get("orderBy") == "id" else "created"
         descending = str(sorting.get("orderDescending", "false")).lower() == "true"
-        waiting.sort(key=lambda c: c[key], reverse=descending)
+        charges.sort(key=lambda c: c[key], reverse=descending)
         limit = max(1, min(int(paging.get("limit") or 1000), 1000))
         offset = max(1, int(paging.get("offset") or 1))
-        page = waiting[(offset - 1) * limit : offset * limit]
+        page = charges[(offset - 1) * limit : offset * limit]
         echo = {} if ref_id is None else {"refId": ref_id}
-        if not waiting:
+        if not charges:
             return self.reply(
                 {**echo, "messages": self._messages(True, "I00004", "No records found.")}
             )
@@ -367,7 +419,7 @@ class AuthorizeNetSandbox(Emulator):
             summary = {**self._summary_head(charge), "transactionStatus": self._status(charge)}
             if charge["order_id"]:
                 summary["invoiceNumber"] = charge["order_id"]
-            moved = charge["state"] == "unsettled"
+            moved = charge["state"] in ("unsettled", "settled", "refunded")
             summary |= {
                 "accountType": "Visa", "accountNumber": "XXXX1111",
                 "settleAmount": charge["amount"] if moved else "0.00",
@@ -375,7 +427,7 @@ class AuthorizeNetSandbox(Emulator):
                 **self._profile_of(charge["id"]),
             }  # fmt: skip
             listed.append(summary)
-        return self.reply({"transactions": listed, "totalNumInResultSet": len(waiting), **echo,
+        return self.reply({"transactions": listed, "totalNumInResultSet": len(charges), **echo,
                            "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
 
     # Helpers ----------------------------------------------------------------------------------
@@ -417,6 +469,11 @@ class AuthorizeNetSandbox(Emulator):
     def _new_trans_id(self) -> str:
         # Authorize.Net's sandbox hands out 11-digit numeric ids (60006537898 in its reference).
         return str(60_000_000_000 + secrets.randbelow(10_000_000_000))
+
+
+def _utc_naive(text: str) -> datetime:
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _auth_code() -> str:

@@ -1,16 +1,17 @@
-// Live progress of a payment run: poll its counts while it runs, reload once when it ends.
+// Live progress of work in the background (a payment run, an import): poll its JSON while it is
+// active, fill in each [data-field], the bar and the state badge, and reload once when it ends.
 (function () {
-  const box = document.getElementById("run-progress");
+  const box = document.querySelector("[data-progress-url]");
   if (!box || box.dataset.active !== "true") return;
   async function poll() {
     try {
-      const response = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
+      const response = await fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" } });
       if (!response.ok) return setTimeout(poll, 5000);
       const data = await response.json();
-      for (const cell of box.querySelectorAll("[data-count]")) {
-        cell.textContent = data[cell.dataset.count];
+      for (const cell of box.querySelectorAll("[data-field]")) {
+        cell.textContent = data[cell.dataset.field];
       }
-      const state = document.getElementById("run-state");
+      const state = document.getElementById(box.dataset.stateBadge || "");
       if (state && state.textContent.trim() !== data.state) {
         const badge = document.createElement("span");
         badge.className = "status status-" + data.state.toLowerCase().replaceAll(" ", "-");

@@ -388,11 +388,13 @@ def apply(batch_id: int, actor, background_rows: int | None = None) -> Plan | No
             f"Import #{batch.id} was applied already by {batch.applied_by or 'Settle'} at "
             f"{clock.shown(batch.applied_at)}"
         )
-    result = plan(batch.content)
-    batch.rows_total = sum(1 for r in result.rows if r.action in ("create", "update"))
+    # The preview's counts decide where it is written; the background plans it again itself.
+    batch.rows_total = batch.counts.get("create", 0) + batch.counts.get("update", 0)
     if background_rows is not None and batch.rows_total > background_rows:
         batch.state = "Applying"
         return None
+    result = plan(batch.content)
+    batch.rows_total = sum(1 for r in result.rows if r.action in ("create", "update"))
     write(result)
     _applied(batch, result, actor)
     return result

@@ -43,11 +43,11 @@ def test_import_then_run_then_reconcile(page, portal_url, make_user, make_gatewa
                  "Amount or currency differs", "Status differs"):  # fmt: skip
         number = counts.locator(f"div:has(dt:text-is('{kind}')) dd").inner_text()
         assert int(number) > 0, kind
-    lines = page.locator("table.list.cards tbody tr")
+    lines = page.locator("#lines tbody tr")
     expect(lines.first).to_be_visible()
     shot(page, "import-03-report")
     # Each line leads to its transaction.
-    page.locator("table.list.cards a[href^='/transactions/']").first.click()
+    page.locator("#lines a[href^='/transactions/']").first.click()
     expect(page.locator("h1")).to_contain_text("Transaction #")
     page.go_back()
     with page.expect_download() as download:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 
 import click
 from flask import current_app
@@ -248,26 +247,6 @@ def janitor_command():
         click.echo("No locked charge is due a check.")
 
 
-def _janitor_in_background(app, every: float = 30.0) -> None:
-    """The embedded default's schedule: a janitor pass every half minute."""
-    from portal.transactions.janitor import run_janitor
-
-    def loop():
-        while True:
-            with app.app_context():
-                try:
-                    report = run_janitor()
-                    for line in report.looked_up + report.voided:
-                        logging.getLogger("portal.janitor").info(line)
-                except Exception:
-                    logging.getLogger("portal.janitor").exception("janitor pass failed")
-                finally:
-                    db.session.remove()
-            time.sleep(every)
-
-    threading.Thread(target=loop, name="settle-janitor", daemon=True).start()
-
-
 @settle_cli.command("sandbox")
 @click.option(
     "--latency",
@@ -318,8 +297,10 @@ def serve_command():
             problem or f"Payment runs go to the Celery workers through {jobs.broker_display(app)}"
         )
     else:
+        from portal import schedule
+
         _recover_in_background(app)
-        _janitor_in_background(app)
+        schedule.start_embedded(app)  # the janitor and recovery, at beat's cadences
     host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
     click.echo(f"Sandbox gateway server: {sandbox.url}")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")

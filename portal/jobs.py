@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
@@ -22,10 +21,6 @@ from portal.extensions import db
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 
 log = logging.getLogger(__name__)
-
-# A run or chunk handed to the broker that no worker has taken after this is sent again (the
-# broker may have lost it; a duplicate message is harmless, its conditional UPDATE finds it taken).
-RESEND_AFTER = timedelta(minutes=10)
 
 
 def uses_broker(app: Flask | None = None) -> bool:
@@ -167,7 +162,7 @@ def send_chunks(chunk_ids: list[int]) -> int:
 def dispatch_waiting(now=None) -> list[str]:
     """Send again what no worker holds: Queued runs the broker never took (or lost), chunks never
     sent or lost, chunks whose worker died; and finish a run whose last chunk ended unfinished."""
-    from portal.runs.engine import MAX_ATTEMPTS, STALE_AFTER
+    from portal.runs import lease
     from portal.runs.service import append_error, give_up_chunk, maybe_finish
 
     now = now or clock.now()
@@ -175,7 +170,7 @@ def dispatch_waiting(now=None) -> list[str]:
     runs = db.session.scalars(
         select(PaymentRun.id).where(
             PaymentRun.state == RunState.QUEUED.value,
-            or_(PaymentRun.dispatched_at.is_(None), PaymentRun.dispatched_at < now - RESEND_AFTER),
+            lease.undelivered(PaymentRun.dispatched_at, now),
         )
     ).all()
     for run_id in runs:
@@ -183,13 +178,7 @@ def dispatch_waiting(now=None) -> list[str]:
             lines.append(f"payment run #{run_id}: sent to the workers")
     # A chunk whose workers died MAX_ATTEMPTS times is given up, with the reason on its run;
     # its invoices not charged stay eligible for the next run.
-    for chunk in db.session.scalars(
-        select(RunChunk).where(
-            RunChunk.state == ChunkState.RUNNING.value,
-            RunChunk.heartbeat_at < now - STALE_AFTER,
-            RunChunk.attempts >= MAX_ATTEMPTS,
-        )
-    ).all():
+    for chunk in db.session.scalars(select(RunChunk).where(lease.chunk_exhausted(now))).all():
         left = give_up_chunk(chunk)
         append_error(
             chunk.run_id,
@@ -205,15 +194,9 @@ def dispatch_waiting(now=None) -> list[str]:
             or_(
                 and_(
                     RunChunk.state == ChunkState.QUEUED.value,
-                    or_(
-                        RunChunk.dispatched_at.is_(None),
-                        RunChunk.dispatched_at < now - RESEND_AFTER,
-                    ),
+                    lease.undelivered(RunChunk.dispatched_at, now),
                 ),
-                and_(
-                    RunChunk.state == ChunkState.RUNNING.value,
-                    RunChunk.heartbeat_at < now - STALE_AFTER,
-                ),
+                lease.chunk_stale(now),
             )
         )
     ).all()

@@ -15,6 +15,7 @@ from celery import Celery, Task, shared_task
 from celery.signals import worker_init, worker_process_init, worker_ready
 from flask import Flask, current_app
 
+from portal import schedule
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -42,24 +43,8 @@ def init_celery(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3},
-        # A scheduled pass that waited behind long chunks past its next turn is dropped.
-        beat_schedule={
-            "settle-dispatch": {
-                "task": "settle.dispatch",
-                "schedule": 30.0,
-                "options": {"expires": 30},
-            },
-            "settle-janitor": {
-                "task": "settle.janitor",
-                "schedule": 60.0,
-                "options": {"expires": 60},
-            },
-            "settle-recover": {
-                "task": "settle.recover",
-                "schedule": 300.0,
-                "options": {"expires": 300},
-            },
-        },  # fmt: skip
+        # One list of periodic jobs (portal/schedule.py), the embedded default's too.
+        beat_schedule=schedule.beat_schedule(),
     )
     celery.flask_app = app
     celery.set_default()
@@ -91,26 +76,19 @@ def run_chunk_task(chunk_id: int) -> None:
 
 @shared_task(name="settle.dispatch")
 def dispatch_task() -> None:
-    from portal import jobs
-
-    for line in jobs.dispatch_waiting():
+    for line in schedule.job("settle.dispatch").run():
         log.info(line)
 
 
 @shared_task(name="settle.janitor")
 def janitor_task() -> None:
-    from portal.transactions.janitor import run_janitor
-
-    report = run_janitor()
-    for line in report.looked_up + report.voided:
+    for line in schedule.job("settle.janitor").run():
         log.info(line)
 
 
 @shared_task(name="settle.recover")
 def recover_task() -> None:
-    from portal.runs.recovery import recover
-
-    for line in recover().transactions:
+    for line in schedule.job("settle.recover").run():
         log.info(line)
 
 

@@ -14,10 +14,9 @@ import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from portal import clock
 from portal.extensions import db
@@ -25,7 +24,9 @@ from portal.gateways.models import Gateway
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
+from portal.runs import lease
 from portal.runs.charging import charge_invoice
+from portal.runs.lease import HEARTBEAT_EVERY
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.runs.service import (
     NOT_ATTEMPTED_CANCELLED,
@@ -41,12 +42,7 @@ from portal.runs.service import (
 
 log = logging.getLogger(__name__)
 
-# A chunk's worker writes its heartbeat every HEARTBEAT_EVERY seconds from a thread of its own,
-# whatever its calls are doing. A Running chunk whose heartbeat is older than STALE_AFTER has lost
-# its worker; another may take it over, at most MAX_ATTEMPTS times in all.
-HEARTBEAT_EVERY = 20.0
-STALE_AFTER = timedelta(seconds=360)
-MAX_ATTEMPTS = 3
+# How long an executor's silence means it died, and how often a chunk is taken over: lease.py.
 
 
 def execute_run(run_id: int) -> PaymentRun:
@@ -119,17 +115,7 @@ def run_chunk(chunk_id: int) -> None:
     now = clock.now()
     claimed = db.session.execute(
         update(RunChunk)
-        .where(
-            RunChunk.id == chunk_id,
-            RunChunk.attempts < MAX_ATTEMPTS,
-            or_(
-                RunChunk.state == ChunkState.QUEUED.value,
-                and_(
-                    RunChunk.state == ChunkState.RUNNING.value,
-                    RunChunk.heartbeat_at < now - STALE_AFTER,
-                ),
-            ),
-        )
+        .where(RunChunk.id == chunk_id, lease.chunk_claimable(now))
         .values(
             state=ChunkState.RUNNING.value,
             attempts=RunChunk.attempts + 1,

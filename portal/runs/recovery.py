@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from portal import clock, jobs
 from portal.audit import service as audit
@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
+from portal.runs import lease
 from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 from portal.runs.service import append_error, cancel_run, give_up_chunk
@@ -23,11 +24,6 @@ from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
 
-# A Pending call younger than its gateway's timeout plus this may still be in flight elsewhere.
-IN_FLIGHT_MARGIN = timedelta(seconds=60)
-# A Running run whose heartbeat is older than the longest gateway timeout (300 s) plus a margin
-# has lost the process that executed it.
-RUN_ORPHANED_AFTER = timedelta(seconds=360)
 NOT_SENT = "Recovered: never sent"
 NOT_SENT_REASON = "Recovered after a crash: the gateway holds no such charge, so it was never sent"
 
@@ -46,7 +42,7 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     """
     now = now or clock.now()
     if alone:
-        now += RUN_ORPHANED_AFTER + IN_FLIGHT_MARGIN + timedelta(seconds=300)  # longest timeout
+        now += lease.RUN_ORPHANED_AFTER + lease.IN_FLIGHT_MARGIN + lease.LONGEST_CALL
     report = RecoveryReport()
     # Runs are chosen before the (possibly slow) lookups: one started meanwhile is not orphaned.
     fresh = {"populate_existing": True}
@@ -63,8 +59,10 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
         .order_by(PaymentTransaction.id)
     ).all()
     for txn in pending:
-        limit = timedelta(seconds=float(txn.gateway.timeout_seconds)) + IN_FLIGHT_MARGIN
-        if txn.requested_at > now - limit or _in_a_live_chunk(txn, now):
+        timeout = float(txn.gateway.timeout_seconds)
+        if lease.call_may_be_in_flight(txn.requested_at, timeout, now) or _in_a_live_chunk(
+            txn, now
+        ):
             continue  # may still be in flight in another process
         try:
             report.transactions.append(_resolve(txn.id))
@@ -76,13 +74,13 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
         # Runs and chunks are the dispatcher's: it sends again what no worker holds.
         return report
     for run in queued:
-        if run.created_at < now - RUN_ORPHANED_AFTER:
+        if run.created_at < now - lease.RUN_ORPHANED_AFTER:
             note = "The run never started: the process stopped first. Start it again."
             if cancel_run(run.id, None, note=note):
                 report.runs.append(run.id)
     for run in running:
-        last_sign = run.heartbeat_at or run.started_at or run.created_at
-        if last_sign < now - RUN_ORPHANED_AFTER and not _has_pending(run.id) and _reopen(run, now):
+        orphaned = lease.run_silent_since(run) < now - lease.RUN_ORPHANED_AFTER
+        if orphaned and not _has_pending(run.id) and _reopen(run, now):
             jobs.submit_resume(run.id)
             report.runs.append(run.id)
     return report
@@ -92,26 +90,22 @@ def _reopen(run: PaymentRun, now: datetime) -> bool:
     """Hand an orphaned run's dead chunks to a new executor: each goes on after the invoices it
     already charged or skipped. A chunk that has lost MAX_ATTEMPTS executors is given up, its
     invoices listed as not attempted. False when another recovery took the run meanwhile."""
-    from portal.runs.engine import MAX_ATTEMPTS, STALE_AFTER
-
-    last_sign = func.coalesce(PaymentRun.heartbeat_at, PaymentRun.started_at)
     taken = db.session.execute(
         update(PaymentRun)
         .where(
             PaymentRun.id == run.id,
             PaymentRun.state == RunState.RUNNING.value,
-            last_sign < now - RUN_ORPHANED_AFTER,
+            lease.run_orphaned(now),
         )
         .values(heartbeat_at=clock.now())
     ).rowcount
     if taken != 1:
         db.session.rollback()
         return False
-    dead = (RunChunk.run_id == run.id) & (RunChunk.state == ChunkState.RUNNING.value)
-    dead &= RunChunk.heartbeat_at < now - STALE_AFTER
+    dead = (RunChunk.run_id == run.id) & lease.chunk_stale(now)
     db.session.execute(
         update(RunChunk)
-        .where(dead, RunChunk.attempts < MAX_ATTEMPTS)
+        .where(dead, RunChunk.attempts < lease.MAX_ATTEMPTS)
         .values(state=ChunkState.QUEUED.value)
     )
     db.session.commit()
@@ -128,16 +122,10 @@ def _reopen(run: PaymentRun, now: datetime) -> bool:
 def _in_a_live_chunk(txn: PaymentTransaction, now: datetime) -> bool:
     """A worker still beats for the run's chunk: its call may be slow, not dead (a read timeout
     bounds each read, not the whole call)."""
-    from portal.runs.engine import STALE_AFTER
-
     if txn.run_id is None:
         return False
     live = db.session.scalar(
-        select(RunChunk.id).where(
-            RunChunk.run_id == txn.run_id,
-            RunChunk.state == ChunkState.RUNNING.value,
-            RunChunk.heartbeat_at > now - STALE_AFTER,
-        )
+        select(RunChunk.id).where(RunChunk.run_id == txn.run_id, lease.chunk_live(now))
     )
     return live is not None
 

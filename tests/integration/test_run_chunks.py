@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 from portal import clock, jobs
 from portal.audit.models import AuditEvent
 from portal.extensions import db
-from portal.runs.engine import STALE_AFTER, begin_run, run_chunk
+from portal.runs.engine import begin_run, run_chunk
+from portal.runs.lease import STALE_AFTER
 from portal.runs.models import ChunkState, PaymentRun, RunChunk
 from portal.runs.service import cancel_run, finish_run, start_run
 from portal.transactions.models import PaymentTransaction
@@ -192,7 +193,7 @@ def test_a_worker_whose_chunk_was_taken_over_knows_it_and_closes_nothing(app, ma
 
 
 def test_a_chunk_whose_workers_keep_dying_is_given_up_and_its_run_ends(app, make_invoice, recorder):
-    from portal.runs.engine import MAX_ATTEMPTS
+    from portal.runs.lease import MAX_ATTEMPTS
 
     make_invoice()
     run_id = _queued_run()

@@ -71,9 +71,7 @@ def submit_import(batch_id: int) -> None:
     """Write a large, claimed import in the background: a Celery worker, or a thread here."""
     app = current_app._get_current_object()
     if uses_broker(app):
-        from portal.tasks import apply_import_task
-
-        apply_import_task.delay(batch_id)
+        app.extensions["celery"].send_task("settle.apply_import", (batch_id,), retry=False)
         return
     if app.config["SETTLE_JOBS"] == "inline":
         _apply_import(app, batch_id)

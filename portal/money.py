@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -63,6 +64,7 @@ def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
 
 
+@functools.total_ordering  # <=, > and >= from < and ==; another currency still raises
 @dataclass(frozen=True, order=False)
 class Money:
     amount: Decimal
@@ -109,18 +111,6 @@ class Money:
     def __lt__(self, other: Money) -> bool:
         self._same(other)
         return self.amount < other.amount
-
-    def __le__(self, other: Money) -> bool:
-        self._same(other)
-        return self.amount <= other.amount
-
-    def __gt__(self, other: Money) -> bool:
-        self._same(other)
-        return self.amount > other.amount
-
-    def __ge__(self, other: Money) -> bool:
-        self._same(other)
-        return self.amount >= other.amount
 
     def is_positive(self) -> bool:
         return self.amount > 0

@@ -23,8 +23,13 @@ def test_the_embedded_default_runs_the_jobs_without_a_broker_at_their_cadence(ap
     calls = []
     jobs = (
         schedule.Periodic("t.fast", 0.05, "a fast one", lambda: calls.append("fast") or ["did"]),
-        schedule.Periodic("t.broker", 0.05, "needs a broker", lambda: calls.append("broker") or [],
-                          broker_only=True),  # fmt: skip
+        schedule.Periodic(
+            "t.broker",
+            0.05,
+            "needs a broker",
+            lambda: calls.append("broker") or [],
+            broker_only=True,
+        ),  # fmt: skip
         schedule.Periodic("t.broken", 0.05, "fails", lambda: 1 / 0),
     )
     monkeypatch.setattr(schedule, "JOBS", jobs)

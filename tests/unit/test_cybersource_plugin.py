@@ -642,6 +642,21 @@ def test_an_unreadable_answer_is_indeterminate_with_the_reason(cybersource, http
     assert result.reason.startswith("Unreadable answer")
 
 
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>&lol3;</S:Body></S:Envelope>"""
+EXTERNAL = """<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>&e;</S:Body></S:Envelope>"""
+
+
+@pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL])
+def test_an_answer_that_declares_entities_is_not_expanded_but_unreadable(cybersource, body):
+    for operation in ("charge", "lookup"):
+        result = cybersource.interpret(200, {}, body, operation=operation)
+        assert result.status is S.INDETERMINATE and result.reason.startswith("Unreadable answer")
+
+
 # Lookups -------------------------------------------------------------------------------------------
 
 

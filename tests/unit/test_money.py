@@ -84,3 +84,12 @@ def test_only_digits_with_a_dot_are_an_amount(text):
 
 def test_a_decimal_from_the_database_is_read_whatever_its_exponent():
     assert parse_amount(Decimal("1E+2"), "USD") == Decimal("100.00")
+
+
+def test_money_orders_within_a_currency_and_refuses_to_compare_across_currencies():
+    a, b = Money.parse("1.00", "USD"), Money.parse("2.00", "USD")
+    assert a < b and a <= b and b > a and b >= a and a <= Money.parse("1", "USD")
+    for compare in (lambda: a < Money.parse("2", "EUR"), lambda: a >= Money.parse("2", "EUR"),
+                    lambda: a > Money.parse("2", "EUR"), lambda: a <= Money.parse("2", "EUR")):  # fmt: skip
+        with pytest.raises(MoneyError):
+            compare()

@@ -7,6 +7,9 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode, urlsplit
 
+import defusedxml.ElementTree as defused
+from defusedxml import DefusedXmlException
+
 from portal import clock
 from portal.gateways.base import CallNotMade, Finding, GatewayRequest, HttpCall, Settlement
 from portal.money import Money
@@ -42,14 +45,16 @@ def local(tag: str) -> str:
 
 
 def parse_xml(body: str) -> ET.Element | None:
-    """The document's root, or None when the body is not XML. A UTF-8 BOM is allowed in front."""
+    """The document's root, or None when the body is not XML (or is XML that tries entity
+    expansion or external references: an answer is untrusted input, read with defusedxml).
+    A UTF-8 BOM is allowed in front."""
     # requests decodes an unlabelled text/xml body as ISO-8859-1, which turns the BOM into three chars.
     text = body.removeprefix("\ufeff").removeprefix("\u00ef\u00bb\u00bf").strip()
     if not text:
         return None
     try:
-        return ET.fromstring(text)
-    except ET.ParseError:
+        return defused.fromstring(text)
+    except (ET.ParseError, DefusedXmlException):
         return None
 
 

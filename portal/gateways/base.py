@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -215,12 +214,12 @@ class Gateway:
         )
 
     @staticmethod
-    def settled_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:
+    def decided_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:
         return GatewayResult(status=status, code=None, message=reason, reason=reason, **kwargs)
 
     def unreadable(self, reason: str) -> GatewayResult:
         # The request reached the gateway, so the money may have moved (domain.md section 2).
-        return self.settled_by_settle(GatewayStatus.INDETERMINATE, f"Unreadable answer: {reason}")
+        return self.decided_by_settle(GatewayStatus.INDETERMINATE, f"Unreadable answer: {reason}")
 
     def _call(self, operation: str, request: GatewayRequest) -> GatewayResult:
         try:
@@ -255,7 +254,7 @@ class Gateway:
                 f"the gateway URL or a header is invalid ({type(exc).__name__})"
             )
         except requests.exceptions.ReadTimeout:
-            result = self.settled_by_settle(
+            result = self.decided_by_settle(
                 GatewayStatus.INDETERMINATE,
                 f"Sent, but no answer within the gateway's timeout of {self.config.timeout:g} s",
             )
@@ -263,7 +262,7 @@ class Gateway:
             result = self._connection_error(exc)
         except requests.exceptions.RequestException as exc:
             # Anything else requests raises happened while talking to the gateway: it may have acted.
-            result = self.settled_by_settle(
+            result = self.decided_by_settle(
                 GatewayStatus.INDETERMINATE, f"Call broke off ({type(exc).__name__})"
             )
         else:
@@ -300,13 +299,13 @@ class Gateway:
             return self._not_sent(f"could not connect to {_public_url(self.config.base_url)}")
         # The exception's own text ("('Connection aborted.', RemoteDisconnected(...))") is for
         # the log, not for a clerk.
-        return self.settled_by_settle(
+        return self.decided_by_settle(
             GatewayStatus.INDETERMINATE,
             "Connection dropped after the request was sent: the gateway closed it without an answer",
         )
 
     def _not_sent(self, reason: str) -> GatewayResult:
-        return self.settled_by_settle(
+        return self.decided_by_settle(
             GatewayStatus.SYSTEM_FAIL, f"Request not sent: {reason}", sent=False
         )
 
@@ -316,7 +315,3 @@ class Gateway:
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
         return self.scrub(body)
-
-    @staticmethod
-    def parse_json(body: str) -> Any:
-        return json.loads(body)

@@ -55,7 +55,7 @@ class PaymentRun(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # Touched at most once a second while a chunk runs: an old heartbeat means a lost executor.
+    # Touched by each chunk's heartbeat (runs/lease.py): an old one means a lost executor.
     heartbeat_at: Mapped[datetime | None]
     # With a broker: when the run was last handed to it, and why that failed if it did.
     dispatched_at: Mapped[datetime | None]

@@ -319,7 +319,7 @@ class AuthorizeNetGateway(Gateway):
         except (KeyError, TypeError, ValueError, MoneyError) as exc:
             return self.unreadable(f"a listed transaction cannot be read: {exc}")
         if not findings and total > len(listed):
-            return self.settled_by_settle(
+            return self.decided_by_settle(
                 GatewayStatus.INDETERMINATE,
                 f"Invoice {invoice} is not among the newest {len(listed)} of {total} unsettled "
                 "transactions; the gateway cannot tell from one page",

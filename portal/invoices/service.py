@@ -119,12 +119,10 @@ def retry_schedule() -> list[int]:
 
 
 def set_retry_schedule(text: str, actor) -> list[int]:
-    try:
-        days = [int(part) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise DomainError("Give whole numbers of days, such as: 1, 3, 7") from None
-    if not 1 <= len(days) <= 10 or not all(1 <= d <= 365 for d in days):
-        raise DomainError("Give 1 to 10 retries, each 1 to 365 days after its decline")
+    days = settings.whole_numbers(
+        text, count=10, lowest=1, highest=365,
+        problem="Give 1 to 10 retries as whole numbers, each 1 to 365 days after its decline: 1 3 7",
+    )  # fmt: skip
     settings.put(RETRY_SCHEDULE, days, actor)
     return days
 

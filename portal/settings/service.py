@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.audit import service as audit
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.settings.models import Setting
 
@@ -39,3 +40,15 @@ def put(key: str, value, actor, note: str | None = None) -> None:
 def strict_mode() -> bool:
     """Salesforce Billing's behaviour: every status but Success locks the invoice."""
     return bool(get(STRICT_MODE, False))
+
+
+def whole_numbers(text: str, *, count: int, lowest: int, highest: int, problem: str) -> list[int]:
+    """A list of 1 to `count` whole numbers, each `lowest` to `highest`, written with spaces or
+    commas (a schedule); `problem` is the message when it is not."""
+    try:
+        values = [int(part) for part in (text or "").replace(",", " ").split()]
+    except ValueError:
+        raise DomainError(problem) from None
+    if not 1 <= len(values) <= count or not all(lowest <= v <= highest for v in values):
+        raise DomainError(problem)
+    return values

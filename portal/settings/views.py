@@ -67,20 +67,13 @@ def retry_schedule():
 def janitor_settings():
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        minutes = [int(p) for p in request.form.get("minutes", "").replace(",", " ").split()]
-    except ValueError:
-        minutes = []
-    if not 1 <= len(minutes) <= 40 or not all(1 <= m <= 10080 for m in minutes):
-        flash(
-            "Give 1 to 40 waits in minutes, each 1 to 10080 (a week), such as: 1 5 30 120", "error"
-        )
-        return redirect(url_for("settings.policy"))
     wanted = request.form.get("autovoid") == "1"
-    if minutes != janitor.schedule():
-        service.put(janitor.SCHEDULE, minutes, current_user)
-    if wanted != janitor.autovoid():
-        service.put(janitor.AUTOVOID, wanted, current_user)
-    db.session.commit()
+    try:
+        janitor.configure(request.form.get("minutes", ""), wanted, current_user)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("settings.policy"))
     flash(f"Janitor saved; autovoid is {'on' if wanted else 'off'}.", "success")
     return redirect(url_for("settings.policy"))

@@ -41,6 +41,19 @@ def autovoid() -> bool:
     return bool(settings.get(AUTOVOID, False))
 
 
+def configure(minutes_text: str, wanted_autovoid: bool, actor) -> list[int]:
+    """A supervisor's janitor settings: its waits in minutes, and whether it voids."""
+    minutes = settings.whole_numbers(
+        minutes_text, count=40, lowest=1, highest=10080,
+        problem="Give 1 to 40 waits in minutes, each 1 to 10080 (a week), such as: 1 5 30 120",
+    )  # fmt: skip
+    if minutes != schedule():
+        settings.put(SCHEDULE, minutes, actor)
+    if wanted_autovoid != autovoid():
+        settings.put(AUTOVOID, wanted_autovoid, actor)
+    return minutes
+
+
 def due(now: datetime) -> list[PaymentTransaction]:
     """Locked, unfinalized charges whose next check is due (the first a minute after the answer)."""
     candidates = db.session.scalars(

@@ -8,7 +8,7 @@ from portal.auth.roles import requires
 from portal.dashboard import charts
 from portal.extensions import db
 from portal.invoices.models import Invoice
-from portal.invoices.service import retry_schedule
+from portal.invoices.service import retries_exhausted
 from portal.runs import service as runs_service
 from portal.runs.models import PaymentRun
 from portal.statuses import ACTION_REQUIRED
@@ -34,12 +34,8 @@ def index():
     answers = latest_answers(locked)
     runs = db.session.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(5)).all()
     locked_by_run = runs_service.locked_by_run([r.id for r in runs])
-    # Past the retry schedule: a clerk should ask the customer for another payment method.
     exhausted = db.session.scalars(
-        select(Invoice)
-        .where(Invoice.decline_count > len(retry_schedule()), Invoice.balance > 0)
-        .order_by(Invoice.due_date, Invoice.id)
-        .limit(10)
+        select(Invoice).where(retries_exhausted()).order_by(Invoice.due_date, Invoice.id).limit(10)
     ).all()
     return render_template(
         "dashboard/index.html",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, exists, select, update
+from sqlalchemy import and_, case, exists, select, update
 
 from portal import clock
 from portal.accounts.models import PaymentMethod
@@ -102,7 +102,7 @@ def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilt
         return "gateway disabled"
     if has_pending_charge(invoice):
         return "charged by another run in progress"
-    if invoice.decline_count > len(retry_schedule()):
+    if invoice.decline_count > len(retry_schedule()):  # retries_exhausted(), for one invoice
         return "retries exhausted"
     if invoice.next_attempt_at and invoice.next_attempt_at > (rf.at or clock.now()):
         return "next retry not yet due"
@@ -116,6 +116,16 @@ RETRY_SCHEDULE = "retry_schedule_days"
 def retry_schedule() -> list[int]:
     """Days after the 1st, 2nd, 3rd... soft decline before the next attempt; then a clerk decides."""
     return list(settings.get(RETRY_SCHEDULE, DEFAULT_RETRY_DAYS))
+
+
+def retries_exhausted():
+    """Open invoices past the retry schedule: a clerk asks the customer for another payment
+    method (why_not_eligible says the same of one invoice)."""
+    return and_(
+        Invoice.decline_count > len(retry_schedule()),
+        Invoice.balance > 0,
+        Invoice.cancelled_at.is_(None),
+    )
 
 
 def set_retry_schedule(text: str, actor) -> list[int]:

@@ -213,6 +213,19 @@ class Gateway:
             **kwargs,
         )
 
+    def interpret_finding(self, finding: Finding) -> GatewayResult:
+        """The status of a charge as a lookup found it (crash recovery): its provider's code
+        through the mapping where the lookup tells it, else what the gateway holds of it."""
+        if finding.code is not None:
+            return self.mapped(finding.code, None, reference=finding.reference)
+        held = finding.state.holds_money
+        return GatewayResult(
+            status=GatewayStatus.SUCCESS if held else GatewayStatus.DECLINE,
+            code=None,
+            message=f"the gateway holds it as {finding.state}",
+            reference=finding.reference,
+        )
+
     @staticmethod
     def decided_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:
         return GatewayResult(status=status, code=None, message=reason, reason=reason, **kwargs)

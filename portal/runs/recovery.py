@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -21,6 +21,7 @@ from portal.runs.service import append_error, cancel_run, give_up_chunk
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import lookups
 from portal.transactions.models import Operation, PaymentTransaction
+from portal.transactions.service import store_answer
 
 log = logging.getLogger(__name__)
 
@@ -162,24 +163,14 @@ def _resolve(txn_id: int) -> str:
         reason = f"Recovered after a crash: the gateway holds it {finding.state}"
         _close_unsent(txn_id, reason, finalization="Recovered: reversed")
         return f"#{txn_id}: {finding.state} at the gateway -> invoice eligible again"
-    mapping = plugin_for(txn.gateway).mapping
-    if finding.code is not None:
-        entry = mapping.lookup(finding.code)
-        status, description, unmapped = entry.status, entry.description, entry.unmapped
-    else:
-        held = finding.state.holds_money
-        status = GatewayStatus.SUCCESS if held else GatewayStatus.DECLINE
-        description, unmapped = f"the gateway holds it as {finding.state}", False
-    result = GatewayResult(
-        status=status,
-        code=finding.code,
-        message=f"Recovered after a crash: {description}",
-        reference=finding.reference,
-        unmapped=unmapped,
+    found = plugin_for(txn.gateway).interpret_finding(finding)  # codes are the plugin's to read
+    result = replace(
+        found,
+        message=f"Recovered after a crash: {found.message}",
         reason="Found at the gateway by crash recovery",
     )
     finish_charge(txn_id, result)
-    return f"#{txn_id}: found at the gateway -> {status}"
+    return f"#{txn_id}: found at the gateway -> {result.status}"
 
 
 def _close_unsent(txn_id: int, reason: str = NOT_SENT_REASON, finalization: str = NOT_SENT) -> None:
@@ -189,11 +180,10 @@ def _close_unsent(txn_id: int, reason: str = NOT_SENT_REASON, finalization: str 
     if txn.status != GatewayStatus.PENDING:
         db.session.rollback()
         return
-    now = clock.now()
-    txn.status = GatewayStatus.SYSTEM_FAIL.value
-    txn.reason = txn.provider_message = reason
-    txn.answered_at = now
-    txn.finalization, txn.finalized_at = finalization, now
+    reversed_ = finalization != NOT_SENT  # it reached the gateway, which has given it back
+    store_answer(txn, GatewayResult(GatewayStatus.SYSTEM_FAIL, None, reason, reason=reason,
+                                    sent=reversed_))  # fmt: skip
+    txn.finalization, txn.finalized_at = finalization, txn.answered_at
     count_on_run(txn, policy_for(GatewayStatus.SYSTEM_FAIL))
     db.session.commit()
 
@@ -206,7 +196,6 @@ def _close_follow_up(txn: PaymentTransaction) -> str:
         else GatewayStatus.INDETERMINATE
     )
     reason = "Recovered after a crash: no answer was recorded; check the gateway status"
-    txn.status, txn.reason, txn.provider_message = status.value, reason, reason
-    txn.answered_at = clock.now()
+    store_answer(txn, GatewayResult(status, None, reason, reason=reason))
     db.session.commit()
     return f"#{txn.id}: {txn.operation} cut off -> {status}"

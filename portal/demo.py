@@ -13,6 +13,7 @@ from portal.accounts.models import Account, PaymentMethod
 from portal.auth.models import Role, User
 from portal.extensions import db
 from portal.gateways import registry
+from portal.gateways import service as gateways
 from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.sandbox.server import mount_path, sandbox_credentials
@@ -99,17 +100,18 @@ TOKEN_FORMAT = {"authorize_net": "{}/1"}
 
 
 def _ensure_gateway(name: str, plugin: str, url: str) -> Gateway:
+    """The demo's gateway, made (and kept pointed at this start's sandbox) by the same service a
+    supervisor uses, so that it is checked and audited as theirs are."""
     gateway = db.session.scalar(select(Gateway).where(Gateway.name == name))
-    if gateway is None:
-        gateway = Gateway(
-            name=name,
-            plugin=plugin,
-            credentials=sandbox_credentials(plugin),
-            timeout_seconds=Decimal("3"),
-        )
-        db.session.add(gateway)
-    gateway.base_url = url
-    return gateway
+    if gateway is not None and gateway.base_url == url:
+        return gateway
+    return gateways.save_gateway(
+        plugin=plugin, name=name, base_url=url,
+        timeout=gateway.timeout_seconds if gateway else Decimal("3"),
+        enabled=gateway.enabled if gateway else True,
+        credentials={} if gateway else sandbox_credentials(plugin),  # empty: keep the saved ones
+        actor=None, gateway=gateway,
+    )  # fmt: skip
 
 
 def _add_customer(number, name, gateway, token, invoices) -> None:

@@ -3,10 +3,14 @@ of the same form is spent once; the repeat is told when the first went through."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, select, update
+from flask import current_app
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
@@ -15,6 +19,8 @@ from portal.extensions import db
 
 
 class FormToken(db.Model):
+    """A spent one-time token (its nonce): a second spend of it fails on the unique index."""
+
     __tablename__ = "form_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -25,31 +31,37 @@ class FormToken(db.Model):
     used_at: Mapped[datetime | None]
 
 
+def _signature(user_id: int, action: str, nonce: str) -> str:
+    key = (
+        current_app.secret_key.encode()
+        if isinstance(current_app.secret_key, str)
+        else current_app.secret_key
+    )
+    return hmac.new(key, f"{user_id}:{action}:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def issue(user, action: str) -> str:
-    """A fresh token for a form about to be shown; committed with the page's request."""
-    token = secrets.token_urlsafe(24)
-    db.session.add(FormToken(token=token, user_id=user.id, action=action))
-    db.session.commit()
-    return token
+    """A fresh token for a form about to be shown: signed for this user and action, and written
+    nowhere, so that showing a page changes nothing (a GET never commits)."""
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_signature(user.id, action, nonce)}"
 
 
 def spend(token: str | None, user, action: str) -> None:
-    """Spend the token or refuse, changing nothing: the database lets exactly one request win."""
-    spent = db.session.execute(
-        update(FormToken)
-        .where(
-            FormToken.token == (token or ""),
-            FormToken.user_id == user.id,
-            FormToken.action == action,
-            FormToken.used_at.is_(None),
+    """Spend the token or refuse, changing nothing: the spent token's unique row lets exactly one
+    request win."""
+    nonce, _, signature = (token or "").partition(".")
+    if not nonce or not hmac.compare_digest(signature, _signature(user.id, action, nonce)):
+        raise NotAllowed(
+            "This form is stale or was not issued to you: reload the page and try again"
         )
-        .values(used_at=clock.now())
-    ).rowcount
-    if spent == 1:
+    now = clock.now()
+    db.session.add(FormToken(token=nonce, user_id=user.id, action=action, created_at=now,
+                             used_at=now))  # fmt: skip
+    try:
         db.session.commit()
         return
-    db.session.rollback()
-    used = db.session.scalar(select(FormToken.used_at).where(FormToken.token == (token or "")))
-    if used is not None:
-        raise NotAllowed(f"This form was already submitted at {clock.shown(used)}; see below")
-    raise NotAllowed("This form is stale or was not issued to you: reload the page and try again")
+    except IntegrityError:
+        db.session.rollback()
+    used = db.session.scalar(select(FormToken.used_at).where(FormToken.token == nonce))
+    raise NotAllowed(f"This form was already submitted at {clock.shown(used)}; see below")

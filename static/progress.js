@@ -1,5 +1,5 @@
 // Live progress of work in the background (a payment run, an import): poll its JSON while it is
-// active, fill in each [data-field], the bar and the state badge, and reload once when it ends.
+// active, fill in each [data-count], the bar and the state badge, and reload once when it ends.
 (function () {
   const box = document.querySelector("[data-progress-url]");
   if (!box || box.dataset.active !== "true") return;
@@ -8,8 +8,8 @@
       const response = await fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" } });
       if (!response.ok) return setTimeout(poll, 5000);
       const data = await response.json();
-      for (const cell of box.querySelectorAll("[data-field]")) {
-        cell.textContent = data[cell.dataset.field];
+      for (const cell of box.querySelectorAll("[data-count]")) {
+        cell.textContent = data[cell.dataset.count];
       }
       const state = document.getElementById(box.dataset.stateBadge || "");
       if (state && state.textContent.trim() !== data.state) {

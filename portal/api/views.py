@@ -168,11 +168,16 @@ def create_invoice(data):
     return invoice
 
 
+def _one(model, ident: int, what: str):
+    """The record, or a JSON 404 (an id past the database's integers included)."""
+    found = db.session.get(model, ident) if 0 < ident < 2**63 else None
+    if found is None:
+        abort(404, message=f"No {what} {ident}.")
+    return found
+
+
 def _invoice(invoice_id: int) -> Invoice:
-    invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None:
-        abort(404, message=f"No invoice {invoice_id}.")
-    return invoice
+    return _one(Invoice, invoice_id, "invoice")
 
 
 @bp.route("/invoices/<int:invoice_id>")
@@ -270,10 +275,7 @@ def list_transactions(args):
 @bp.response(200, schemas.Transaction)
 def get_transaction(txn_id):
     """One payment transaction"""
-    txn = db.session.get(PaymentTransaction, txn_id)
-    if txn is None:
-        abort(404, message=f"No transaction {txn_id}.")
-    return txn
+    return _one(PaymentTransaction, txn_id, "transaction")
 
 
 @bp.route("/payments")
@@ -290,7 +292,4 @@ def list_payments(args):
 @bp.response(200, schemas.Payment)
 def get_payment(payment_id):
     """One payment with its allocations"""
-    payment = db.session.get(Payment, payment_id)
-    if payment is None:
-        abort(404, message=f"No payment {payment_id}.")
-    return payment
+    return _one(Payment, payment_id, "payment")

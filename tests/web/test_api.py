@@ -266,6 +266,7 @@ def test_transactions_and_payments_are_read_after_a_run(supervisor_api, run_for)
     assert payment["transaction_id"] == txn["id"]
     assert payment["allocations"][0]["amount"] == "120.50"
     assert api.get("/payments/999999").status_code == 404
+    assert api.get(f"/invoices/{2**64}").status_code == 404  # past the database's integers
 
 
 def test_the_openapi_description_is_true_to_the_routes_and_the_answers(app, supervisor_api,

@@ -19,9 +19,10 @@ from portal.invoices.service import RunFilter
 from portal.pagination import paginate
 from portal.payments.models import Allocation
 from portal.runs.models import RunSkip
+from portal.statuses import GatewayStatus
 from portal.transactions.forms import ActionForm
 from portal.transactions.lookups import latest_answers
-from portal.transactions.models import PaymentTransaction
+from portal.transactions.models import Operation, PaymentTransaction
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -119,7 +120,9 @@ def detail(invoice_id: int):
         select(RunSkip).where(RunSkip.invoice_id == invoice.id).order_by(RunSkip.id.desc()).limit(5)
     ).all()
     today = RunFilter(due_on=clock.today())
-    declines = [t for t in txns if t.status == "Decline" and t.operation == "charge"]
+    declines = [
+        t for t in txns if t.status == GatewayStatus.DECLINE and t.operation == Operation.CHARGE
+    ]
     return render_template(
         "invoices/detail.html",
         invoice=invoice,

@@ -18,7 +18,7 @@ from portal.invoices.service import RunFilter
 from portal.money import MINOR_UNITS
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.statuses import GatewayStatus
-from portal.transactions.models import PaymentTransaction
+from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def considered(run_id: int, invoice_ids: list[int]) -> tuple[set[int], int]:
         db.session.scalars(
             select(PaymentTransaction.invoice_id).where(
                 PaymentTransaction.run_id == run_id,
-                PaymentTransaction.operation == "charge",
+                PaymentTransaction.operation == Operation.CHARGE.value,
             )
         )
     )

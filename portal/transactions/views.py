@@ -26,6 +26,7 @@ from portal.transactions.models import (
     REFUND_AND_UNLOCK,
     UNLOCK_UNSENT,
     Finalization,
+    Operation,
     PaymentTransaction,
 )
 
@@ -59,7 +60,7 @@ def export():
 @requires(Role.AUDITOR)
 def detail(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
-    lookup = lookups.latest_lookup(txn) if txn.operation == "charge" else None
+    lookup = lookups.latest_lookup(txn) if txn.operation == Operation.CHARGE else None
     follow_ups = db.session.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.parent_id == txn.id)
@@ -70,7 +71,7 @@ def detail(txn_id: int):
         "transactions/detail.html",
         txn=txn,
         lookup=lookup,
-        state_now=lookups.state_now(txn) if txn.operation == "charge" else None,
+        state_now=lookups.state_now(txn) if txn.operation == Operation.CHARGE else None,
         follow_ups=follow_ups,
         policy=POLICY.get(txn.gateway_status),
         guidance=reviews.guidance_for(txn),

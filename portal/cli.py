@@ -114,7 +114,6 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
     from portal import jobs
     from portal.errors import DomainError
     from portal.gateways.models import Gateway
-    from portal.runs.engine import execute_run
     from portal.runs.models import PaymentRun
     from portal.runs.service import start_run
 
@@ -139,19 +138,20 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    # The same choice as the portal's: the Celery workers with a broker, else this process.
+    if not jobs.submit_run(run.id, here=True):
+        # Exit non-zero, but say plainly that the run is not lost.
+        raise click.ClickException(
+            f"payment run #{run.id} is Queued and waits for the broker: "
+            + db.session.get(PaymentRun, run.id, populate_existing=True).dispatch_error
+        )
     if jobs.uses_broker():
-        if not jobs.send_run(run.id):
-            # Exit non-zero, but say plainly that the run is not lost.
-            raise click.ClickException(
-                f"payment run #{run.id} is Queued and waits for the broker: "
-                + db.session.get(PaymentRun, run.id).dispatch_error
-            )
         click.echo(f"payment run #{run.id}: sent to the Celery workers")
         if not wait:
             return
         run = jobs.wait_until_finished(run.id)
     else:
-        run = execute_run(run.id)
+        run = db.session.get(PaymentRun, run.id, populate_existing=True)
     click.echo(
         f"payment run #{run.id}: {run.state}; selected {run.selected_count}, "
         f"success {run.success_count}, decline {run.decline_count}, failure {run.failure_count}, "

@@ -27,29 +27,43 @@ def uses_broker(app: Flask | None = None) -> bool:
     return bool((app or current_app).config["SETTLE_BROKER_URL"])
 
 
-def submit_run(run_id: int) -> None:
-    """Hand a committed, Queued run to the configured executor."""
-    app = current_app._get_current_object()
+def executor(app: Flask, *, here: bool = False) -> str:
+    """Where background work runs, chosen here and nowhere else: "broker" (Celery workers),
+    "inline" (the caller's thread: tests, and `flask settle run`, which asks `here`) or "thread"
+    (a thread of this process: the embedded default)."""
     if uses_broker(app):
-        send_run(run_id)
+        return "broker"
+    if here or app.config["SETTLE_JOBS"] == "inline":
+        return "inline"
+    return "thread"
+
+
+def _without_broker(app: Flask, where: str, name: str, work, *args) -> None:
+    if where == "inline":
+        work(app, *args)
         return
-    _start(app, run_id, resume=False)
+    thread = threading.Thread(target=work, args=(app, *args), name=name, daemon=True)
+    thread.start()
+    app.extensions.setdefault("settle_threads", []).append(thread)
+
+
+def submit_run(run_id: int, *, here: bool = False) -> bool:
+    """Hand a committed, Queued run to the executor; False when the broker did not take it (the
+    run stays Queued with the reason, and the dispatcher sends it later)."""
+    app = current_app._get_current_object()
+    where = executor(app, here=here)
+    if where == "broker":
+        return send_run(run_id)
+    _without_broker(app, where, f"payment-run-{run_id}", _execute, run_id, False)
+    return True
 
 
 def submit_resume(run_id: int) -> None:
     """Go on with a run whose executor died, without a broker (with one, the dispatcher does)."""
-    _start(current_app._get_current_object(), run_id, resume=True)
-
-
-def _start(app: Flask, run_id: int, *, resume: bool) -> None:
-    if app.config["SETTLE_JOBS"] == "inline":
-        _execute(app, run_id, resume)
-        return
-    thread = threading.Thread(
-        target=_execute, args=(app, run_id, resume), name=f"payment-run-{run_id}", daemon=True
-    )
-    thread.start()
-    app.extensions.setdefault("settle_threads", []).append(thread)
+    app = current_app._get_current_object()
+    where = executor(app)
+    if where != "broker":
+        _without_broker(app, where, f"payment-run-{run_id}", _execute, run_id, True)
 
 
 def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
@@ -70,16 +84,11 @@ def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
 def submit_import(batch_id: int) -> None:
     """Write a large, claimed import in the background: a Celery worker, or a thread here."""
     app = current_app._get_current_object()
-    if uses_broker(app):
+    where = executor(app)
+    if where == "broker":
         app.extensions["celery"].send_task("settle.apply_import", (batch_id,), retry=False)
         return
-    if app.config["SETTLE_JOBS"] == "inline":
-        _apply_import(app, batch_id)
-        return
-    thread = threading.Thread(target=_apply_import, args=(app, batch_id),
-                              name=f"import-{batch_id}", daemon=True)  # fmt: skip
-    thread.start()
-    app.extensions.setdefault("settle_threads", []).append(thread)
+    _without_broker(app, where, f"import-{batch_id}", _apply_import, batch_id)
 
 
 def _apply_import(app: Flask, batch_id: int) -> None:

@@ -36,8 +36,9 @@ def create(user: User, name: str, actor) -> tuple[ApiToken, str]:
                      sha256=_digest(secret), created_by_id=getattr(actor, "id", None))  # fmt: skip
     db.session.add(token)
     db.session.flush()
-    audit.record("api_token.created", token, actor=actor,
-                 after={"user": user.username, "name": name, "prefix": token.prefix})  # fmt: skip
+    # On the user's record, so that their page's timeline shows who gave them API access.
+    audit.record("api_token.created", user, actor=actor,
+                 after={"token": token.id, "name": name, "prefix": token.prefix})  # fmt: skip
     return token, secret
 
 
@@ -51,8 +52,8 @@ def revoke(token_id: int, actor) -> ApiToken:
     if token is None:
         raise DomainError(f"API token {token_id} does not exist")
     if won:
-        audit.record("api_token.revoked", token, actor=actor,
-                     after={"user": token.user.username, "name": token.name})  # fmt: skip
+        audit.record("api_token.revoked", token.user, actor=actor,
+                     after={"token": token.id, "name": token.name, "prefix": token.prefix})  # fmt: skip
     return token
 
 

@@ -68,8 +68,8 @@ SENTENCES = {
     "payment_method.saved_by_api": "saved the payment method through the API",
     "import.applied": "applied the import",
     "import.failed": "stopped writing the import (it failed part way)",
-    "api_token.created": "created an API token",
-    "api_token.revoked": "revoked an API token",
+    "api_token.created": "created an API token for the user",
+    "api_token.revoked": "revoked an API token of the user",
     "invoice.owner_changed": "changed who works on the invoice",
     "invoice.looked_up": "asked the gateway for everything it holds for the invoice",
     "transaction.looked_up": "asked the gateway about this charge",
@@ -93,7 +93,6 @@ RECORDS = {
     "accounts": "account",
     "allocations": "allocation",
     "reconciliation_reports": "reconciliation report",
-    "api_tokens": "API token",
 }
 
 

@@ -96,6 +96,9 @@ def test_a_token_is_shown_once_stored_hashed_and_revocable(client, login, token_
     assert response.status_code == 401 and "API token" in response.json["message"]
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"api_token.created", "api_token.revoked"} <= actions
+    assert "revoked an API token of the user" in client.get(f"/users/{user.id}").get_data(
+        as_text=True
+    )
 
 
 def test_only_an_admin_makes_tokens(client, login, make_user):

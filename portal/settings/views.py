@@ -1,6 +1,6 @@
 """The status policy page, where a supervisor switches strict mode on or off."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal.auth.models import Role
@@ -9,6 +9,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.invoices import service as invoices
 from portal.settings import service
+from portal.settings.forms import JanitorForm, RetryScheduleForm, StrictModeForm
 from portal.statuses import GatewayStatus, policy_for
 from portal.transactions import janitor
 from portal.transactions.forms import ActionForm
@@ -35,9 +36,10 @@ def policy():
 @bp.route("/strict-mode", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def strict_mode():
-    if not ActionForm().validate_on_submit():
+    form = StrictModeForm()
+    if not form.validate_on_submit():
         abort(400)
-    wanted = request.form.get("on") == "1"
+    wanted = form.on.data == "1"
     if wanted != service.strict_mode():
         service.put(service.STRICT_MODE, wanted, current_user)
         db.session.commit()
@@ -48,10 +50,11 @@ def strict_mode():
 @bp.route("/retry-schedule", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def retry_schedule():
-    if not ActionForm().validate_on_submit():
+    form = RetryScheduleForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
-        days = invoices.set_retry_schedule(request.form.get("days", ""), current_user)
+        days = invoices.set_retry_schedule(form.days.data or "", current_user)
         db.session.commit()
         flash(
             f"Soft declines are now retried {', '.join(map(str, days))} days after each.", "success"
@@ -65,11 +68,12 @@ def retry_schedule():
 @bp.route("/janitor", methods=["POST"])
 @requires(Role.SUPERVISOR)
 def janitor_settings():
-    if not ActionForm().validate_on_submit():
+    form = JanitorForm()
+    if not form.validate_on_submit():
         abort(400)
-    wanted = request.form.get("autovoid") == "1"
+    wanted = bool(form.autovoid.data)
     try:
-        janitor.configure(request.form.get("minutes", ""), wanted, current_user)
+        janitor.configure(form.minutes.data or "", wanted, current_user)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()

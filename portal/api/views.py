@@ -15,6 +15,7 @@ from functools import wraps
 from flask import g, request
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Account, PaymentMethod
 from portal.api import schemas, tokens
@@ -143,7 +144,7 @@ def _by_external(model, external_id: str):
 @bp.response(200, schemas.InvoicePage)
 def list_invoices(args):
     """Invoices, oldest first, a page at a time"""
-    query = select(Invoice)
+    query = select(Invoice).options(joinedload(Invoice.account))
     if args.get("external_id"):
         query = query.where(Invoice.external_id == args["external_id"])
     if args.get("state"):
@@ -267,7 +268,8 @@ def save_payment_method(data):
 @bp.response(200, schemas.TransactionPage)
 def list_transactions(args):
     """Payment transactions (charges, refunds, voids, lookups), oldest first"""
-    return _page(PaymentTransaction, select(PaymentTransaction), args)
+    query = select(PaymentTransaction).options(joinedload(PaymentTransaction.gateway))
+    return _page(PaymentTransaction, query, args)
 
 
 @bp.route("/transactions/<int:txn_id>")
@@ -284,7 +286,7 @@ def get_transaction(txn_id):
 @bp.response(200, schemas.PaymentPage)
 def list_payments(args):
     """Payments with their allocations, oldest first"""
-    return _page(Payment, select(Payment), args)
+    return _page(Payment, select(Payment).options(selectinload(Payment.allocations)), args)
 
 
 @bp.route("/payments/<int:payment_id>")

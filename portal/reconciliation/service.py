@@ -209,25 +209,29 @@ def _fill(report: ReconciliationReport) -> None:
             PaymentTransaction.requested_at < report.until,
         )
     charges = _charges(where)
+    since, until = report.since, report.until
+    targets = [(row.id, row.name, plugin_for(row)) for row in _gateways_for(report, charges)]
+    db.session.commit()  # no database transaction stays open while the gateways are asked
+    held = {
+        gid: plugin.holdings(since - ASK_MARGIN, until + ASK_MARGIN) for gid, _, plugin in targets
+    }
     counts = {k.slug: 0 for k in Kind}
     gateways, in_flight = [], 0
-    for row in _gateways_for(report, charges):
-        mine = charges.get(row.id, [])
+    for gateway_id, name, _ in targets:
+        mine = charges.get(gateway_id, [])
         in_flight += sum(1 for c in mine if c.view is View.IN_FLIGHT)
-        entry = {"id": row.id, "name": row.name, "charges": len(mine), "listed": 0, "problem": None}
+        entry = {"id": gateway_id, "name": name, "charges": len(mine), "listed": 0, "problem": None}
         gateways.append(entry)
-        holdings = plugin_for(row).holdings(report.since - ASK_MARGIN, report.until + ASK_MARGIN)
+        holdings = held[gateway_id]
         if holdings.problem:
             # A partial listing would show charges as missing that are not: compare nothing.
             entry["problem"] = f"Not reconciled: {holdings.problem}"
             continue
         entry["listed"] = len(holdings.findings)
-        lines = compare(
-            mine, holdings.findings, report.since, report.until, _known_elsewhere(row.id)
-        )
+        lines = compare(mine, holdings.findings, since, until, _known_elsewhere(gateway_id))
         numbers = {ln.finding.order_id for ln in lines if ln.charge is None and ln.finding.order_id}
         invoice_ids = _invoices_by_number(numbers)
-        rows = [_row(report.id, row.id, ln, invoice_ids) for ln in lines]
+        rows = [_row(report.id, gateway_id, ln, invoice_ids) for ln in lines]
         for ln in lines:
             counts[ln.kind.slug] += 1
         for i in range(0, len(rows), _WRITE_BATCH):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import socket
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -21,23 +19,7 @@ PASSWORD = "correct horse battery"
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
-# Tests never leave the machine: any connection to a non-loopback address fails the test.
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise RuntimeError(f"tests may only connect to loopback addresses, not {host}")
-    return _real_connect(self, address)
-
-
-socket.socket.connect = _loopback_only
+# Tests never leave the machine: pytest-socket (addopts in pyproject.toml) allows loopback only.
 
 
 def _database_url(tmp_root) -> str:

@@ -183,3 +183,30 @@ def test_a_run_sent_while_the_broker_is_down_stays_queued_and_starts_when_it_is_
     assert run.state == "Completed" and run.success_count == 1
     assert run.dispatch_error is None
     assert len(sandbox.ledger.all()) == 1
+
+
+def test_a_large_import_is_written_by_a_celery_worker(app, broker, workers, make_gateway,
+                                                      make_user):  # fmt: skip
+    from portal.accounts.models import Account
+    from portal.imports import service as imports
+    from portal.imports.models import ImportBatch
+    from portal.invoices.models import Invoice
+
+    make_gateway(name="Sandbox")
+    supervisor = make_user("supervisor")
+    workers("w1")
+    batch = imports.preview("example.csv", imports.EXAMPLE.read_bytes(), supervisor)
+    db.session.commit()
+    assert imports.apply(batch.id, supervisor, background_rows=100) is None  # claimed, not written
+    db.session.commit()
+    jobs.submit_import(batch.id)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if db.session.get(ImportBatch, batch.id).state != "Applying":
+            break
+        time.sleep(0.3)
+    batch = db.session.get(ImportBatch, batch.id)
+    assert (batch.state, batch.rows_done) == ("Applied", 1395), batch.error
+    assert db.session.scalar(select(func.count(Account.id))) == 200
+    assert db.session.scalar(select(func.count(Invoice.id))) == 995

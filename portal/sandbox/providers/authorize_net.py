@@ -62,7 +62,7 @@ REJECTED = ("E00007", "User authentication failed due to invalid authentication 
 UNLISTED = ("E00114", "Invalid OTS Token.")
 
 
-class AuthorizeNetSandbox(Emulator):
+class AuthorizeNetEmulator(Emulator):
     provider = "authorize_net"
     credentials = {"api_login_id": "SettleSandbox01", "transaction_key": "SandboxTxnKey001"}
 
@@ -480,4 +480,4 @@ def _auth_code() -> str:
     return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(6))
 
 
-EMULATOR = AuthorizeNetSandbox
+EMULATOR = AuthorizeNetEmulator

@@ -77,7 +77,7 @@ class _Refusal(Exception):
         self.fields = {"RESULT": result, "RESPMSG": message}
 
 
-class PayflowPro(Emulator):
+class PayflowProEmulator(Emulator):
     provider = "payflow_pro"
     # The password holds & and =, so that every run exercises Payflow's length tags.
     credentials = {
@@ -277,4 +277,4 @@ class PayflowPro(Emulator):
         return answer, None, True
 
 
-EMULATOR = PayflowPro
+EMULATOR = PayflowProEmulator

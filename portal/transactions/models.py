@@ -23,17 +23,28 @@ class Operation(enum.StrEnum):
     LOOKUP = "lookup"
 
 
-# The two finalization actions, as the clerk's buttons name them (seed 000).
-REFUND_AND_UNLOCK = "Attempt Refund & Unlock Invoice"
-MANUAL_PAYMENT = "Create manual payment"
-# Settle's own, for a charge whose request never reached the gateway: nothing to ask or undo.
-UNLOCK_UNSENT = "Unlock Invoice (never sent)"
-
-
 class Finalization(enum.StrEnum):
+    """How a locked charge was finalized (stored), each with the clerk's button that does it."""
+
     REFUND_AND_UNLOCK = "Refund & Unlock"
     MANUAL_PAYMENT = "Manual payment"
+    # Settle's own, for a charge whose request never reached the gateway: nothing to ask or undo.
     UNLOCKED_UNSENT = "Unlocked: never sent"
+
+    @property
+    def button(self) -> str:
+        return _BUTTONS[self]
+
+
+# The buttons, as seed 000 names the two finalization actions, and Settle's third.
+_BUTTONS = {
+    Finalization.REFUND_AND_UNLOCK: "Attempt Refund & Unlock Invoice",
+    Finalization.MANUAL_PAYMENT: "Create manual payment",
+    Finalization.UNLOCKED_UNSENT: "Unlock Invoice (never sent)",
+}
+REFUND_AND_UNLOCK = Finalization.REFUND_AND_UNLOCK.button
+MANUAL_PAYMENT = Finalization.MANUAL_PAYMENT.button
+UNLOCK_UNSENT = Finalization.UNLOCKED_UNSENT.button
 
 
 _PENDING_CHARGE = text("status = 'Pending' AND operation = 'charge'")

@@ -141,11 +141,12 @@ def export_rows(filters: InvoiceFilters, user):
             i.locked_at,
             User.username,
             i.created_at,
+            i.cancelled_at,
         )  # fmt: skip
         .outerjoin(User, User.id == i.owner_id)
     )
     for r in exports.rows_of(query):
-        state = invoice_state(r.corrective_action, r.total, r.balance)
+        state = invoice_state(r.corrective_action, r.total, r.balance, r.cancelled_at is not None)
         yield [
             cell(r[0]), cell(r[1]), cell(r[2]), r.currency, exports.money_cell(r.total, r.currency),
             exports.money_cell(r.balance, r.currency), state.value, cell(r.due_date),

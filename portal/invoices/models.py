@@ -23,9 +23,13 @@ class InvoiceState(enum.StrEnum):
     CANCELLED = "Cancelled"
 
 
-def invoice_state(corrective_action: str | None, total: Decimal, balance: Decimal) -> InvoiceState:
-    """Open, Partially paid, Paid or Action Required, as clerks name an invoice's state (the
-    list's filter, invoices.listing.state_clause, says the same in SQL)."""
+def invoice_state(
+    corrective_action: str | None, total: Decimal, balance: Decimal, cancelled: bool = False
+) -> InvoiceState:
+    """Cancelled, Action Required, Paid, Partially paid or Open, as clerks name an invoice's
+    state (the list's filter, invoices.listing.state_clause, says the same in SQL)."""
+    if cancelled:
+        return InvoiceState.CANCELLED
     if corrective_action:
         return InvoiceState.ACTION_REQUIRED
     if balance <= 0:
@@ -69,9 +73,9 @@ class Invoice(db.Model):
 
     @property
     def state(self) -> str:
-        if self.cancelled_at is not None:
-            return InvoiceState.CANCELLED
-        return invoice_state(self.corrective_action, self.total, self.balance)
+        return invoice_state(
+            self.corrective_action, self.total, self.balance, self.cancelled_at is not None
+        )
 
     @property
     def total_money(self) -> Money:

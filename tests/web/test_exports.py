@@ -102,3 +102,22 @@ def test_the_audit_export_has_who_what_and_when(client, login, make_user, ledger
 def test_exports_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_cancelled_invoice_is_cancelled_in_the_export_as_on_its_page(
+    client, login, make_user, make_invoice
+):
+    from datetime import datetime
+
+    from portal.invoices.models import Invoice
+
+    invoice = make_invoice(token="tok_approve")
+    db.session.get(Invoice, invoice.id).cancelled_at = datetime(2026, 12, 1)
+    db.session.commit()
+    login(make_user("auditor"))
+    (row,) = read(client.get("/invoices/export.csv"))
+    assert row["state"] == "Cancelled"
+    assert [r["number"] for r in read(client.get("/invoices/export.csv?filter=cancelled"))] == [
+        invoice.number
+    ]
+    assert "Cancelled" in client.get(f"/invoices/{invoice.id}").get_data(as_text=True)

@@ -175,17 +175,24 @@ class Gateway:
         if self.not_reconcilable:
             return Holdings((), self.not_reconcilable)
         found: list[Finding] = []
-        cursor = None
+        problem = self.read_listing((since, until), None, found)
+        return Holdings(tuple(found), problem)
+
+    def read_listing(
+        self, period: tuple[datetime, datetime], cursor: str | None, found: list[Finding]
+    ) -> str | None:
+        """Read a listing page by page from `cursor` into `found`: why it stopped short, or None."""
         for _ in range(self.max_listing_pages):
-            request = GatewayRequest("list", "", "", period=(since, until), cursor=cursor)
-            result = self._call("list", request)
+            result = self._call(
+                "list", GatewayRequest("list", "", "", period=period, cursor=cursor)
+            )
             if result.status is not GatewayStatus.SUCCESS:
-                return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
+                return f"The gateway's listing failed: {result.message}"
             found.extend(result.findings)
             cursor = result.cursor
             if not cursor:
-                return Holdings(tuple(found))
-        return Holdings(tuple(found), f"More than {self.max_listing_pages} pages: read in part")
+                return None
+        return f"More than {self.max_listing_pages} pages: read in part"
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         raise NotImplementedError

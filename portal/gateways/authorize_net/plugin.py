@@ -246,18 +246,15 @@ class AuthorizeNetGateway(Gateway):
     def holdings(self, since: datetime, until: datetime) -> Holdings:
         """The settled batches of the period (and a little after), each batch's transactions, and
         the open batch: every transaction the account holds that may have been made then."""
-        found: list[Finding] = []
+        # The batch list's answer carries no findings: its cursor is the batches' ids.
         asked = self._call("list", GatewayRequest("list", "", "", period=(since, until)))
         if asked.status is not GatewayStatus.SUCCESS:
             return Holdings((), f"The gateway's listing failed: {asked.message}")
-        pages = [f"b:{b}:1" for b in (asked.cursor or "").split(",") if b] + ["u:1"]
-        for ref in pages:
-            while ref:
-                result = self._call("list", GatewayRequest("list", "", "", cursor=ref))
-                if result.status is not GatewayStatus.SUCCESS:
-                    return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
-                found.extend(result.findings)
-                ref = result.cursor
+        found: list[Finding] = []
+        for start in [f"b:{b}:1" for b in (asked.cursor or "").split(",") if b] + ["u:1"]:
+            problem = self.read_listing((since, until), start, found)
+            if problem:
+                return Holdings(tuple(found), problem)
         return Holdings(tuple(found))
 
     def _list(self, data: dict, top: dict | None) -> GatewayResult:

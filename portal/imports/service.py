@@ -29,6 +29,7 @@ from portal.imports.models import ImportBatch
 from portal.invoices.models import Invoice
 from portal.money import MINOR_UNITS, MoneyError, parse_amount
 from portal.payments.models import Allocation
+from portal.sql import in_chunks
 from portal.transactions.models import PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,8 @@ def _bool(text: str, default: bool) -> bool:
 
 def _existing(model, ids: set[str]) -> dict[str, object]:
     found = {}
-    chunk = sorted(ids)
-    for start in range(0, len(chunk), 500):
-        for item in db.session.scalars(
-            select(model).where(model.external_id.in_(chunk[start : start + 500]))
-        ):
+    for chunk in in_chunks(ids):
+        for item in db.session.scalars(select(model).where(model.external_id.in_(chunk))):
             found[item.external_id] = item
     return found
 
@@ -247,12 +245,10 @@ def _numbers_taken(rows: list[Row]) -> dict[str, dict[str, str | None]]:
     """Account and invoice numbers already used, with the external id of who uses them."""
     taken: dict[str, dict[str, str | None]] = {"account": {}, "invoice": {}}
     for record, model in (("account", Account), ("invoice", Invoice)):
-        wanted = sorted({r.values.get("number", "") for r in rows if r.record == record})
-        for start in range(0, len(wanted), 500):
+        wanted = {r.values.get("number", "") for r in rows if r.record == record}
+        for chunk in in_chunks(wanted):
             for number, external_id in db.session.execute(
-                select(model.number, model.external_id).where(
-                    model.number.in_(wanted[start : start + 500])
-                )
+                select(model.number, model.external_id).where(model.number.in_(chunk))
             ):
                 taken[record][number] = external_id
     return taken

@@ -25,6 +25,7 @@ from portal.money import Money
 from portal.reconciliation.compare import Kind, Line, SettleCharge, View, compare
 from portal.reconciliation.models import ReconciliationLine, ReconciliationReport, ReportState
 from portal.runs.models import PaymentRun
+from portal.sql import in_chunks
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Finalization, Operation, PaymentTransaction
 
@@ -35,7 +36,6 @@ RUN_MARGIN = timedelta(minutes=2)
 # The gateways are asked this much more on both sides, so that a charge made just inside the
 # period is found even where the gateway stamped it a little earlier or later.
 ASK_MARGIN = timedelta(minutes=10)
-_IN_CHUNK = 500
 _WRITE_BATCH = 1000
 
 _NO_MONEY = {
@@ -108,16 +108,16 @@ def _known_elsewhere(gateway_id: int):
         seen_refs: set[str] = set()
         seen_keys: set[str] = set()
         for values, column, seen in (
-            (sorted(refs), PaymentTransaction.provider_reference, seen_refs),
-            (sorted(keys), PaymentTransaction.idempotency_key, seen_keys),
+            (refs, PaymentTransaction.provider_reference, seen_refs),
+            (keys, PaymentTransaction.idempotency_key, seen_keys),
         ):
-            for i in range(0, len(values), _IN_CHUNK):
+            for chunk in in_chunks(values):
                 seen.update(
                     db.session.scalars(
                         select(column).where(
                             PaymentTransaction.gateway_id == gateway_id,
                             PaymentTransaction.operation == Operation.CHARGE.value,
-                            column.in_(values[i : i + _IN_CHUNK]),
+                            column.in_(chunk),
                         )
                     )
                 )
@@ -130,14 +130,11 @@ def _known_elsewhere(gateway_id: int):
 
 
 def _invoices_by_number(numbers: set[str]) -> dict[str, int]:
-    values = sorted(numbers)
     found: dict[str, int] = {}
-    for i in range(0, len(values), _IN_CHUNK):
+    for chunk in in_chunks(numbers):
         found.update(
             db.session.execute(
-                select(Invoice.number, Invoice.id).where(
-                    Invoice.number.in_(values[i : i + _IN_CHUNK])
-                )
+                select(Invoice.number, Invoice.id).where(Invoice.number.in_(chunk))
             ).all()
         )
     return found

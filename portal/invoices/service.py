@@ -102,7 +102,7 @@ def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilt
         return "gateway disabled"
     if has_pending_charge(invoice):
         return "charged by another run in progress"
-    if invoice.decline_count > len(retry_schedule()):  # retries_exhausted(), for one invoice
+    if past_retry_schedule(invoice.decline_count):
         return "retries exhausted"
     if invoice.next_attempt_at and invoice.next_attempt_at > (rf.at or clock.now()):
         return "next retry not yet due"
@@ -118,11 +118,17 @@ def retry_schedule() -> list[int]:
     return list(settings.get(RETRY_SCHEDULE, DEFAULT_RETRY_DAYS))
 
 
+def past_retry_schedule(decline_count):
+    """More soft declines than the schedule has retries: a clerk decides now. Given an invoice's
+    count, a bool; given the column, the same rule in SQL."""
+    return decline_count > len(retry_schedule())
+
+
 def retries_exhausted():
-    """Open invoices past the retry schedule: a clerk asks the customer for another payment
-    method (why_not_eligible says the same of one invoice)."""
+    """Open invoices past the retry schedule, for the dashboard: a clerk asks the customer for
+    another payment method."""
     return and_(
-        Invoice.decline_count > len(retry_schedule()),
+        past_retry_schedule(Invoice.decline_count),
         Invoice.balance > 0,
         Invoice.cancelled_at.is_(None),
     )

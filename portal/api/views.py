@@ -108,8 +108,7 @@ def _planned(record: str, data: dict) -> imports.Row:
     try:
         imports.refuse_card_numbers(values, "")
     except imports.ImportRefused as exc:
-        field = next(k for k, v in values.items() if imports._card_number_in(v))
-        abort(422, message=str(exc), errors={"json": {field: [str(exc)]}})
+        abort(422, message=str(exc), errors={"json": {exc.field: [str(exc)]}})
     (row,) = imports.plan_rows([(1, values)]).rows
     if row.action == "refused":
         field = _field_named(row.reason or "", values)
@@ -129,9 +128,13 @@ def _field_named(reason: str, values: dict) -> str:
 _ALIASES = {"account": "account_external_id"}
 
 
-def _write(row: imports.Row) -> None:
+def _save(record: str, model, data: dict):
+    """Plan one row through the import's rules (a refusal is a JSON 422), write it, and return
+    the row's plan and the record it wrote."""
+    row = _planned(record, data)
     imports.write(imports.Plan([row]))
     db.session.flush()
+    return row, _by_external(model, data["external_id"])
 
 
 def _by_external(model, external_id: str):
@@ -162,8 +165,7 @@ def create_invoice(data):
     """Create an invoice for an account known by its external id"""
     if _by_external(Invoice, data["external_id"]) is not None:
         abort(409, message=f"Invoice {data['external_id']} exists: change it with PATCH.")
-    _write(_planned("invoice", data))
-    invoice = _by_external(Invoice, data["external_id"])
+    _, invoice = _save("invoice", Invoice, data)
     audit.record("invoice.created_by_api", invoice, actor=g.api_user,
                  after={k: _text(v) for k, v in data.items()})  # fmt: skip
     return invoice
@@ -205,8 +207,7 @@ def update_invoice(data, invoice_id):
     current = {"external_id": invoice.external_id, "account_external_id": invoice.account.external_id,
                "number": invoice.number, "currency": invoice.currency, "total": str(invoice.total),
                "due_date": invoice.due_date, "posted": invoice.posted}  # fmt: skip
-    row = _planned("invoice", {**current, **data})
-    _write(row)
+    row, _ = _save("invoice", Invoice, {**current, **data})
     audit.record("invoice.updated_by_api", invoice, actor=g.api_user,
                  before={k: _text(old) for k, (old, _) in row.changes.items()},
                  after={k: _text(new) for k, (_, new) in row.changes.items()})  # fmt: skip
@@ -235,9 +236,7 @@ def cancel_invoice(invoice_id):
 @bp.doc(parameters=[IDEMPOTENCY_KEY])
 def save_account(data):
     """Create or update an account by its external id"""
-    row = _planned("account", data)
-    _write(row)
-    account = _by_external(Account, data["external_id"])
+    row, account = _save("account", Account, data)
     if row.action != "unchanged":
         audit.record("account.saved_by_api", account, actor=g.api_user,
                      after={"action": row.action, **data})  # fmt: skip
@@ -252,9 +251,7 @@ def save_account(data):
 @bp.doc(parameters=[IDEMPOTENCY_KEY])
 def save_payment_method(data):
     """Create or update a payment method by its external id: a gateway token, never card data"""
-    row = _planned("payment_method", data)
-    _write(row)
-    method = _by_external(PaymentMethod, data["external_id"])
+    row, method = _save("payment_method", PaymentMethod, data)
     if row.action != "unchanged":
         audit.record("payment_method.saved_by_api", method, actor=g.api_user,
                      after={"action": row.action, "gateway": data["gateway"],

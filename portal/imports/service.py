@@ -59,6 +59,8 @@ TEMPLATE = (
 class ImportRefused(DomainError):
     """The whole file is refused (not a CSV of Settle's layout, or it holds card data)."""
 
+    field: str | None = None  # the column that holds card data, where that is the reason
+
 
 @dataclass
 class Row:
@@ -180,11 +182,13 @@ def refuse_card_numbers(values: dict[str, str], where: str) -> None:
     """Refuse the whole input if any value looks like a card number; nothing of it is stored."""
     for name, value in values.items():
         if _card_number_in(value):
-            raise ImportRefused(
+            refused = ImportRefused(
                 f"{where}{name}: this looks like a card number (its digits pass the card check)."
                 " Settle stores gateway tokens only, never card numbers: nothing was stored."
                 " Export tokens from your gateway instead."
             )
+            refused.field = name
+            raise refused
 
 
 def plan_rows(read_rows: list[tuple[int, dict]]) -> Plan:

@@ -25,11 +25,6 @@ def today_in(zone: str) -> date:
     return now().replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
 
 
-def today_shown() -> date:
-    """Today in the portal's zone."""
-    return now().replace(tzinfo=UTC).astimezone(_shown_in).date()
-
-
 def show_in(zone: str) -> None:
     global _shown_in
     _shown_in = ZoneInfo(zone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.orm import aliased
 
@@ -172,7 +173,7 @@ def _start(
         since = run.started_at - RUN_MARGIN
         until = (run.finished_at or clock.now()) + RUN_MARGIN
     else:
-        if day > clock.today_shown():
+        if day > clock.today_in(current_app.config["SETTLE_TIMEZONE"]):
             raise DomainError(f"{day.isoformat()} is in the future: there is nothing to compare.")
         since, until = clock.day_in_utc(day)
     report = ReconciliationReport(

@@ -1,6 +1,6 @@
 """Reconciliation pages: the reports, asking for a day's or a run's, each report and its CSV."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -37,7 +37,7 @@ def _index(form: DayForm, status: int = 200):
 @requires(Role.AUDITOR)
 def index():
     form = DayForm()
-    form.day.data = clock.today_shown()
+    form.day.data = clock.today_in(current_app.config["SETTLE_TIMEZONE"])
     return _index(form)
 
 

@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.api import tokens as api_tokens
+from portal.api.models import ApiToken
 from portal.audit import service as audit
 from portal.auth.models import Role, User
 from portal.auth.roles import requires
@@ -94,7 +95,7 @@ def revoke_token(user_id: int, token_id: int):
     if not ActionForm().validate_on_submit():
         flash("The form expired: reload the page and try again.", "error")
         return redirect(url_for("users.detail", user_id=user.id))
-    if token_id not in {t.id for t in api_tokens.tokens_of(user)}:
+    if getattr(db.session.get(ApiToken, token_id), "user_id", None) != user.id:
         abort(404)
     token = api_tokens.revoke(token_id, current_user)
     db.session.commit()

@@ -297,3 +297,15 @@ def test_the_openapi_description_is_true_to_the_routes_and_the_answers(app, supe
                        ("Payment", api.get("/payments").json["data"][0]),
                        ("InvoicePage", api.get("/invoices").json)]:  # fmt: skip
         assert set(body) == set(schemas[name]["properties"]), name
+
+
+def test_a_token_is_revoked_only_on_its_own_users_page(client, login, token_for, make_user):
+    user, secret = token_for("auditor")
+    other = make_user("clerk", "someone-else")
+    admin = db.session.scalar(select(type(user)).where(type(user).role == "admin"))
+    login(admin)
+    token = db.session.scalar(select(ApiToken))
+    response = client.post(f"/users/{other.id}/api-tokens/{token.id}/revoke",
+                           data={"csrf_token": csrf(client, f"/users/{other.id}")})  # fmt: skip
+    assert response.status_code == 404
+    assert Api(client, secret).get("/invoices").status_code == 200

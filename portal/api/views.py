@@ -27,8 +27,8 @@ from portal.errors import DomainError
 from portal.extensions import csrf, db
 from portal.imports import service as imports
 from portal.invoices import service as invoices
-from portal.invoices.listing import state_clause
 from portal.invoices.models import Invoice
+from portal.listings.invoices import state_clause
 from portal.payments.models import Payment
 from portal.transactions.models import PaymentTransaction
 

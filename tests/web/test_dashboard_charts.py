@@ -4,7 +4,7 @@ currency to the cent, and declines by code and gateway, each with its numbers be
 from datetime import timedelta
 
 from portal import clock
-from portal.dashboard import charts
+from portal.listings import charts
 
 
 def test_the_month_counts_each_kind_of_answer_on_its_day(app, make_invoice, run_for):

@@ -11,19 +11,19 @@ from portal.money import Money
 
 
 def register_web(app: Flask) -> None:
-    from portal.accounts.views import bp as accounts_bp
-    from portal.audit.views import bp as audit_bp
-    from portal.auth.views import bp as auth_bp
-    from portal.dashboard.views import bp as dashboard_bp
-    from portal.gateways.views import bp as gateways_bp
-    from portal.imports.views import bp as imports_bp
-    from portal.invoices.views import bp as invoices_bp
-    from portal.payments.views import bp as payments_bp
-    from portal.reconciliation.views import bp as reconciliation_bp
-    from portal.runs.views import bp as runs_bp
-    from portal.settings.views import bp as settings_bp
-    from portal.transactions.views import bp as transactions_bp
-    from portal.users.views import bp as users_bp
+    from portal.web.accounts import bp as accounts_bp
+    from portal.web.audit import bp as audit_bp
+    from portal.web.auth import bp as auth_bp
+    from portal.web.dashboard import bp as dashboard_bp
+    from portal.web.gateways import bp as gateways_bp
+    from portal.web.imports import bp as imports_bp
+    from portal.web.invoices import bp as invoices_bp
+    from portal.web.payments import bp as payments_bp
+    from portal.web.reconciliation import bp as reconciliation_bp
+    from portal.web.runs import bp as runs_bp
+    from portal.web.settings import bp as settings_bp
+    from portal.web.transactions import bp as transactions_bp
+    from portal.web.users import bp as users_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
     blueprints += [reconciliation_bp, accounts_bp, imports_bp, users_bp]

@@ -13,6 +13,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.exports import csv_response
 from portal.extensions import db
 from portal.gateways.models import Gateway
+from portal.listings.transactions import EXPORT_HEADER, KINDS, TxnFilters, export_rows
 from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import paginate
 from portal.payments.models import PaymentMethodKind
@@ -20,7 +21,6 @@ from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
 from portal.transactions import manual_payment as manual
 from portal.transactions.forms import ActionForm, ManualPaymentForm
-from portal.transactions.listing import EXPORT_HEADER, KINDS, TxnFilters, export_rows
 from portal.transactions.models import (
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,

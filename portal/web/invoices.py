@@ -13,9 +13,9 @@ from portal.exports import csv_response
 from portal.extensions import db
 from portal.invoices import service
 from portal.invoices.forms import ResetRetriesForm
-from portal.invoices.listing import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
 from portal.invoices.models import Invoice
 from portal.invoices.service import RunFilter
+from portal.listings.invoices import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
 from portal.pagination import paginate
 from portal.payments.models import Allocation
 from portal.runs.models import RunSkip

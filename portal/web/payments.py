@@ -13,9 +13,10 @@ from portal.errors import DomainError, NotAllowed
 from portal.exports import csv_response
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.listings import payments as listing
 from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import paginate
-from portal.payments import listing, service
+from portal.payments import service
 from portal.payments.forms import AllocateForm, UnallocateForm
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
 

@@ -5,10 +5,10 @@ from sqlalchemy import func, select
 
 from portal.auth.models import Role
 from portal.auth.roles import requires
-from portal.dashboard import charts
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.invoices.service import retries_exhausted
+from portal.listings import charts
 from portal.runs import service as runs_service
 from portal.runs.models import PaymentRun
 from portal.statuses import ACTION_REQUIRED

@@ -30,6 +30,7 @@ from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.listings.invoices import state_clause
 from portal.payments.models import Payment
+from portal.runs import eligibility
 from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1",
@@ -223,7 +224,7 @@ def update_invoice(data, invoice_id):
 def cancel_invoice(invoice_id):
     """Cancel an invoice: runs never charge it again (only one with no money on it)"""
     try:
-        return invoices.cancel(_invoice(invoice_id).id, g.api_user)
+        return eligibility.cancel(_invoice(invoice_id).id, g.api_user)
     except DomainError as exc:
         abort(409, message=str(exc))
 

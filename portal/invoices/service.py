@@ -1,32 +1,20 @@
-"""Invoice rules: eligibility for runs, the row lock, the lock (Corrective Action) itself."""
+"""Invoice rules: the row lock, the lock (Corrective Action) itself, the retry schedule and who
+works on a locked invoice."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, select, update
+from sqlalchemy import and_, select, update
 
 from portal import clock
-from portal.accounts.models import PaymentMethod
 from portal.audit import service as audit
 from portal.auth.models import Role, User
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.settings import service as settings
-from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState
-from portal.transactions.models import Operation, PaymentTransaction
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    due_on: date
-    currency: str | None = None
-    gateway_id: int | None = None
-    account_id: int | None = None
-    # When the run decides; the retry schedule is read against it (None: now).
-    at: datetime | None = None
+from portal.statuses import ACTION_REQUIRED
 
 
 def lock_invoice(invoice_id: int) -> Invoice:
@@ -50,63 +38,6 @@ def lock_invoice(invoice_id: int) -> Invoice:
     if invoice is None:
         raise DomainError(f"Invoice {invoice_id} does not exist")
     return invoice
-
-
-def charging_method(invoice: Invoice) -> PaymentMethod | None:
-    """The account's payment method a run charges: an Active one first, the default first among
-    those; else the best of the rest, so that the skip reason names its state."""
-    rank = case((PaymentMethod.state == MethodState.ACTIVE.value, 0), else_=1)
-    return db.session.scalars(
-        select(PaymentMethod)
-        .where(PaymentMethod.account_id == invoice.account_id)
-        .order_by(rank, PaymentMethod.is_default.desc(), PaymentMethod.id)
-        .limit(1)
-    ).first()
-
-
-def has_pending_charge(invoice: Invoice) -> bool:
-    return db.session.scalar(
-        select(
-            exists().where(
-                PaymentTransaction.invoice_id == invoice.id,
-                PaymentTransaction.operation == Operation.CHARGE.value,
-                PaymentTransaction.status == GatewayStatus.PENDING.value,
-            )
-        )
-    )
-
-
-def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilter) -> str | None:
-    """The first eligibility rule the invoice fails, in a clerk's words; None when eligible."""
-    if invoice.cancelled_at is not None:
-        return "cancelled"
-    if not invoice.posted:
-        return "not posted"
-    if invoice.balance <= 0:
-        return "zero balance"
-    if invoice.due_date > rf.due_on:
-        return "not due"
-    if invoice.corrective_action == ACTION_REQUIRED:
-        return "Action Required"
-    if rf.currency and invoice.currency != rf.currency:
-        return "other currency"
-    if rf.account_id and invoice.account_id != rf.account_id:
-        return "other account"
-    if method is None or method.state == MethodState.INACTIVE:
-        return "no active payment method"
-    if method.state == MethodState.NEEDS_UPDATE:
-        return "payment method needs update"
-    if rf.gateway_id and method.gateway_id != rf.gateway_id:
-        return "other gateway"
-    if not method.gateway.enabled:
-        return "gateway disabled"
-    if has_pending_charge(invoice):
-        return "charged by another run in progress"
-    if past_retry_schedule(invoice.decline_count):
-        return "retries exhausted"
-    if invoice.next_attempt_at and invoice.next_attempt_at > (rf.at or clock.now()):
-        return "next retry not yet due"
-    return None
 
 
 DEFAULT_RETRY_DAYS = [1, 3, 7]
@@ -169,56 +100,6 @@ def reset_retries(invoice: Invoice, reason: str, actor) -> None:
         "invoice.retries_reset", invoice, actor=actor, before=before,
         after={"decline_count": 0, "next_attempt_at": None}, note=reason,
     )  # fmt: skip
-
-
-def candidate_ids(rf: RunFilter) -> list[int]:
-    """The invoices a run considers (open, due, in its scope), oldest due first.
-
-    why_not_eligible has the last word on each, and its reason is recorded when it says no.
-    """
-    query = (
-        select(Invoice.id)
-        .where(Invoice.balance > 0, Invoice.due_date <= rf.due_on, Invoice.cancelled_at.is_(None))
-        .order_by(Invoice.due_date, Invoice.id)
-    )
-    if rf.currency:
-        query = query.where(Invoice.currency == rf.currency)
-    if rf.account_id:
-        query = query.where(Invoice.account_id == rf.account_id)
-    if rf.gateway_id:
-        query = query.where(
-            exists().where(
-                PaymentMethod.account_id == Invoice.account_id,
-                PaymentMethod.gateway_id == rf.gateway_id,
-            )
-        )
-    return list(db.session.scalars(query))
-
-
-def cancel(invoice_id: int, actor) -> Invoice:
-    """The billing system cancels an invoice: runs never charge it again. Only an invoice with
-    no money on it: none allocated, no charge in flight, nothing left to finalize."""
-    invoice = lock_invoice(invoice_id)
-    if invoice.cancelled_at is not None:
-        return invoice
-    if has_pending_charge(invoice):
-        raise NotAllowed(
-            f"Invoice {invoice.number} has a charge in flight: cancel it when answered"
-        )
-    if invoice.corrective_action:
-        raise NotAllowed(
-            f"Invoice {invoice.number} is {invoice.corrective_action}: a clerk finalizes its"
-            " charge first"
-        )
-    if invoice.balance != invoice.total:
-        raise NotAllowed(
-            f"Invoice {invoice.number} has payments allocated: a supervisor unallocates them"
-            " (Payments) before it is cancelled"
-        )
-    invoice.cancelled_at = clock.now()
-    invoice.cancelled_by_id = getattr(actor, "id", None)
-    audit.record("invoice.cancelled", invoice, actor=actor, after={"state": "Cancelled"})
-    return invoice
 
 
 def set_action_required(invoice: Invoice) -> None:

@@ -12,9 +12,10 @@ from portal.audit import service as audit
 from portal.extensions import db
 from portal.gateways.base import GatewayResult
 from portal.invoices import service as invoices
-from portal.invoices.service import RunFilter
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
+from portal.runs import eligibility
+from portal.runs.eligibility import RunFilter
 from portal.runs.models import PaymentRun, RunState
 from portal.settings import service as settings
 from portal.statuses import GatewayStatus, MethodState, policy_for
@@ -42,8 +43,8 @@ def claim(
         # Calls queued for a gateway's turn when a supervisor cancelled: none of them leaves.
         db.session.rollback()
         return CANCELLED_BEFORE_ITS_TURN
-    method = invoices.charging_method(invoice)
-    reason = invoices.why_not_eligible(invoice, method, rf)
+    method = eligibility.charging_method(invoice)
+    reason = eligibility.why_not_eligible(invoice, method, rf)
     if reason:
         db.session.rollback()
         return reason

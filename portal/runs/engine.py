@@ -21,11 +21,10 @@ from sqlalchemy import func, select, update
 from portal import clock
 from portal.extensions import db
 from portal.gateways.models import Gateway
-from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
-from portal.invoices.service import RunFilter
-from portal.runs import lease
+from portal.runs import eligibility, lease
 from portal.runs.charging import charge_invoice
+from portal.runs.eligibility import RunFilter
 from portal.runs.lease import HEARTBEAT_EVERY
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.runs.service import (
@@ -86,7 +85,7 @@ def begin_run(run_id: int, chunk_size: int) -> list[int]:
     if run.follows_run_id:
         ids = not_attempted_ids(run.follows_run_id)
     else:
-        ids = invoices.candidate_ids(run_filter(run))
+        ids = eligibility.candidate_ids(run_filter(run))
     # A capped run is one chunk, so that its cap is exact.
     size = max(1, len(ids) if run.invoice_limit else chunk_size)
     chunks = [
@@ -320,7 +319,7 @@ def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _
         try:
             run = db.session.get(PaymentRun, run_id)
             invoice = db.session.get(Invoice, invoice_id)
-            method = invoices.charging_method(invoice)
+            method = eligibility.charging_method(invoice)
             with gates.gate(method.gateway_id if method else 0):
                 return charge_invoice(invoice_id, run, rf)
         except Exception:

@@ -14,8 +14,8 @@ from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
-from portal.invoices.service import RunFilter
 from portal.money import MINOR_UNITS
+from portal.runs.eligibility import RunFilter
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction

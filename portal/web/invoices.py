@@ -14,10 +14,10 @@ from portal.extensions import db
 from portal.invoices import service
 from portal.invoices.forms import ResetRetriesForm
 from portal.invoices.models import Invoice
-from portal.invoices.service import RunFilter
 from portal.listings.invoices import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
 from portal.pagination import paginate
 from portal.payments.models import Allocation
+from portal.runs.eligibility import RunFilter, charging_method, why_not_eligible
 from portal.runs.models import RunSkip
 from portal.statuses import GatewayStatus
 from portal.transactions.forms import ActionForm
@@ -130,7 +130,7 @@ def detail(invoice_id: int):
         declines=declines,
         retry_days=service.retry_schedule(),
         reset_form=ResetRetriesForm(),
-        why_not_now=service.why_not_eligible(invoice, service.charging_method(invoice), today),
+        why_not_now=why_not_eligible(invoice, charging_method(invoice), today),
         txns=txns,
         allocations=allocations,
         events=audit.timeline(invoice),

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from portal.extensions import db
-from portal.invoices.service import RunFilter, why_not_eligible
+from portal.runs.eligibility import RunFilter, why_not_eligible
 from portal.transactions.models import PaymentTransaction
 
 TODAY = date.today()

@@ -114,6 +114,7 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
     from portal import jobs
     from portal.errors import DomainError
     from portal.gateways.models import Gateway
+    from portal.runs import dispatch
     from portal.runs.models import PaymentRun
     from portal.runs.service import start_run
 
@@ -139,7 +140,7 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     # The same choice as the portal's: the Celery workers with a broker, else this process.
-    if not jobs.submit_run(run.id, here=True):
+    if not dispatch.submit_run(run.id, here=True):
         # Exit non-zero, but say plainly that the run is not lost.
         raise click.ClickException(
             f"payment run #{run.id} is Queued and waits for the broker: "
@@ -149,7 +150,7 @@ def run_command(due: str, gateway: str | None, currency: str | None, limit: int 
         click.echo(f"payment run #{run.id}: sent to the Celery workers")
         if not wait:
             return
-        run = jobs.wait_until_finished(run.id)
+        run = dispatch.wait_until_finished(run.id)
     else:
         run = db.session.get(PaymentRun, run.id, populate_existing=True)
     click.echo(

@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def _dispatch() -> list[str]:
-    from portal import jobs
+    from portal.runs import dispatch
 
-    return jobs.dispatch_waiting()
+    return dispatch.dispatch_waiting()
 
 
 def _janitor() -> list[str]:

@@ -54,10 +54,10 @@ def init_celery(app: Flask) -> Celery:
 
 @shared_task(name="settle.begin_run")
 def begin_run_task(run_id: int) -> None:
-    from portal import jobs
+    from portal.runs import dispatch
     from portal.runs.engine import begin_run
 
-    jobs.send_chunks(begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]))
+    dispatch.send_chunks(begin_run(run_id, current_app.config["SETTLE_RUN_CHUNK_SIZE"]))
 
 
 @shared_task(name="settle.apply_import")
@@ -107,9 +107,9 @@ def _dispatch_at_start(sender=None, **kwargs):
         return
     with flask_app.app_context():
         try:
-            from portal import jobs
+            from portal.runs import dispatch
 
-            for line in jobs.dispatch_waiting():
+            for line in dispatch.dispatch_waiting():
                 log.info(line)
         except Exception:
             log.exception("dispatch at worker start failed")

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import exists, select, update
 
-from portal import clock
+from portal import clock, jobs
 from portal.accounts.models import Account, PaymentMethod
 from portal.audit import service as audit
 from portal.errors import DomainError, NotAllowed
@@ -372,7 +373,7 @@ def apply(batch_id: int, actor, background_rows: int | None = None) -> Plan | No
     """Write what the file says, once: planned again now (Settle may have changed since the
     preview), refused rows left out, audited with its counts. A file of more rows than
     `background_rows` is only claimed here (state Applying, committed) and None is returned: the
-    caller hands it to the background (jobs.submit_import), which writes it in batches."""
+    caller hands it to the background (submit_import), which writes it in batches."""
     won = db.session.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch_id, ImportBatch.applied_at.is_(None))
@@ -522,3 +523,21 @@ def recent_batches(limit: int = 20) -> list[ImportBatch]:
     return list(
         db.session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit))
     )
+
+
+def submit_import(batch_id: int) -> None:
+    """Write a large, claimed import in the background: a Celery worker, or a thread here."""
+    app = current_app._get_current_object()
+    where = jobs.executor(app)
+    if where == "broker":
+        jobs.send("settle.apply_import", batch_id)
+        return
+    jobs.in_background(app, where, f"import-{batch_id}", _apply_import, batch_id)
+
+
+def _apply_import(app, batch_id: int) -> None:
+    with app.app_context():
+        try:
+            apply_in_background(batch_id)
+        finally:
+            db.session.remove()

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
-from portal.runs import lease
+from portal.runs import dispatch, lease
 from portal.runs.charging import count_on_run, finish_charge
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 from portal.runs.service import append_error, cancel_run, give_up_chunk
@@ -82,7 +82,7 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     for run in running:
         orphaned = lease.run_silent_since(run) < now - lease.RUN_ORPHANED_AFTER
         if orphaned and not _has_pending(run.id) and _reopen(run, now):
-            jobs.submit_resume(run.id)
+            dispatch.submit_resume(run.id)
             report.runs.append(run.id)
     return report
 

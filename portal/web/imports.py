@@ -13,7 +13,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from portal import jobs, once
+from portal import once
 from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError, NotAllowed
@@ -101,7 +101,7 @@ def apply(batch_id: int):
         flash(str(exc), "error")
         return redirect(url_for("imports.detail", batch_id=batch.id))
     if result is None:
-        jobs.submit_import(batch.id)
+        service.submit_import(batch.id)
         flash(f"Import #{batch.id} is being written in the background: this page shows how far "
               "it has got.", "info")  # fmt: skip
         return redirect(url_for("imports.detail", batch_id=batch.id))

@@ -16,7 +16,7 @@ from portal.gateways.models import Gateway
 from portal.money import MINOR_UNITS
 from portal.pagination import paginate
 from portal.reconciliation import service as reconciliation
-from portal.runs import service
+from portal.runs import dispatch, service
 from portal.runs.forms import RunForm
 from portal.runs.models import PaymentRun, RunSkip
 from portal.transactions.forms import ActionForm
@@ -77,7 +77,7 @@ def new():
             db.session.rollback()
             flash(str(exc), "error")
             return render_template("runs/new.html", form=form), 409
-        jobs.submit_run(run.id)
+        dispatch.submit_run(run.id)
         db.session.refresh(run)
         if run.dispatch_error:
             flash(f"Payment run #{run.id} is queued, but it could not be sent yet.", "error")
@@ -135,7 +135,7 @@ def charge_not_attempted(run_id: int):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("runs.detail", run_id=run_id))
-    jobs.submit_run(run.id)
+    dispatch.submit_run(run.id)
     flash(f"Payment run #{run.id} charges the invoices run #{run_id} did not attempt.", "success")
     return redirect(url_for("runs.detail", run_id=run.id))
 

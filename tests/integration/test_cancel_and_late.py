@@ -10,6 +10,7 @@ from portal import clock, jobs
 from portal.extensions import db
 from portal.gateways.base import GatewayResult
 from portal.invoices.models import Invoice
+from portal.runs import dispatch
 from portal.runs.charging import claim, finish_charge
 from portal.runs.models import PaymentRun
 from portal.runs.recovery import recover
@@ -30,7 +31,7 @@ def test_cancel_stops_a_running_run_between_invoices_and_leaves_nothing_pending(
         make_invoice(token="tok_hang", gateway=slow)
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    jobs.submit_run(run.id)
+    dispatch.submit_run(run.id)
     for _ in range(100):  # wait until the first call is out
         db.session.expire_all()
         if db.session.scalar(select(PaymentTransaction.id)):
@@ -39,7 +40,7 @@ def test_cancel_stops_a_running_run_between_invoices_and_leaves_nothing_pending(
     from portal.runs.service import cancel_run
 
     assert cancel_run(run.id, None)
-    jobs.wait_for_runs(app, timeout=30)
+    jobs.wait_for_threads(app, timeout=30)
     db.session.expire_all()
     run = db.session.get(PaymentRun, run.id)
     statuses = db.session.scalars(select(PaymentTransaction.status)).all()

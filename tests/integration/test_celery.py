@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.extensions import db
+from portal.runs import dispatch
 from portal.runs.models import ChunkState, PaymentRun, RunChunk
 from portal.runs.service import start_run
 from portal.tasks import init_celery
@@ -92,7 +93,7 @@ def workers(app, tmp_path):
 
 
 def _finished(run_id: int, timeout: float = 90) -> PaymentRun:
-    run = jobs.wait_until_finished(run_id, timeout=timeout, every=0.2)
+    run = dispatch.wait_until_finished(run_id, timeout=timeout, every=0.2)
     assert run.finished_at is not None, f"run #{run_id} still {run.state} after {timeout} s"
     return run
 
@@ -112,7 +113,7 @@ def test_a_celery_worker_executes_a_run_chunk_by_chunk(app, broker, workers, mak
     workers("w1")
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    jobs.submit_run(run.id)
+    dispatch.submit_run(run.id)
     run = _finished(run.id)
     assert run.state == "Completed", run.error
     assert (run.selected_count, run.chunk_count) == (30, 5)  # chunks of 7
@@ -133,14 +134,14 @@ def test_two_workers_given_every_chunk_twice_charge_each_invoice_once(
     workers("w2")
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    jobs.submit_run(run.id)
+    dispatch.submit_run(run.id)
     for _ in range(200):  # as soon as the run has its chunks, send every one of them again
         db.session.rollback()
         ids = db.session.scalars(select(RunChunk.id).where(RunChunk.run_id == run.id)).all()
         if ids:
             break
         time.sleep(0.05)
-    assert jobs.send_chunks(ids) == len(ids)
+    assert dispatch.send_chunks(ids) == len(ids)
     run = _finished(run.id)
     assert run.state == "Completed", run.error
     assert run.success_count == 40
@@ -157,7 +158,7 @@ def test_a_run_sent_while_the_broker_is_down_stays_queued_and_starts_when_it_is_
     broker(DEAD_BROKER)
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    jobs.submit_run(run.id)
+    dispatch.submit_run(run.id)
     db.session.expire_all()
     run = db.session.get(PaymentRun, run.id)
     assert run.state == "Queued" and run.dispatched_at is None
@@ -199,7 +200,7 @@ def test_a_large_import_is_written_by_a_celery_worker(app, broker, workers, make
     db.session.commit()
     assert imports.apply(batch.id, supervisor, background_rows=100) is None  # claimed, not written
     db.session.commit()
-    jobs.submit_import(batch.id)
+    imports.submit_import(batch.id)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         db.session.expire_all()

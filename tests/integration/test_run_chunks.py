@@ -7,9 +7,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import clock, jobs
+from portal import clock
 from portal.audit.models import AuditEvent
 from portal.extensions import db
+from portal.runs import dispatch
 from portal.runs.engine import begin_run, run_chunk
 from portal.runs.lease import STALE_AFTER
 from portal.runs.models import ChunkState, PaymentRun, RunChunk
@@ -136,12 +137,12 @@ def test_the_dispatcher_sends_again_only_what_no_worker_holds(app, make_invoice,
         .values(state="Running", heartbeat_at=now - STALE_AFTER - timedelta(seconds=5))
     )
     db.session.commit()
-    jobs.dispatch_waiting(now)
+    dispatch.dispatch_waiting(now)
     assert ("settle.begin_run", never_sent) in recorder.sent
     assert {c for name, c in recorder.sent if name == "settle.run_chunk"} == {stale, lost}
     assert _run(never_sent).dispatched_at is not None
     recorder.sent.clear()
-    jobs.dispatch_waiting(now + timedelta(minutes=1))  # sent a minute ago: not again yet
+    dispatch.dispatch_waiting(now + timedelta(minutes=1))  # sent a minute ago: not again yet
     assert {c for name, c in recorder.sent if name == "settle.run_chunk"} == {stale}
     assert ("settle.begin_run", never_sent) not in recorder.sent
 
@@ -149,12 +150,12 @@ def test_the_dispatcher_sends_again_only_what_no_worker_holds(app, make_invoice,
 def test_a_broker_that_refuses_leaves_the_run_queued_with_the_reason_and_no_password(app, recorder):
     recorder.fail = True
     run_id = _queued_run()
-    assert jobs.send_run(run_id) is False
+    assert dispatch.send_run(run_id) is False
     run = _run(run_id)
     assert run.state == "Queued" and run.dispatched_at is None
     assert "ConnectionRefusedError" in run.dispatch_error and "secret" not in run.dispatch_error
     recorder.fail = False
-    jobs.dispatch_waiting()
+    dispatch.dispatch_waiting()
     run = _run(run_id)
     assert run.dispatch_error is None and recorder.sent == [("settle.begin_run", run_id)]
 
@@ -168,7 +169,7 @@ def test_the_dispatcher_finishes_a_run_whose_last_chunk_ended_before_finishing_i
     db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(state="Done"))
     db.session.commit()  # as if the worker died between closing its chunk and finishing the run
     assert _run(run_id).finished_at is None
-    assert "payment run" in " ".join(jobs.dispatch_waiting())
+    assert "payment run" in " ".join(dispatch.dispatch_waiting())
     assert _run(run_id).finished_at is not None
 
 
@@ -207,7 +208,7 @@ def test_a_chunk_whose_workers_keep_dying_is_given_up_and_its_run_ends(app, make
     db.session.commit()
     run_chunk(chunk_id)  # no further attempt
     assert db.session.get(RunChunk, chunk_id, populate_existing=True).attempts == MAX_ATTEMPTS
-    jobs.dispatch_waiting()
+    dispatch.dispatch_waiting()
     run = _run(run_id)
     assert run.state == "Completed with errors" and "given up" in run.error
     assert recorder.sent == []

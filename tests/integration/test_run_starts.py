@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal import jobs
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.runs import dispatch
 from portal.runs.engine import execute_run
 from portal.runs.models import PaymentRun, RunState
 from portal.runs.service import start_run
@@ -61,8 +62,8 @@ def test_a_run_runs_in_a_background_thread(app, make_invoice, sandbox, monkeypat
     make_invoice()
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    jobs.submit_run(run.id)
-    jobs.wait_for_runs(app, timeout=30)
+    dispatch.submit_run(run.id)
+    jobs.wait_for_threads(app, timeout=30)
     db.session.expire_all()
     run = db.session.scalar(select(PaymentRun))
     assert (run.state, run.success_count) == (RunState.COMPLETED, 1)

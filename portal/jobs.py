@@ -14,6 +14,8 @@ import time
 
 from flask import Flask, current_app
 
+from portal.extensions import db
+
 log = logging.getLogger(__name__)
 
 
@@ -33,10 +35,20 @@ def executor(app: Flask, *, here: bool = False) -> str:
 
 
 def in_background(app: Flask, where: str, name: str, work, *args) -> None:
+    """Call `work(*args)` without a broker: here ("inline") or in a daemon thread, either way in an
+    app context of its own whose database session is removed at the end."""
+
+    def in_context() -> None:
+        with app.app_context():
+            try:
+                work(*args)
+            finally:
+                db.session.remove()
+
     if where == "inline":
-        work(app, *args)
+        in_context()
         return
-    thread = threading.Thread(target=work, args=(app, *args), name=name, daemon=True)
+    thread = threading.Thread(target=in_context, name=name, daemon=True)
     thread.start()
     app.extensions.setdefault("settle_threads", []).append(thread)
 

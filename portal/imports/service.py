@@ -532,12 +532,4 @@ def submit_import(batch_id: int) -> None:
     if where == "broker":
         jobs.send("settle.apply_import", batch_id)
         return
-    jobs.in_background(app, where, f"import-{batch_id}", _apply_import, batch_id)
-
-
-def _apply_import(app, batch_id: int) -> None:
-    with app.app_context():
-        try:
-            apply_in_background(batch_id)
-        finally:
-            db.session.remove()
+    jobs.in_background(app, where, f"import-{batch_id}", apply_in_background, batch_id)

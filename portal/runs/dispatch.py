@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from portal import clock, jobs
@@ -38,16 +38,13 @@ def submit_resume(run_id: int) -> None:
         jobs.in_background(app, where, f"payment-run-{run_id}", _execute, run_id, True)
 
 
-def _execute(app: Flask, run_id: int, resume: bool = False) -> None:
-    with app.app_context():
-        try:
-            (resume_run if resume else execute_run)(run_id)
-        except Exception as exc:
-            log.exception("payment run #%s stopped", run_id)
-            db.session.rollback()
-            abandon(run_id, [trouble("the run stopped", exc)])
-        finally:
-            db.session.remove()
+def _execute(run_id: int, resume: bool = False) -> None:
+    try:
+        (resume_run if resume else execute_run)(run_id)
+    except Exception as exc:
+        log.exception("payment run #%s stopped", run_id)
+        db.session.rollback()
+        abandon(run_id, [trouble("the run stopped", exc)])
 
 
 def wait_until_finished(

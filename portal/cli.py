@@ -203,7 +203,7 @@ def import_command(path: str, dry_run: bool):
 @with_appcontext
 def recover_command(alone: bool):
     """Sort every call left Pending by a crash (asking the gateway) and end orphaned runs."""
-    from portal.runs.recovery import recover
+    from portal.sweeps.recovery import recover
 
     report = recover(alone=alone)
     for line in report.transactions:
@@ -219,7 +219,7 @@ def _recover_in_background(app) -> None:
 
     The embedded default is one process: nothing started before this start can still be in flight.
     """
-    from portal.runs.recovery import recover
+    from portal.sweeps.recovery import recover
 
     def work():
         with app.app_context():
@@ -239,7 +239,7 @@ def _recover_in_background(app) -> None:
 @with_appcontext
 def janitor_command():
     """One pass of the janitor: ask the gateways about locked charges that are due a check."""
-    from portal.transactions.janitor import run_janitor
+    from portal.sweeps.janitor import run_janitor
 
     report = run_janitor()
     for line in report.looked_up + report.voided:

@@ -22,18 +22,18 @@ log = logging.getLogger(__name__)
 def _dispatch() -> list[str]:
     from portal.runs import dispatch
 
-    return dispatch.dispatch_waiting()
+    return dispatch.sweep_runs().lines
 
 
 def _janitor() -> list[str]:
-    from portal.transactions.janitor import run_janitor
+    from portal.sweeps.janitor import run_janitor
 
     report = run_janitor()
     return report.looked_up + report.voided
 
 
 def _recover() -> list[str]:
-    from portal.runs.recovery import recover
+    from portal.sweeps.recovery import recover
 
     report = recover()
     return report.transactions + [f"payment run #{r}: resumed" for r in report.runs]
@@ -45,18 +45,12 @@ class Periodic:
     every: float  # seconds between passes
     what: str
     run: Callable[[], list[str]]
-    # Only with a broker: sending runs and chunks to the workers.
-    broker_only: bool = False
 
 
 JOBS: tuple[Periodic, ...] = (
     Periodic(
-        "settle.dispatch",
-        30.0,
-        "send again the runs and chunks no worker holds",
-        _dispatch,
-        broker_only=True,
-    ),  # fmt: skip
+        "settle.dispatch", 30.0, "hand again the runs and chunks no executor holds", _dispatch
+    ),
     Periodic("settle.janitor", 60.0, "ask the gateways about locked charges due a check", _janitor),
     Periodic("settle.recover", 300.0, "sort calls left Pending and runs left orphaned", _recover),
 )
@@ -92,13 +86,11 @@ def beat_schedule() -> dict:
 
 
 def start_embedded(app: Flask, stopping: threading.Event | None = None) -> list[threading.Thread]:
-    """The jobs that need no broker, each in a daemon thread, at its cadence (first pass after one
-    period: the start-up recovery, which may treat every Pending call as orphaned, is apart)."""
+    """Every job, each in a daemon thread, at its cadence (first pass after one period: the
+    start-up recovery, which may treat every Pending call as orphaned, is apart)."""
     stopping = stopping or threading.Event()
     threads = []
     for periodic in JOBS:
-        if periodic.broker_only:
-            continue
 
         def loop(periodic=periodic):
             while not stopping.wait(periodic.every):

@@ -21,13 +21,6 @@ class GatewayStatus(enum.StrEnum):
     def answered(cls) -> list[GatewayStatus]:
         return [s for s in cls if s is not cls.PENDING]
 
-    @classmethod
-    def from_name(cls, name: str) -> GatewayStatus:
-        for status in cls:
-            if status.value == name:
-                return status
-        raise ValueError(f"unknown gateway status {name!r}")
-
 
 class MethodState(enum.StrEnum):
     ACTIVE = "Active"

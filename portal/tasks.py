@@ -109,7 +109,7 @@ def _dispatch_at_start(sender=None, **kwargs):
         try:
             from portal.runs import dispatch
 
-            for line in dispatch.dispatch_waiting():
+            for line in dispatch.sweep_runs().lines:
                 log.info(line)
         except Exception:
             log.exception("dispatch at worker start failed")

@@ -85,6 +85,8 @@ class GatewayResult:
     reference: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     unmapped: bool = False
+    # Which rule gave the status: a mapping file's line (or its default), as the plugin applied it.
+    rule: str | None = None
     # Why Settle decided the status itself (transport failure, unreadable answer).
     reason: str | None = None
     guidance: str | None = None
@@ -216,6 +218,7 @@ class Gateway:
             code=code,
             message=message or entry.description,
             unmapped=entry.unmapped,
+            rule=self.mapping.rule_for(entry),
             guidance=entry.guidance,
             **kwargs,
         )
@@ -231,6 +234,7 @@ class Gateway:
             code=None,
             message=f"the gateway holds it as {finding.state}",
             reference=finding.reference,
+            rule=f"what the gateway holds ({finding.state}), no code told",
         )
 
     @staticmethod

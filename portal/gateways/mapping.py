@@ -44,6 +44,13 @@ class CodeMapping:
     retry: RetrySafety
     codes: dict[str, CodeEntry]
 
+    def rule_for(self, entry: CodeEntry) -> str:
+        """Which line of which file gave an entry its status, as the review shows it."""
+        name = f"{Path(self.path).parent.name}/{Path(self.path).name}"
+        if entry.unmapped:
+            return f"{name}: unmapped, default {self.default}"
+        return f"{name} line {entry.line}"
+
     def lookup(self, code: str) -> CodeEntry:
         """The entry for a provider code; an unknown code falls back to the default, marked."""
         entry = self.codes.get(str(code))
@@ -107,7 +114,7 @@ class _Reader:
     def status(self, node, what: str) -> GatewayStatus:
         name = self.text(node, what)
         try:
-            status = GatewayStatus.from_name(name)
+            status = GatewayStatus(name)
         except ValueError:
             allowed = ", ".join(s.value for s in GatewayStatus.answered())
             self.fail(node, f"unknown status {name!r} for {what}; use one of: {allowed}")

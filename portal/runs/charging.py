@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from portal.runs.eligibility import RunFilter
 from portal.runs.models import PaymentRun, RunState
 from portal.settings import service as settings
 from portal.statuses import GatewayStatus, MethodState, policy_for
-from portal.transactions import service as transactions
+from portal.transactions import calls
 from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,9 @@ class Outcome:
     skipped: str | None = None
 
 
-def claim(
-    invoice_id: int, run: PaymentRun | None, rf: RunFilter
-) -> tuple[PaymentTransaction, transactions.PreparedCall] | str:
-    """Step 1, committed before any call: the Pending charge with the call it describes, or why
-    the invoice was skipped."""
+def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> calls.Call | str:
+    """Step 1, committed before any call: the Pending charge's call, or why the invoice was
+    skipped."""
     invoice = invoices.lock_invoice(invoice_id)
     if run is not None and _cancelled(run.id):
         # Calls queued for a gateway's turn when a supervisor cancelled: none of them leaves.
@@ -49,7 +47,7 @@ def claim(
         db.session.rollback()
         return reason
     try:
-        txn = transactions.record_call(
+        call = calls.record(
             operation=Operation.CHARGE,
             invoice=invoice,
             gateway=method.gateway,
@@ -58,13 +56,12 @@ def claim(
             run=run,
             method=method,
         )
-        prepared = transactions.prepare_call(txn)
-        db.session.commit()
+        db.session.commit()  # record before call
     except IntegrityError:
         # The unique in-flight index: another run holds a Pending charge for this invoice.
         db.session.rollback()
         return "charged by another run in progress"
-    return txn, prepared
+    return call
 
 
 CANCELLED_BEFORE_ITS_TURN = "the run was cancelled before its turn"
@@ -76,33 +73,17 @@ def _cancelled(run_id: int) -> bool:
 
 
 def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Outcome:
-    claimed = claim(invoice_id, run, rf)
-    if isinstance(claimed, str):
-        return Outcome(invoice_id, skipped=claimed)
-    txn, prepared = claimed
-    txn_id = txn.id  # the key is in the identity map: no query, though the row is expired
-    result = prepared.make()
-    finish_charge(txn_id, result, invoice_id)
-    return Outcome(invoice_id, status=result.status, transaction_id=txn_id)
+    call = claim(invoice_id, run, rf)
+    if isinstance(call, str):
+        return Outcome(invoice_id, skipped=call)
+    result = call.make()
+    finish_charge(call.txn_id, result, invoice_id)
+    return Outcome(invoice_id, status=result.status, transaction_id=call.txn_id)
 
 
 def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = None) -> None:
-    """Step 3: the answer and its status action, in one database transaction."""
-    if invoice_id is None:
-        invoice_id = db.session.get(PaymentTransaction, txn_id).invoice_id
-    invoices.lock_invoice(invoice_id)
-    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
-    if txn.status != GatewayStatus.PENDING:
-        # Recovery finished it meanwhile, believing the call dead. Its record stands, but an
-        # answer that says money moved must not be lost: keep it and put a clerk on it.
-        if result.status is not txn.gateway_status and result.status in _MONEY_MAY_HAVE_MOVED:
-            _keep_late_answer(txn, result)
-        else:
-            db.session.rollback()
-        return
-    transactions.store_answer(txn, result)
-    apply_policy(txn)
-    db.session.commit()
+    """Step 3: a charge's answer and its status's action, in one database transaction."""
+    calls.answer(txn_id, result, apply_policy, late=_keep_late_answer, invoice_id=invoice_id)
 
 
 _MONEY_MAY_HAVE_MOVED = (
@@ -113,6 +94,10 @@ _MONEY_MAY_HAVE_MOVED = (
 
 
 def _keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
+    """Recovery finished the charge meanwhile, believing the call dead. Its record stands, but an
+    answer that says money moved must not be lost: keep it and put a clerk on it."""
+    if result.status is txn.gateway_status or result.status not in _MONEY_MAY_HAVE_MOVED:
+        return
     invoice = txn.invoice
     note = (
         f"A late answer arrived after recovery had closed this transaction as {txn.status}: "
@@ -125,12 +110,16 @@ def _keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     if invoice.corrective_action is None:
         invoices.set_action_required(invoice)
     audit.record("transaction.late_answer", txn, after={"status": result.status.value}, note=note)
-    db.session.commit()
 
 
-def apply_policy(txn: PaymentTransaction) -> None:
-    """What the status does to the invoice, the payment method and the run (domain.md section 2)."""
+def apply_policy(txn: PaymentTransaction, result: GatewayResult | None = None) -> None:
+    """What the status does to the invoice, the payment method and the run (domain.md section 2).
+
+    A charge finalized as it was answered (crash recovery proved it never moved money) locks
+    nothing: there is nothing left for a clerk to do."""
     policy = policy_for(txn.gateway_status, strict=settings.strict_mode())
+    if txn.finalized_at is not None:
+        policy = replace(policy, locks_invoice=False)
     txn.locked_invoice = policy.locks_invoice
     invoice = txn.invoice
     run_note = f"payment run #{txn.run_id}" if txn.run_id else None

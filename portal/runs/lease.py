@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_
 
-from portal.runs.models import ChunkState, PaymentRun, RunChunk
+from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 
 # A chunk's executor writes its heartbeat this often (seconds), from a thread of its own.
 HEARTBEAT_EVERY = 20.0
@@ -59,13 +59,24 @@ def undelivered(column, now: datetime):
     return or_(column.is_(None), column < now - RESEND_AFTER)
 
 
+def chunk_unheld(now: datetime):
+    """A chunk no live worker holds: Queued and never delivered (or lost), or stale."""
+    waiting = and_(
+        RunChunk.state == ChunkState.QUEUED.value, undelivered(RunChunk.dispatched_at, now)
+    )
+    return or_(waiting, chunk_stale(now))
+
+
+def run_never_started(now: datetime):
+    """A Queued run handed to a thread that never began it: the thread died with its process."""
+    return and_(
+        PaymentRun.state == RunState.QUEUED.value, PaymentRun.created_at < now - RUN_ORPHANED_AFTER
+    )
+
+
 def run_orphaned(now: datetime):
     """A run whose executor has been silent longer than RUN_ORPHANED_AFTER."""
     return func.coalesce(PaymentRun.heartbeat_at, PaymentRun.started_at) < now - RUN_ORPHANED_AFTER
-
-
-def run_silent_since(run: PaymentRun) -> datetime:
-    return run.heartbeat_at or run.started_at or run.created_at
 
 
 def call_may_be_in_flight(requested_at: datetime, timeout_seconds: float, now: datetime) -> bool:

@@ -15,8 +15,7 @@ from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
-from portal.transactions import lookups
-from portal.transactions import service as transactions
+from portal.transactions import calls, lookups
 from portal.transactions.models import (
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
@@ -76,11 +75,7 @@ def ensure_finalizable(txn: PaymentTransaction) -> None:
 
 def open_charges(invoice_id: int) -> list[PaymentTransaction]:
     """The invoice's charges that locked it and are not finalized yet."""
-    return [
-        c
-        for c in transactions.charges_of(invoice_id)
-        if c.locked_invoice and c.finalized_at is None
-    ]
+    return [c for c in calls.charges_of(invoice_id) if c.locked_invoice and c.finalized_at is None]
 
 
 def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, GatewayResult]:
@@ -232,7 +227,15 @@ def _undo_at_gateway(
         else:
             outcome.actions.append(f"Transaction #{charge.id}: {finding.state} at the gateway")
             continue
-        follow, answer = transactions.make_recorded_call(
+
+        def audited(follow: PaymentTransaction, result: GatewayResult, operation=operation) -> None:
+            audit.record(
+                f"transaction.{operation.value}", charge, actor=actor,
+                after={"transaction_id": follow.id, "status": follow.status, "code": follow.provider_code},
+            )  # fmt: skip
+
+        follow, answer = calls.make_recorded_call(
+            audited,
             operation=operation,
             invoice=charge.invoice,
             gateway=charge.gateway,
@@ -242,11 +245,6 @@ def _undo_at_gateway(
             reference=finding.reference,
             actor=actor,
         )
-        audit.record(
-            f"transaction.{operation.value}", charge, actor=actor,
-            after={"transaction_id": follow.id, "status": follow.status, "code": follow.provider_code},
-        )  # fmt: skip
-        db.session.commit()
         what = f"{operation.value} of {finding.amount or charge.money} ({finding.reference})"
         if answer.status is GatewayStatus.SUCCESS:
             outcome.actions.append(f"Transaction #{charge.id}: {what} went through")

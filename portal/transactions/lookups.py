@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.gateways import registry
 from portal.gateways.base import GatewayResult
 from portal.statuses import GatewayStatus
-from portal.transactions import service as transactions
+from portal.transactions import calls
 from portal.transactions.models import Operation, PaymentTransaction
 
 
@@ -19,21 +19,22 @@ def lookup_is_read_only(charge: PaymentTransaction) -> bool:
 
 
 def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction, GatewayResult]:
-    lookup, result = _look_up(charge, actor, of_the_charge=True)
-    audit.record(
-        "transaction.looked_up", charge, actor=actor,
-        after={"lookup_id": lookup.id, "gateway_state": lookup.gateway_state or "no answer"},
-    )  # fmt: skip
-    db.session.commit()
-    return lookup, result
+    def audited(lookup: PaymentTransaction, result: GatewayResult) -> None:
+        audit.record(
+            "transaction.looked_up", charge, actor=actor,
+            after={"lookup_id": lookup.id, "gateway_state": lookup.gateway_state or "no answer"},
+        )  # fmt: skip
+
+    return _look_up(charge, actor, audited, of_the_charge=True)
 
 
 def _look_up(
-    charge: PaymentTransaction, actor, *, of_the_charge: bool
+    charge: PaymentTransaction, actor, then: calls.Then, *, of_the_charge: bool
 ) -> tuple[PaymentTransaction, GatewayResult]:
     """A recorded lookup at the charge's gateway: of the charge itself (by its key), or of
-    everything the gateway holds for its invoice."""
-    return transactions.make_recorded_call(
+    everything the gateway holds for its invoice; `then` audits it with its answer."""
+    return calls.make_recorded_call(
+        then,
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
         gateway=charge.gateway,
@@ -100,12 +101,14 @@ def find_unexplained(charges: list[PaymentTransaction], actor) -> tuple[list[str
 
 
 def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list[str], list[str]]:
-    lookup, result = _look_up(charge, actor, of_the_charge=False)
-    audit.record(
-        "invoice.looked_up", lookup.invoice, actor=actor,
-        after={"lookup_id": lookup.id, "findings": len(result.findings) if lookup.status == GatewayStatus.SUCCESS else "no answer"},
-    )  # fmt: skip
-    db.session.commit()
+    def audited(lookup: PaymentTransaction, result: GatewayResult) -> None:
+        found = len(result.findings) if result.status is GatewayStatus.SUCCESS else "no answer"
+        audit.record(
+            "invoice.looked_up", lookup.invoice, actor=actor,
+            after={"lookup_id": lookup.id, "findings": found},
+        )  # fmt: skip
+
+    lookup, result = _look_up(charge, actor, audited, of_the_charge=False)
     where = f"Invoice {lookup.invoice.number} at {charge.gateway.name}"
     if result.status is not GatewayStatus.SUCCESS:
         return [], [f"{where}: the gateway could not list what it holds ({result.message})"]

@@ -83,6 +83,10 @@ class PaymentTransaction(db.Model):
     locked_invoice: Mapped[bool] = mapped_column(default=False)
     # The provider's code was not in the mapping; the status is the mapping's default.
     unmapped: Mapped[bool] = mapped_column(default=False)
+    # The rule the plugin applied to give the status (a mapping file's line, or its default), and
+    # that entry's guidance for the clerk: kept as answered, never looked up again.
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    guidance: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     # False when Settle knows the request never reached the gateway (refused connection, missing
     # credential): a clerk may then unlock without asking the gateway. None: not answered yet.
@@ -118,7 +122,7 @@ class PaymentTransaction(db.Model):
 
     @property
     def gateway_status(self) -> GatewayStatus:
-        return GatewayStatus.from_name(self.status)
+        return GatewayStatus(self.status)
 
     @property
     def money(self) -> Money:

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit import service as audit
 from portal.extensions import db
-from portal.gateways import registry
 from portal.statuses import NOT_SENT_GUIDANCE, POLICY
 from portal.transactions.models import PaymentTransaction
 
@@ -29,27 +28,23 @@ class Attempt:
 
 
 def decided_by(txn: PaymentTransaction) -> str:
-    """Which rule gave the status: a mapping entry (file and line), the default, or Settle itself."""
+    """Which rule gave the status, as the plugin reported it when the answer came: a mapping entry
+    (file and line), the mapping's default, or Settle itself."""
+    if txn.decided_by:
+        return txn.decided_by
     if txn.provider_code is None:
         # The provider's words column already holds Settle's reason.
         return "Settle (no answer to read)" if txn.reason else "—"
-    mapping = registry.shipped_mapping(txn.gateway.plugin)
-    entry = mapping.lookup(txn.provider_code)
-    name = f"{txn.gateway.plugin}/codes.yaml"
-    if entry.unmapped:
-        return f"{name}: unmapped, default {mapping.default}"
-    return f"{name} line {entry.line}"
+    return "not kept (answered before Settle kept the rule)"
 
 
 def guidance_for(txn: PaymentTransaction) -> str | None:
     """What to do now: for a request that never left, that; else the code's own guidance from its
-    mapping entry; else the status's, from the policy table."""
+    mapping entry, kept with the answer; else the status's, from the policy table."""
     if txn.never_sent:
         return NOT_SENT_GUIDANCE
-    if txn.provider_code:
-        entry = registry.shipped_mapping(txn.gateway.plugin).lookup(txn.provider_code)
-        if entry.guidance:
-            return entry.guidance
+    if txn.guidance:
+        return txn.guidance
     policy = POLICY.get(txn.gateway_status)
     return policy.guidance if policy else None
 

@@ -11,7 +11,7 @@ from portal.invoices import service as invoices
 from portal.settings import service
 from portal.settings.forms import JanitorForm, RetryScheduleForm, StrictModeForm
 from portal.statuses import GatewayStatus, policy_for
-from portal.transactions import janitor
+from portal.sweeps import janitor
 from portal.transactions.forms import ActionForm
 
 bp = Blueprint("settings", __name__, url_prefix="/policy")

@@ -13,9 +13,9 @@ from portal.invoices.models import Invoice
 from portal.runs import dispatch
 from portal.runs.charging import claim, finish_charge
 from portal.runs.models import PaymentRun
-from portal.runs.recovery import recover
 from portal.runs.service import run_filter, start_run
 from portal.statuses import GatewayStatus
+from portal.sweeps.recovery import recover
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -87,14 +87,14 @@ def test_a_late_success_after_recovery_gave_up_locks_the_invoice_for_a_clerk(mak
     invoice = make_invoice()
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
-    txn, _ = claim(invoice.id, run, run_filter(run))
+    txn_id = claim(invoice.id, run, run_filter(run)).txn_id
     recover(now=clock.now() + timedelta(minutes=10))  # the gateway holds nothing yet: "never sent"
     db.session.expire_all()
-    assert db.session.get(PaymentTransaction, txn.id).finalization == "Recovered: never sent"
+    assert db.session.get(PaymentTransaction, txn_id).finalization == "Recovered: never sent"
     late = GatewayResult(GatewayStatus.SUCCESS, "approved", "Approved", reference="ch_late")
-    finish_charge(txn.id, late)
+    finish_charge(txn_id, late)
     db.session.expire_all()
-    txn = db.session.get(PaymentTransaction, txn.id)
+    txn = db.session.get(PaymentTransaction, txn_id)
     assert "late answer" in txn.reason and txn.provider_reference == "ch_late"
     assert txn.finalized_at is None and txn.locked_invoice
     assert db.session.get(Invoice, invoice.id).corrective_action == "Action Required"

@@ -16,9 +16,9 @@ from portal import clock
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.runs.models import PaymentRun
-from portal.runs.recovery import recover
 from portal.runs.service import start_run
 from portal.statuses import GatewayStatus
+from portal.sweeps.recovery import recover
 from portal.transactions.models import Operation, PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -35,11 +35,11 @@ DYING_RUN = textwrap.dedent(
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SETTLE_JOBS": "inline",
                       "SETTLE_GATEWAY_CONCURRENCY": 1})
     from portal.runs import charging, engine
-    from portal.transactions import service as transactions
+    from portal.transactions import calls
 
     module, name = {
         "claim": (charging, "claim"),
-        "call": (transactions.PreparedCall, "make"),
+        "call": (calls.Call, "make"),
         "policy": (charging, "apply_policy"),
         "answer": (charging, "finish_charge"),
         "finish": (engine, "maybe_finish"),

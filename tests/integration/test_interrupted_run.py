@@ -18,8 +18,8 @@ from portal.extensions import db
 from portal.runs.engine import execute_run
 from portal.runs.lease import MAX_ATTEMPTS
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip
-from portal.runs.recovery import recover
 from portal.runs.service import NOT_ATTEMPTED, start_run, start_run_for_not_attempted
+from portal.sweeps.recovery import recover
 from portal.transactions.models import Operation, PaymentTransaction
 
 pytestmark = pytest.mark.integration

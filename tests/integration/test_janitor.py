@@ -12,7 +12,7 @@ from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.sandbox.server import sandbox_credentials
 from portal.settings import service as settings
-from portal.transactions import janitor
+from portal.sweeps import janitor
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.runs.engine import execute_run
 from portal.runs.models import PaymentRun
-from portal.runs.recovery import recover
 from portal.runs.service import start_run
+from portal.sweeps.recovery import recover
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration

@@ -137,12 +137,12 @@ def test_the_dispatcher_sends_again_only_what_no_worker_holds(app, make_invoice,
         .values(state="Running", heartbeat_at=now - STALE_AFTER - timedelta(seconds=5))
     )
     db.session.commit()
-    dispatch.dispatch_waiting(now)
+    dispatch.sweep_runs(now)
     assert ("settle.begin_run", never_sent) in recorder.sent
     assert {c for name, c in recorder.sent if name == "settle.run_chunk"} == {stale, lost}
     assert _run(never_sent).dispatched_at is not None
     recorder.sent.clear()
-    dispatch.dispatch_waiting(now + timedelta(minutes=1))  # sent a minute ago: not again yet
+    dispatch.sweep_runs(now + timedelta(minutes=1))  # sent a minute ago: not again yet
     assert {c for name, c in recorder.sent if name == "settle.run_chunk"} == {stale}
     assert ("settle.begin_run", never_sent) not in recorder.sent
 
@@ -155,7 +155,7 @@ def test_a_broker_that_refuses_leaves_the_run_queued_with_the_reason_and_no_pass
     assert run.state == "Queued" and run.dispatched_at is None
     assert "ConnectionRefusedError" in run.dispatch_error and "secret" not in run.dispatch_error
     recorder.fail = False
-    dispatch.dispatch_waiting()
+    dispatch.sweep_runs()
     run = _run(run_id)
     assert run.dispatch_error is None and recorder.sent == [("settle.begin_run", run_id)]
 
@@ -169,7 +169,7 @@ def test_the_dispatcher_finishes_a_run_whose_last_chunk_ended_before_finishing_i
     db.session.execute(update(RunChunk).where(RunChunk.id == chunk_id).values(state="Done"))
     db.session.commit()  # as if the worker died between closing its chunk and finishing the run
     assert _run(run_id).finished_at is None
-    assert "payment run" in " ".join(dispatch.dispatch_waiting())
+    assert "payment run" in " ".join(dispatch.sweep_runs().lines)
     assert _run(run_id).finished_at is not None
 
 
@@ -208,7 +208,7 @@ def test_a_chunk_whose_workers_keep_dying_is_given_up_and_its_run_ends(app, make
     db.session.commit()
     run_chunk(chunk_id)  # no further attempt
     assert db.session.get(RunChunk, chunk_id, populate_existing=True).attempts == MAX_ATTEMPTS
-    dispatch.dispatch_waiting()
+    dispatch.sweep_runs()
     run = _run(run_id)
     assert run.state == "Completed with errors" and "given up" in run.error
     assert recorder.sent == []
@@ -229,14 +229,14 @@ def test_a_call_waiting_for_its_gateway_turn_does_not_leave_after_a_cancel(app, 
 
 def test_recovery_leaves_a_slow_call_whose_worker_still_beats(app, make_invoice, sandbox):
     from portal.runs.charging import claim
-    from portal.runs.recovery import recover
     from portal.runs.service import run_filter
+    from portal.sweeps.recovery import recover
 
     invoice = make_invoice()
     run_id = _queued_run()
     (chunk_id,) = begin_run(run_id, chunk_size=10)
     run = _run(run_id)
-    pending, _ = claim(invoice.id, run, run_filter(run))  # sent long ago, still no answer
+    pending = claim(invoice.id, run, run_filter(run))  # sent long ago, still no answer
     later = clock.now() + timedelta(minutes=4)
     db.session.execute(
         update(RunChunk)
@@ -246,7 +246,8 @@ def test_recovery_leaves_a_slow_call_whose_worker_still_beats(app, make_invoice,
     db.session.commit()
     assert recover(now=later).transactions == []
     assert (
-        db.session.get(PaymentTransaction, pending.id, populate_existing=True).status == "Pending"
+        db.session.get(PaymentTransaction, pending.txn_id, populate_existing=True).status
+        == "Pending"
     )
 
 

@@ -46,6 +46,6 @@ def test_pending_has_no_action():
 
 
 def test_status_names_are_read_exactly():
-    assert GatewayStatus.from_name("Validation Error") is S.VALIDATION_ERROR
+    assert GatewayStatus("Validation Error") is S.VALIDATION_ERROR
     with pytest.raises(ValueError):
-        GatewayStatus.from_name("validation error")
+        GatewayStatus("validation error")

@@ -1,4 +1,5 @@
-"""Crash recovery: every call left Pending is settled by asking the gateway; orphaned runs end."""
+"""Crash recovery: every call left Pending is settled by asking the gateway; orphaned runs are
+handed again or end."""
 
 from __future__ import annotations
 
@@ -6,22 +7,18 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from portal import clock, jobs
-from portal.audit import service as audit
+from portal import clock
 from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
-from portal.invoices import service as invoices
 from portal.runs import dispatch, lease
-from portal.runs.charging import count_on_run, finish_charge
-from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
-from portal.runs.service import append_error, cancel_run, give_up_chunk
-from portal.statuses import GatewayStatus, policy_for
-from portal.transactions import lookups
+from portal.runs.charging import apply_policy, finish_charge
+from portal.runs.models import RunChunk
+from portal.statuses import GatewayStatus
+from portal.transactions import calls, lookups
 from portal.transactions.models import Operation, PaymentTransaction
-from portal.transactions.service import store_answer
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +33,17 @@ class RecoveryReport:
 
 
 def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryReport:
-    """Sort every orphaned Pending call and end every orphaned run. Safe to run at any time.
+    """Sort every orphaned Pending call, then hand again or end every orphaned run (the same run
+    sweep as the dispatcher's, with a broker or without). Safe to run at any time.
 
     `alone` says no other Settle process is running (the embedded default at start, or an
     operator who stopped the portal): then nothing can still be in flight, whatever its age.
     """
-    now = now or clock.now()
+    started = clock.now()
+    now = now or started
     if alone:
         now += lease.RUN_ORPHANED_AFTER + lease.IN_FLIGHT_MARGIN + lease.LONGEST_CALL
     report = RecoveryReport()
-    # Runs are chosen before the (possibly slow) lookups: one started meanwhile is not orphaned.
-    fresh = {"populate_existing": True}
-    running = db.session.scalars(
-        select(PaymentRun).where(PaymentRun.state == RunState.RUNNING.value),
-        execution_options=fresh,
-    ).all()
-    queued = db.session.scalars(
-        select(PaymentRun).where(PaymentRun.state == RunState.QUEUED.value), execution_options=fresh
-    ).all()
     pending = db.session.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.status == GatewayStatus.PENDING.value)
@@ -71,53 +61,9 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
             db.session.rollback()
             log.exception("recovery of transaction #%s failed", txn.id)
             report.transactions.append(f"#{txn.id}: not recovered ({exc}); try again")
-    if jobs.uses_broker():
-        # Runs and chunks are the dispatcher's: it sends again what no worker holds.
-        return report
-    for run in queued:
-        if run.created_at < now - lease.RUN_ORPHANED_AFTER:
-            note = "The run never started: the process stopped first. Start it again."
-            if cancel_run(run.id, None, note=note):
-                report.runs.append(run.id)
-    for run in running:
-        orphaned = lease.run_silent_since(run) < now - lease.RUN_ORPHANED_AFTER
-        if orphaned and not _has_pending(run.id) and _reopen(run, now):
-            dispatch.submit_resume(run.id)
-            report.runs.append(run.id)
+    # A run started while the (possibly slow) lookups were made is not orphaned.
+    report.runs = dispatch.sweep_runs(now, begun_before=min(now, started)).runs
     return report
-
-
-def _reopen(run: PaymentRun, now: datetime) -> bool:
-    """Hand an orphaned run's dead chunks to a new executor: each goes on after the invoices it
-    already charged or skipped. A chunk that has lost MAX_ATTEMPTS executors is given up, its
-    invoices listed as not attempted. False when another recovery took the run meanwhile."""
-    taken = db.session.execute(
-        update(PaymentRun)
-        .where(
-            PaymentRun.id == run.id,
-            PaymentRun.state == RunState.RUNNING.value,
-            lease.run_orphaned(now),
-        )
-        .values(heartbeat_at=clock.now())
-    ).rowcount
-    if taken != 1:
-        db.session.rollback()
-        return False
-    dead = (RunChunk.run_id == run.id) & lease.chunk_stale(now)
-    db.session.execute(
-        update(RunChunk)
-        .where(dead, RunChunk.attempts < lease.MAX_ATTEMPTS)
-        .values(state=ChunkState.QUEUED.value)
-    )
-    db.session.commit()
-    for chunk in db.session.scalars(select(RunChunk).where(dead)).all():
-        left = give_up_chunk(chunk)
-        note = f"chunk #{chunk.id} given up: its executor stopped {chunk.attempts} times"
-        append_error(run.id, [f"{note}; {left} invoice(s) not attempted"])
-        db.session.commit()
-    audit.record("payment_run.resumed", run, note="The process executing it stopped")
-    db.session.commit()
-    return True
 
 
 def _in_a_live_chunk(txn: PaymentTransaction, now: datetime) -> bool:
@@ -129,18 +75,6 @@ def _in_a_live_chunk(txn: PaymentTransaction, now: datetime) -> bool:
         select(RunChunk.id).where(RunChunk.run_id == txn.run_id, lease.chunk_live(now))
     )
     return live is not None
-
-
-def _has_pending(run_id: int) -> bool:
-    return (
-        db.session.scalar(
-            select(PaymentTransaction.id).where(
-                PaymentTransaction.run_id == run_id,
-                PaymentTransaction.status == GatewayStatus.PENDING.value,
-            )
-        )
-        is not None
-    )
 
 
 def _resolve(txn_id: int) -> str:
@@ -174,18 +108,16 @@ def _resolve(txn_id: int) -> str:
 
 
 def _close_unsent(txn_id: int, reason: str = NOT_SENT_REASON, finalization: str = NOT_SENT) -> None:
-    """The charge moved no money: record why, count it, and leave the invoice unlocked."""
-    invoices.lock_invoice(db.session.get(PaymentTransaction, txn_id).invoice_id)
-    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
-    if txn.status != GatewayStatus.PENDING:
-        db.session.rollback()
-        return
+    """The charge moved no money: a System Fail, finalized as it is answered, so that its policy
+    counts it on its run and locks nothing."""
     reversed_ = finalization != NOT_SENT  # it reached the gateway, which has given it back
-    store_answer(txn, GatewayResult(GatewayStatus.SYSTEM_FAIL, None, reason, reason=reason,
-                                    sent=reversed_))  # fmt: skip
-    txn.finalization, txn.finalized_at = finalization, txn.answered_at
-    count_on_run(txn, policy_for(GatewayStatus.SYSTEM_FAIL))
-    db.session.commit()
+    answer = GatewayResult(GatewayStatus.SYSTEM_FAIL, None, reason, reason=reason, sent=reversed_)
+
+    def closed(txn: PaymentTransaction, result: GatewayResult) -> None:
+        txn.finalization, txn.finalized_at = finalization, txn.answered_at
+        apply_policy(txn, result)
+
+    calls.answer(txn_id, answer, closed)
 
 
 def _close_follow_up(txn: PaymentTransaction) -> str:
@@ -196,6 +128,5 @@ def _close_follow_up(txn: PaymentTransaction) -> str:
         else GatewayStatus.INDETERMINATE
     )
     reason = "Recovered after a crash: no answer was recorded; check the gateway status"
-    store_answer(txn, GatewayResult(status, None, reason, reason=reason))
-    db.session.commit()
+    calls.answer(txn.id, GatewayResult(status, None, reason, reason=reason))
     return f"#{txn.id}: {txn.operation} cut off -> {status}"

@@ -1,0 +1,1 @@
+"""Sweeps over transactions and runs: crash recovery and the janitor, each one safe pass."""

@@ -9,6 +9,11 @@ from flask import flash, redirect, request, url_for
 from portal.money import MINOR_UNITS
 
 
+def choice(text: str, allowed, default: str = "") -> str:
+    """One of a list's fixed values (a state, a sort, a kind); anything else is the default."""
+    return text if text in allowed else default
+
+
 def day(text: str, label: str, problems: list[str]) -> date | None:
     """A YYYY-MM-DD filter value; None when empty, or unreadable (with why, in problems)."""
     if not text:

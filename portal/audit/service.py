@@ -57,11 +57,11 @@ class EventFilters:
 
     @classmethod
     def from_args(cls, args) -> EventFilters:
-        f = cls(who=args.get("who", ""), what=args.get("what", ""), record=args.get("record", ""))
-        if f.what not in SENTENCES:
-            f.what = ""
-        if f.record not in RECORDS:
-            f.record = ""
+        f = cls(
+            who=args.get("who", ""),
+            what=filters.choice(args.get("what", ""), SENTENCES),
+            record=filters.choice(args.get("record", ""), RECORDS),
+        )
         f.record_id = args.get("id", type=int)
         f.since = filters.day(args.get("since", ""), "From", f.problems)
         f.until = filters.day(args.get("until", ""), "To", f.problems)

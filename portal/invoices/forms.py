@@ -1,8 +1,8 @@
-"""The supervisor's reset of an invoice's retry schedule."""
+"""The supervisor's reset of an invoice's retry schedule, and who finalizes a locked invoice."""
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, IntegerField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 
 class ResetRetriesForm(FlaskForm):
@@ -13,3 +13,15 @@ class ResetRetriesForm(FlaskForm):
             Length(min=5, max=500),
         ],
     )
+
+
+class OwnerForm(FlaskForm):
+    """Take a locked invoice, give it back, or (a supervisor) give it to a clerk."""
+
+    owner = IntegerField(validators=[Optional()])
+    # The list the clerk came from, to go back to: a path of this site only (see `back_to`).
+    next = HiddenField()
+
+    def back_to(self) -> str | None:
+        target = self.next.data or ""
+        return target if target.startswith("/") and not target.startswith("//") else None

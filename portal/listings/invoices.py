@@ -62,9 +62,7 @@ class InvoiceFilters:
     @classmethod
     def from_args(cls, args) -> InvoiceFilters:
         f = cls()
-        f.state = args.get("filter", "all")
-        if f.state not in STATES:
-            f.state = "all"
+        f.state = filters.choice(args.get("filter", ""), STATES, "all")
         f.q = args.get("q", "").strip()[:80]
         f.currency = filters.currency(args.get("currency", ""), f.problems)
         f.due_from = filters.day(args.get("due_from", ""), "Due from", f.problems)
@@ -72,9 +70,7 @@ class InvoiceFilters:
         f.locked_before = filters.day(
             args.get("locked_before", ""), "Locked since before", f.problems
         )
-        f.owner = args.get("owner", "")
-        if f.owner not in OWNERS:
-            f.owner = ""
+        f.owner = filters.choice(args.get("owner", ""), OWNERS)
         f.sort = args.get("sort", "")
         if f.sort in SORTS:
             f.descending = args.get("dir") == "desc"

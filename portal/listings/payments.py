@@ -34,9 +34,7 @@ class PaymentFilters:
     @classmethod
     def from_args(cls, args) -> PaymentFilters:
         f = cls(account=args.get("account", "").strip()[:80])
-        f.method = args.get("method", "")
-        if f.method not in {m.value for m in PaymentMethodKind}:
-            f.method = ""
+        f.method = filters.choice(args.get("method", ""), {m.value for m in PaymentMethodKind})
         f.currency = filters.currency(args.get("currency", ""), f.problems)
         f.since = filters.day(args.get("since", ""), "Received from", f.problems)
         f.until = filters.day(args.get("until", ""), "Received to", f.problems)

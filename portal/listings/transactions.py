@@ -53,12 +53,8 @@ class TxnFilters:
     @classmethod
     def from_args(cls, args) -> TxnFilters:
         f = cls()
-        f.kind = args.get("kind", "payments")
-        if f.kind not in KINDS:
-            f.kind = "payments"
-        f.status = args.get("status", "")
-        if f.status not in {s.value for s in GatewayStatus}:
-            f.status = ""
+        f.kind = filters.choice(args.get("kind", ""), KINDS, "payments")
+        f.status = filters.choice(args.get("status", ""), {s.value for s in GatewayStatus})
         f.gateway_id = args.get("gateway", type=int)
         f.invoice = args.get("invoice", "").strip()[:40]
         f.account = args.get("account", "").strip()[:80]
@@ -67,9 +63,7 @@ class TxnFilters:
         f.min_amount = f._amount(args.get("min", ""), "Amount from")
         f.max_amount = f._amount(args.get("max", ""), "Amount to")
         f.unmapped = args.get("unmapped") == "1"
-        f.sort = args.get("sort", "requested")
-        if f.sort not in SORTS:
-            f.sort = "requested"
+        f.sort = filters.choice(args.get("sort", ""), SORTS, "requested")
         f.descending = args.get("dir", "desc") != "asc"
         return f
 

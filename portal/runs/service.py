@@ -313,7 +313,7 @@ def collected_by_run(run_ids: list[int]) -> dict[int, dict]:
             PaymentTransaction.run_id, PaymentTransaction.currency, PaymentTransaction.amount
         ).where(
             PaymentTransaction.run_id.in_(run_ids),
-            PaymentTransaction.operation == "charge",
+            PaymentTransaction.operation == Operation.CHARGE.value,
             PaymentTransaction.status == GatewayStatus.SUCCESS.value,
         )
     )
@@ -330,7 +330,7 @@ def locked_by_run(run_ids: list[int]) -> dict[int, int]:
         select(PaymentTransaction.run_id, func.count())
         .where(
             PaymentTransaction.run_id.in_(run_ids),
-            PaymentTransaction.operation == "charge",
+            PaymentTransaction.operation == Operation.CHARGE.value,
             PaymentTransaction.locked_invoice.is_(True),
         )
         .group_by(PaymentTransaction.run_id)

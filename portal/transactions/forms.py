@@ -19,6 +19,24 @@ class ActionForm(FlaskForm):
     """A button that changes something: CSRF-protected, no fields."""
 
 
+class OnceForm(FlaskForm):
+    """A button that moves money or writes many rows: CSRF-protected, with the one-time token
+    (portal.once) that makes a second click, or a second tab, count once."""
+
+    once = HiddenField()
+
+
+def _note(text: str | None) -> str | None:
+    return (text or "").strip()[:500] or None
+
+
+class FinalizeForm(OnceForm):
+    """Refund & Unlock, or unlock a charge that never left, with the clerk's optional note (kept
+    to 500 characters)."""
+
+    note = StringField(filters=[_note])
+
+
 class ManualPaymentForm(FlaskForm):
     # The currency is the invoice's, shown beside the amount: a clerk cannot pay in another.
     amount = StringField("Amount", validators=[DataRequired(message="Give the amount received")])

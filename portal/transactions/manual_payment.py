@@ -70,6 +70,10 @@ class PaymentBasis:
     from_gateway: bool
     lookup: PaymentTransaction | None
 
+    def differs_from(self, charge: PaymentTransaction) -> bool:
+        """The gateway settled another amount than Settle's record of the charge."""
+        return self.from_gateway and self.amount != charge.money
+
 
 def payment_basis(charge: PaymentTransaction) -> PaymentBasis:
     lookup = lookups.latest_lookup(charge)

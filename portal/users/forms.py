@@ -35,3 +35,8 @@ class OwnPasswordForm(FlaskForm):
         validators=[DataRequired(message="Give the new password again"),
                     EqualTo("new", message="The two new passwords differ")],
     )  # fmt: skip
+
+
+class ApiTokenForm(FlaskForm):
+    # Its rules (given, at most 80 characters) are the token service's, said in its own words.
+    name = StringField("Name")

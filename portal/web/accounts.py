@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from portal.accounts import service
+from portal.accounts.forms import AssignGatewayForm
 from portal.accounts.models import Account, PaymentMethod
 from portal.auth.models import Role
 from portal.auth.roles import requires
@@ -49,10 +50,14 @@ def detail(account_id: int):
 @requires(Role.SUPERVISOR)
 def assign_gateway(method_id: int):
     method = db.get_or_404(PaymentMethod, method_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    form = AssignGatewayForm()
+    if not form.validate_on_submit():
+        if form.errors.keys() - {"gateway_id"}:
+            abort(400)  # no CSRF token, or another session's
+        flash("Choose a gateway from the list.", "error")
+        return redirect(url_for("accounts.detail", account_id=method.account_id))
     try:
-        service.assign_gateway(method, request.form.get("gateway_id", type=int) or 0, current_user)
+        service.assign_gateway(method, form.gateway_id.data, current_user)
         db.session.commit()
         flash(f"{method} now charges through {method.gateway.name}.", "success")
     except DomainError as exc:

@@ -20,7 +20,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.imports import service
 from portal.imports.models import ImportBatch
-from portal.transactions.forms import ActionForm
+from portal.transactions.forms import ActionForm, OnceForm
 
 bp = Blueprint("imports", __name__, url_prefix="/invoices/import")
 
@@ -87,12 +87,12 @@ def progress(batch_id: int):
 @requires(Role.SUPERVISOR)
 def apply(batch_id: int):
     batch = db.get_or_404(ImportBatch, batch_id)
-    form = ActionForm()
+    form = OnceForm()
     if not form.validate_on_submit():
         flash("The form expired: reload the page and confirm again.", "error")
         return redirect(url_for("imports.detail", batch_id=batch.id))
     try:
-        once.spend(request.form.get("once"), current_user, f"import:{batch.id}")
+        once.spend(form.once.data, current_user, f"import:{batch.id}")
         limit = current_app.config["SETTLE_IMPORT_BACKGROUND_ROWS"]
         result = service.apply(batch.id, current_user, background_rows=limit)
         db.session.commit()

@@ -12,7 +12,7 @@ from portal.errors import DomainError
 from portal.exports import csv_response
 from portal.extensions import db
 from portal.invoices import service
-from portal.invoices.forms import ResetRetriesForm
+from portal.invoices.forms import OwnerForm, ResetRetriesForm
 from portal.invoices.models import Invoice
 from portal.listings.invoices import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
 from portal.pagination import paginate
@@ -63,11 +63,12 @@ def _clerks() -> list[User]:
 def take(invoice_id: int):
     """A clerk takes a locked invoice; a supervisor may give it to another clerk."""
     invoice = db.get_or_404(Invoice, invoice_id)
-    if not ActionForm().validate_on_submit():
+    form = OwnerForm()
+    if not form.validate_on_submit():
         abort(400)
     owner = None
-    if request.form.get("owner"):
-        owner = db.session.get(User, request.form.get("owner", type=int) or 0)
+    if form.owner.data is not None:
+        owner = db.session.get(User, form.owner.data)
         if owner is None:
             abort(400)
     try:
@@ -77,14 +78,15 @@ def take(invoice_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    return redirect(_back(invoice_id))
+    return redirect(form.back_to() or url_for("invoices.detail", invoice_id=invoice_id))
 
 
 @bp.route("/<int:invoice_id>/release", methods=["POST"])
 @requires(Role.CLERK)
 def release(invoice_id: int):
     invoice = db.get_or_404(Invoice, invoice_id)
-    if not ActionForm().validate_on_submit():
+    form = OwnerForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         service.release(invoice.id, current_user)
@@ -93,15 +95,7 @@ def release(invoice_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    return redirect(_back(invoice_id))
-
-
-def _back(invoice_id: int) -> str:
-    """Back to the list the clerk came from (only a path of this site), else the invoice."""
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("invoices.detail", invoice_id=invoice_id)
+    return redirect(form.back_to() or url_for("invoices.detail", invoice_id=invoice_id))
 
 
 @bp.route("/<int:invoice_id>")

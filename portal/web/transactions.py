@@ -20,7 +20,7 @@ from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
 from portal.transactions import manual_payment as manual
-from portal.transactions.forms import ActionForm, ManualPaymentForm
+from portal.transactions.forms import ActionForm, FinalizeForm, ManualPaymentForm
 from portal.transactions.models import (
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
@@ -114,11 +114,6 @@ def check_status(txn_id: int):
     return redirect(url_for("transactions.detail", txn_id=txn_id))
 
 
-def _form_note() -> str | None:
-    """The clerk's optional note on a finalization button's form."""
-    return (request.form.get("note") or "")[:500] or None
-
-
 def _refused(exc: DomainError, txn_id: int) -> None:
     """The reason, and when the action was done already, a link to the record of what was done."""
     db.session.rollback()
@@ -151,12 +146,13 @@ def refund_unlock(txn_id: int):
             "transactions/refund_unlock.html", txn=txn, charges=charges, form=ActionForm(),
             once_token=once.issue(current_user, f"refund-unlock:{txn.id}"), label=REFUND_AND_UNLOCK,
         )  # fmt: skip
-    if not ActionForm().validate_on_submit():
+    form = FinalizeForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         finalize.ensure_finalizable(txn)  # the clearer reason first, when there is one
-        once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
-        outcome = finalize.refund_and_unlock(txn.id, current_user, note=_form_note())
+        once.spend(form.once.data, current_user, f"refund-unlock:{txn.id}")
+        outcome = finalize.refund_and_unlock(txn.id, current_user, note=form.note.data)
     except DomainError as exc:
         _refused(exc, txn_id)
         return redirect(url_for("transactions.detail", txn_id=txn_id))
@@ -178,13 +174,14 @@ def refund_unlock(txn_id: int):
 @requires(Role.CLERK)
 def unlock_unsent(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
-    if not ActionForm().validate_on_submit():
+    form = FinalizeForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         finalize.ensure_finalizable(txn)
         # The same one-time token as Refund & Unlock: of the two buttons, one click counts.
-        once.spend(request.form.get("once"), current_user, f"refund-unlock:{txn.id}")
-        finalize.unlock_unsent(txn.id, current_user, note=_form_note())
+        once.spend(form.once.data, current_user, f"refund-unlock:{txn.id}")
+        finalize.unlock_unsent(txn.id, current_user, note=form.note.data)
     except DomainError as exc:
         _refused(exc, txn_id)
         return redirect(url_for("transactions.detail", txn_id=txn_id))
@@ -214,7 +211,7 @@ def manual_payment(txn_id: int):
         form.once.data = once.issue(current_user, f"manual-payment:{txn.id}")
     page = {
         "txn": txn, "form": form, "basis": basis, "lookup": basis.lookup,
-        "differs": basis.from_gateway and basis.amount != txn.money,
+        "differs": basis.differs_from(txn),
         "blockers": manual.unaccounted_charges(txn.invoice_id, txn.id),
     }  # fmt: skip
     if form.validate_on_submit():

@@ -13,7 +13,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.transactions.forms import ActionForm
 from portal.users import service
-from portal.users.forms import ChangeUserForm, NewUserForm, OwnPasswordForm
+from portal.users.forms import ApiTokenForm, ChangeUserForm, NewUserForm, OwnPasswordForm
 
 bp = Blueprint("users", __name__)
 
@@ -74,11 +74,12 @@ def _detail(user: User, form: ChangeUserForm, status: int = 200, new_token: str 
 @requires(Role.ADMIN)
 def create_token(user_id: int):
     user = db.get_or_404(User, user_id)
-    if not ActionForm().validate_on_submit():
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
         flash("The form expired: reload the page and try again.", "error")
         return redirect(url_for("users.detail", user_id=user.id))
     try:
-        token, secret = api_tokens.create(user, request.form.get("name", ""), current_user)
+        token, secret = api_tokens.create(user, form.name.data or "", current_user)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()

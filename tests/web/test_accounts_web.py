@@ -53,3 +53,15 @@ def test_only_a_supervisor_assigns_gateways(
     )
     db.session.expire_all()
     assert db.session.get(PaymentMethod, 1).gateway.name == "Sandbox"
+
+
+@pytest.mark.parametrize("sent", [{}, {"gateway_id": ""}, {"gateway_id": "two"}])
+def test_a_gateway_not_chosen_is_said_and_changes_nothing(
+    client, login, make_user, make_invoice, sent
+):
+    login(make_user("supervisor"))
+    make_invoice()
+    page = client.post("/accounts/methods/1/gateway", data=sent, follow_redirects=True)
+    assert page.status_code == 200 and "Choose a gateway from the list." in page.get_data(True)
+    db.session.expire_all()
+    assert db.session.get(PaymentMethod, 1).gateway.name == "Sandbox"

@@ -159,3 +159,16 @@ def test_invoice_filters_are_kept_in_the_url_and_bad_values_are_said(
         f"/invoices/?filter=action-required&locked_before={clock.today() - timedelta(days=3)}"
     )
     assert numbers(locked_long_ago.get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "javascript:x"])
+def test_taking_an_invoice_goes_back_only_to_a_page_of_this_site(
+    client, login, make_user, queue, target
+):
+    locked, _ = queue
+    login(make_user("clerk"))
+    answer = client.post(f"/invoices/{locked[0].id}/take", data={"next": target})
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"/invoices/{locked[0].id}"
+    assert client.post(f"/invoices/{locked[1].id}/take", data={"owner": "x"}).status_code == 400
+    assert invoice(locked[1]).owner is None

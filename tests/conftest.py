@@ -100,6 +100,20 @@ def sandbox(sandbox_server):
 
 
 @pytest.fixture
+def plugin_at_sandbox():
+    """A ready plugin pointed at the sandbox server's path for its provider, with the test
+    credentials the sandbox accepts (making it calls no network)."""
+    from portal.gateways.base import GatewayConfig
+    from portal.gateways.registry import plugin
+    from portal.sandbox.server import mount_path
+
+    def make(name: str, base_url: str = "http://127.0.0.1:5081"):
+        return plugin(name, GatewayConfig(base_url + mount_path(name), sandbox_credentials(name)))
+
+    return make
+
+
+@pytest.fixture
 def make_user(app):
     from portal.auth.models import Role
     from portal.auth.service import create_user

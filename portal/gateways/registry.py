@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from functools import cache
 from pathlib import Path
 
@@ -60,27 +59,6 @@ def check_mappings() -> dict[str, CodeMapping]:
     return {name: shipped_mapping(name) for name in names()}
 
 
-def default_sandbox_url(name: str) -> str:
-    """Where the sandbox server answers as this plugin's provider, on the configured port."""
-    from portal.sandbox.server import mount_path
-
-    host = os.environ.get("SETTLE_SANDBOX_HOST", "127.0.0.1")
-    port = os.environ.get("SETTLE_SANDBOX_PORT", "5081")
-    return f"http://{host}:{port}{mount_path(name)}"
-
-
-def plugin(name: str, config: GatewayConfig | None = None) -> Gateway:
-    """A ready plugin with its shipped mapping; by default pointed at the sandbox. No network call."""
-    cls = plugin_class(name)
-    if config is None:
-        config = GatewayConfig(
-            base_url=default_sandbox_url(name), credentials=sandbox_credentials(name)
-        )
-    return cls(config, shipped_mapping(name))
-
-
-def sandbox_credentials(name: str) -> dict[str, str]:
-    """Credentials the sandbox server accepts for this plugin (test values, never real ones)."""
-    from portal.sandbox.server import sandbox_credentials as accepted
-
-    return accepted(name)
+def plugin(name: str, config: GatewayConfig) -> Gateway:
+    """A ready plugin with its shipped mapping. No network call."""
+    return plugin_class(name)(config, shipped_mapping(name))

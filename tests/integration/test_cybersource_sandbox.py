@@ -263,7 +263,7 @@ def test_nothing_stored_holds_credentials_or_the_token(sandbox):
         assert secret not in stored
 
 
-def test_the_registry_points_at_the_sandbox_with_working_test_credentials():
-    ready = plugin("cybersource")
+def test_the_sandbox_takes_the_plugin_with_working_test_credentials(plugin_at_sandbox):
+    ready = plugin_at_sandbox("cybersource")
     assert ready.config.base_url.endswith("/cybersource")
     assert set(ready.config.credentials) == set(CREDENTIALS)

@@ -379,8 +379,8 @@ def test_a_missing_credential_is_a_system_fail_and_nothing_is_sent():
     assert "missing credential transaction_key" in result.message
 
 
-def test_the_registry_hands_out_the_plugin_pointed_at_its_sandbox_emulation():
-    ready = plugin("authorize_net")
+def test_the_sandbox_fixture_points_the_plugin_at_its_emulation(plugin_at_sandbox):
+    ready = plugin_at_sandbox("authorize_net")
     assert ready.config.base_url.endswith("/authorize_net")
     assert set(ready.config.credentials) == {"api_login_id", "transaction_key"}
 

@@ -353,8 +353,8 @@ def test_a_missing_credential_is_a_system_fail_and_nothing_is_sent():
     assert "missing credential api_secret, merchant_token" in result.message
 
 
-def test_the_registry_hands_out_payeezy_pointed_at_the_sandbox_without_a_network_call():
-    ready = plugin("payeezy")
+def test_the_sandbox_fixture_hands_out_payeezy_without_a_network_call(plugin_at_sandbox):
+    ready = plugin_at_sandbox("payeezy")
     assert ready.config.base_url.endswith("/payeezy")
     assert ready.required_credentials == ("api_key", "api_secret", "merchant_token")
     assert set(ready.config.credentials) == set(ready.required_credentials)

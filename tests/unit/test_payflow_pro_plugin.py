@@ -69,8 +69,8 @@ def request(operation="charge", **kw):
 # The registry ---------------------------------------------------------------------------------
 
 
-def test_the_registry_points_the_plugin_at_the_sandbox_with_its_test_credentials():
-    ready = plugin("payflow_pro")
+def test_the_sandbox_takes_the_plugin_with_exactly_its_test_credentials(plugin_at_sandbox):
+    ready = plugin_at_sandbox("payflow_pro")
     assert ready.config.base_url.endswith("/payflow_pro")
     assert ready.config.credentials == sandbox_credentials("payflow_pro")
     assert set(ready.config.credentials) == set(ready.required_credentials)

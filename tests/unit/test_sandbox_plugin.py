@@ -25,12 +25,12 @@ def charge_request(**kw):
     return GatewayRequest(**fields)
 
 
-def test_the_registry_hands_out_a_ready_plugin_without_a_network_call():
-    ready = plugin("sandbox")
+def test_the_registry_hands_out_a_ready_plugin_without_a_network_call(plugin_at_sandbox):
+    ready = plugin_at_sandbox("sandbox")
     assert ready.config.base_url.startswith("http://127.0.0.1:")
     assert ready.mapping.lookup("approved").status is S.SUCCESS
     with pytest.raises(KeyError, match="no gateway plugin named 'nope'"):
-        plugin("nope")
+        plugin("nope", ready.config)
 
 
 def test_a_charge_request_carries_amount_currency_token_order_and_idempotency_key(sandbox_plugin):

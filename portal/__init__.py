@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from portal.config import from_environment
 from portal.extensions import csrf, db, login_manager, migrate
+from portal.types import json_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,8 +25,11 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(from_environment(app.instance_path))
     app.config.update(config or {})
+    engine = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # JSON columns (types.JSONValue): sorted keys, and dates and Decimals written as text.
+    engine.setdefault("json_serializer", json_text)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+        engine.setdefault("connect_args", {"timeout": 30})
 
     # Every shipped mapping is checked before anything else: a bad file stops start-up here.
     from portal.gateways.registry import check_mappings

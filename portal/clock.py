@@ -1,18 +1,15 @@
-"""The one clock Settle reads: naive UTC datetimes, replaceable in tests."""
+"""The one clock Settle reads: naive UTC datetimes (tests move it with time-machine)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-_frozen: datetime | None = None
 # The zone people read times in (SETTLE_TIMEZONE), set once by create_app.
 _shown_in = ZoneInfo("UTC")
 
 
 def now() -> datetime:
-    if _frozen is not None:
-        return _frozen
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -49,9 +46,3 @@ def day_in_utc(day: date) -> tuple[datetime, datetime]:
         start.astimezone(UTC).replace(tzinfo=None),
         end.astimezone(UTC).replace(tzinfo=None),
     )
-
-
-def freeze(at: datetime | None) -> None:
-    """Set (or with None, release) the time that now() returns; for tests and tools only."""
-    global _frozen
-    _frozen = at

@@ -1,11 +1,12 @@
-"""Column types shared by the models: money amounts and JSON held as text."""
+"""Column types shared by the models: money amounts and JSON values."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
 
-from sqlalchemy import Numeric, Text
+from sqlalchemy import JSON, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 # 18 digits with 4 decimals covers every ISO 4217 minor unit (at most 3) with room to spare.
@@ -26,14 +27,12 @@ class Amount(TypeDecorator):
         return Decimal(value)
 
 
-class JSONText(TypeDecorator):
-    """JSON stored as text, identical on SQLite and PostgreSQL."""
+def json_text(value) -> str:
+    """How a JSON column's value is written (the engine's json_serializer)."""
+    return json.dumps(value, sort_keys=True, default=str)
 
-    impl = Text
-    cache_ok = True
 
-    def process_bind_param(self, value, dialect):
-        return None if value is None else json.dumps(value, sort_keys=True, default=str)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else json.loads(value)
+# SQLAlchemy's JSON type: JSONB on PostgreSQL, JSON text on SQLite. Python None is SQL NULL (not
+# the JSON null), so that "IS NULL" keeps meaning "nothing stored". Values are written by the
+# engine's json_serializer (json_text: sorted keys, dates and Decimals as text).
+JSONValue = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")

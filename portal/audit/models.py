@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONText
+from portal.types import JSONValue
 
 
 class AuditEvent(db.Model):
@@ -23,8 +23,8 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[int]
-    before: Mapped[dict | None] = mapped_column(JSONText)
-    after: Mapped[dict | None] = mapped_column(JSONText)
+    before: Mapped[dict | None] = mapped_column(JSONValue)
+    after: Mapped[dict | None] = mapped_column(JSONValue)
     note: Mapped[str | None] = mapped_column(Text)
 
     actor = relationship("User")

@@ -93,6 +93,8 @@ class GatewayResult:
     findings: tuple[Finding, ...] = ()
     # False when Settle knows the request never reached the gateway: no money can have moved.
     sent: bool = True
+    # Sent, and no answer within the timeout: what the provider's retry-safety may allow resending.
+    timed_out: bool = False
     # A listing's next page, where there is one.
     cursor: str | None = None
 
@@ -281,6 +283,7 @@ class Gateway:
             result = self.decided_by_settle(
                 GatewayStatus.INDETERMINATE,
                 f"Sent, but no answer within the gateway's timeout of {self.config.timeout:g} s",
+                timed_out=True,
             )
         except requests.exceptions.ConnectionError as exc:
             result = self._connection_error(exc)

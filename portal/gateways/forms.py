@@ -23,6 +23,10 @@ class GatewayForm(FlaskForm):
         validators=[DataRequired(message="Give a timeout in seconds")],
     )
     enabled = BooleanField("Enabled: runs may charge through it", default=True)
+    resend_after_timeout = BooleanField(
+        "Send a call that timed out once more, with the same key (only where the provider makes a"
+        " repeated key safe)"
+    )
 
 
 def gateway_form(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String
+from sqlalchemy import Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONText
+from portal.types import JSONValue
 
 
 class Gateway(db.Model):
@@ -20,10 +20,13 @@ class Gateway(db.Model):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     plugin: Mapped[str] = mapped_column(String(40))
     # Never shown again once saved, never logged, never stored in a raw answer.
-    credentials: Mapped[dict] = mapped_column(JSONText, default=dict)
+    credentials: Mapped[dict] = mapped_column(JSONValue, default=dict)
     base_url: Mapped[str] = mapped_column(String(500))
     timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal(120))
     enabled: Mapped[bool] = mapped_column(default=True)
+    # A supervisor's choice, allowed only where the plugin's mapping declares a repeated key safe:
+    # a call that timed out is sent once more with the same key (calls.Call.make).
+    resend_after_timeout: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     def masked_credentials(self) -> dict[str, str]:

@@ -62,11 +62,18 @@ def save_gateway(
     credentials: dict[str, str],
     actor,
     gateway: GatewayRow | None = None,
+    resend_after_timeout: bool = False,
 ) -> GatewayRow:
     """Create a gateway, or update one; a credential left empty on update keeps its old value."""
     cls = registry.plugin_class(plugin)
     name, base_url = name.strip(), base_url.strip()
     _check(name, base_url, timeout, gateway.id if gateway else None)
+    retry = registry.shipped_mapping(plugin).retry
+    if resend_after_timeout and not retry.resend_after_timeout:
+        raise DomainError(
+            f"{cls.display_name} does not make a repeated key safe (its codes.yaml says"
+            " resend_after_timeout: false): Settle never sends its calls twice"
+        )
     kept = dict(gateway.credentials) if gateway else {}
     names = cls.required_credentials + cls.optional_credentials
     merged = {k: credentials.get(k) or kept.get(k, "") for k in names}
@@ -80,6 +87,7 @@ def save_gateway(
     changed_credentials = sorted(k for k in merged if merged[k] != kept.get(k))
     gateway.name, gateway.base_url = name, base_url
     gateway.timeout_seconds, gateway.enabled = timeout, enabled
+    gateway.resend_after_timeout = resend_after_timeout
     gateway.credentials = merged
     db.session.flush()
     audit.record(
@@ -97,6 +105,7 @@ def _public(gateway: GatewayRow) -> dict:
         "base_url": gateway.base_url,
         "timeout_seconds": str(gateway.timeout_seconds),
         "enabled": gateway.enabled,
+        "resend_after_timeout": gateway.resend_after_timeout,
     }
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONText
+from portal.types import JSONValue
 
 
 class ImportBatch(db.Model):
@@ -21,7 +21,7 @@ class ImportBatch(db.Model):
     # The file as uploaded (only once it is known to hold no card number).
     content: Mapped[str] = mapped_column(Text)
     # What the preview counted: rows to create, update, leave unchanged, refuse.
-    counts: Mapped[dict] = mapped_column(JSONText)
+    counts: Mapped[dict] = mapped_column(JSONValue)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)
     # Applied once, by a conditional update: a second confirmation changes nothing.

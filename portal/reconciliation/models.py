@@ -12,7 +12,7 @@ from portal import clock
 from portal.extensions import db
 from portal.money import Money
 from portal.reconciliation.compare import Kind
-from portal.types import Amount, JSONText
+from portal.types import Amount, JSONValue
 
 
 class ReportState:
@@ -33,9 +33,9 @@ class ReconciliationReport(db.Model):
     until: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(30), default=ReportState.ASKING)
     # Per gateway: {"id", "name", "listed", "problem"}; a problem names why it is not reconciled.
-    gateways: Mapped[list] = mapped_column(JSONText, default=list)
+    gateways: Mapped[list] = mapped_column(JSONValue, default=list)
     # Lines per kind (Kind.slug), and the charges still in flight that were not compared.
-    counts: Mapped[dict] = mapped_column(JSONText, default=dict)
+    counts: Mapped[dict] = mapped_column(JSONValue, default=dict)
     in_flight: Mapped[int] = mapped_column(default=0)
     asked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     asked_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONText
+from portal.types import JSONValue
 
 
 class RunState(enum.StrEnum):
@@ -118,7 +118,7 @@ class RunChunk(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("payment_runs.id"), index=True)
     seq: Mapped[int]
-    invoice_ids: Mapped[list] = mapped_column(JSONText)
+    invoice_ids: Mapped[list] = mapped_column(JSONValue)
     state: Mapped[str] = mapped_column(String(20), default=ChunkState.QUEUED.value, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     worker: Mapped[str | None] = mapped_column(String(200))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONText
+from portal.types import JSONValue
 
 
 class Setting(db.Model):
@@ -17,7 +17,7 @@ class Setting(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(60), unique=True)
-    value: Mapped[dict] = mapped_column(JSONText)
+    value: Mapped[dict] = mapped_column(JSONValue)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 

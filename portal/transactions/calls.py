@@ -13,9 +13,10 @@ Runs, clerks' follow-ups, crash recovery, the janitor and (later) webhooks all a
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -45,9 +46,34 @@ class Call:
     plugin: object
     operation: str
     request: GatewayRequest
+    # Seconds within which the provider answers a repeated key with its first answer, where the
+    # plugin declares that and the gateway's supervisor chose to resend (else None: never).
+    resend_within: float | None = None
 
     def make(self) -> GatewayResult:
-        return getattr(self.plugin, self.operation)(self.request)
+        send = getattr(self.plugin, self.operation)
+        started = time.monotonic()
+        result = send(self.request)
+        if not result.timed_out or self.resend_within is None:
+            return result
+        if time.monotonic() - started >= self.resend_within:
+            return replace(result, reason=f"{result.reason}; not sent again: past the provider's"
+                           f" duplicate window of {self.resend_within:g} s")  # fmt: skip
+        # The same key: the provider answers it once, whichever copy reached it first.
+        again = send(self.request)
+        note = "sent once more with the same key after a time-out"
+        return replace(
+            again, reason=f"{again.reason}; {note}" if again.reason else note.capitalize()
+        )
+
+
+def resend_within(gateway, plugin) -> float | None:
+    """The retry-safety declaration, read once: the plugin's mapping must allow a repeated key
+    and the gateway's supervisor must have chosen it."""
+    retry = plugin.mapping.retry
+    if gateway.resend_after_timeout and retry.resend_after_timeout:
+        return float(retry.duplicate_window_seconds)
+    return None
 
 
 def record(
@@ -81,7 +107,8 @@ def record(
     )
     db.session.add(txn)
     db.session.flush()
-    return Call(txn.id, plugin_for(txn.gateway), txn.operation, request_for(txn))
+    plugin = plugin_for(txn.gateway)
+    return Call(txn.id, plugin, txn.operation, request_for(txn), resend_within(txn.gateway, plugin))
 
 
 def request_for(txn: PaymentTransaction) -> GatewayRequest:

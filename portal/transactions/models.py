@@ -13,7 +13,7 @@ from portal import clock
 from portal.extensions import db
 from portal.money import Money
 from portal.statuses import GatewayStatus
-from portal.types import Amount, JSONText
+from portal.types import Amount, JSONValue
 
 
 class Operation(enum.StrEnum):
@@ -91,11 +91,11 @@ class PaymentTransaction(db.Model):
     # False when Settle knows the request never reached the gateway (refused connection, missing
     # credential): a clerk may then unlock without asking the gateway. None: not answered yet.
     request_sent: Mapped[bool | None]
-    raw_request: Mapped[dict | None] = mapped_column(JSONText)
-    raw_response: Mapped[dict | None] = mapped_column(JSONText)
+    raw_request: Mapped[dict | None] = mapped_column(JSONValue)
+    raw_response: Mapped[dict | None] = mapped_column(JSONValue)
     # What a lookup found: "not found", "unsettled", "settled"... and each transaction it found.
     gateway_state: Mapped[str | None] = mapped_column(String(20))
-    findings: Mapped[list | None] = mapped_column(JSONText)
+    findings: Mapped[list | None] = mapped_column(JSONValue)
     requested_at: Mapped[datetime] = mapped_column(default=clock.now)
     answered_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -80,6 +80,7 @@ def _edit(plugin: str, gateway: Gateway | None):
                 base_url=form.base_url.data,
                 timeout=form.timeout_seconds.data,
                 enabled=form.enabled.data,
+                resend_after_timeout=form.resend_after_timeout.data,
                 credentials={n: form[f"credential_{n}"].data or "" for n in names},
                 actor=current_user,
                 gateway=gateway,
@@ -93,7 +94,12 @@ def _edit(plugin: str, gateway: Gateway | None):
             return redirect(url_for("gateways.index"))
     status = 400 if form.is_submitted() else 200
     return render_template(
-        "gateways/form.html", form=form, gateway=gateway, plugin=cls, credential_names=names
+        "gateways/form.html",
+        form=form,
+        gateway=gateway,
+        plugin=cls,
+        credential_names=names,
+        mapping=registry.shipped_mapping(plugin),
     ), status
 
 

@@ -3,9 +3,9 @@
 from datetime import date, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
-from portal import clock
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.runs.models import RunSkip
@@ -19,11 +19,17 @@ START = datetime(2026, 3, 2, 9, 0)
 def at():
     """A clock the test sets; released afterwards."""
 
+    travels = []
+
     def set_to(moment: datetime):
-        clock.freeze(moment)
+        if travels:
+            travels.pop().stop()
+        travels.append(time_machine.travel(moment, tick=False))
+        travels[-1].start()
 
     yield set_to
-    clock.freeze(None)
+    for travel in travels:
+        travel.stop()
 
 
 def run_on(run_for, moment, at):

@@ -23,8 +23,8 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 import pytest
+import time_machine
 
-from portal import clock
 from portal.gateways.base import CallNotMade, GatewayConfig, GatewayRequest, Settlement
 from portal.gateways.registry import plugin
 from portal.money import Money
@@ -441,13 +441,10 @@ def test_a_lookup_by_request_id_asks_the_transaction_query_with_the_report_user(
 
 
 def test_a_lookup_of_a_timed_out_charge_asks_by_its_reference_code_and_day(cybersource):
-    clock.freeze(datetime(2026, 3, 4, 23, 59))
-    try:
+    with time_machine.travel(datetime(2026, 3, 4, 23, 59), tick=False):
         call = cybersource.build(
             "lookup", GatewayRequest("lookup", "f" * 32, "INV-7", original_key=KEY)
         )
-    finally:
-        clock.freeze(None)
     form = parse_qs(call.body)
     assert (form["merchantReferenceNumber"], form["targetDate"]) == ([KEY], ["20260304"])
     assert "requestID" not in form

@@ -111,3 +111,28 @@ def test_the_mapping_table_is_searchable(client, login, make_user):
     page = client.get("/gateways/?q=cvc").get_data(as_text=True)
     assert "incorrect_cvc" in page
     assert "insufficient_funds" not in page
+
+
+def test_resending_after_a_timeout_is_offered_only_where_the_provider_makes_it_safe(
+    client, login, make_user
+):
+    login(make_user("supervisor"))
+    sandbox_form = client.get("/gateways/new?plugin=sandbox").get_data(as_text=True)
+    assert "answers a repeated key with its first answer for 86400 s" in sandbox_form
+    saved = client.post(
+        "/gateways/new?plugin=sandbox", data=form(resend_after_timeout="y"), follow_redirects=True
+    )
+    assert "Gateway Main saved." in saved.get_data(as_text=True)
+    assert db.session.scalar(select(Gateway.resend_after_timeout)) is True
+    payeezy_form = client.get("/gateways/new?plugin=payeezy").get_data(as_text=True)
+    assert "does not make a repeated key safe" in payeezy_form
+    assert '<input disabled id="resend_after_timeout"' in payeezy_form
+    credentials = {"credential_api_key": "a", "credential_api_secret": "b",
+                   "credential_merchant_token": "c"}  # fmt: skip
+    refused = client.post(
+        "/gateways/new?plugin=payeezy",
+        data=form(name="P", resend_after_timeout="y", **credentials),
+    )
+    assert refused.status_code == 400
+    assert "Settle never sends its calls twice" in refused.get_data(as_text=True)
+    assert gateway_count() == 1

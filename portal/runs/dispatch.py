@@ -11,7 +11,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select, update
 
-from portal import clock, jobs
+from portal import jobs
 from portal.audit import service as audit
 from portal.extensions import db
 from portal.runs import lease
@@ -92,7 +92,7 @@ def send_run(run_id: int) -> bool:
     db.session.execute(
         update(PaymentRun)
         .where(PaymentRun.id == run_id)
-        .values(dispatched_at=clock.now(), dispatch_error=None)
+        .values(dispatched_at=lease.database_now(), dispatch_error=None)
     )
     db.session.commit()
     return True
@@ -109,7 +109,7 @@ def send_chunks(chunk_ids: list[int]) -> int:
         log.warning("the broker %s did not take chunk(s): %s", jobs.broker_display(), exc)
     if sent:
         db.session.execute(
-            update(RunChunk).where(RunChunk.id.in_(sent)).values(dispatched_at=clock.now())
+            update(RunChunk).where(RunChunk.id.in_(sent)).values(dispatched_at=lease.database_now())
         )
         db.session.commit()
     return len(sent)
@@ -137,7 +137,7 @@ def sweep_runs(now: datetime | None = None, *, begun_before: datetime | None = N
     `now` may lie ahead of the clock (crash recovery when no other process runs); `begun_before`
     then keeps out the runs a clerk started since, which are not orphaned whatever `now` says.
     """
-    now = now or clock.now()
+    now = now or lease.database_now()
     earlier = PaymentRun.created_at < (begun_before or now)
     sweep = Sweep()
     broker = jobs.uses_broker()
@@ -199,7 +199,7 @@ def _reopen(run_id: int, now: datetime) -> bool:
             PaymentRun.state == RunState.RUNNING.value,
             lease.run_orphaned(now),
         )
-        .values(heartbeat_at=clock.now())
+        .values(heartbeat_at=lease.database_now())
     ).rowcount
     if taken != 1:
         db.session.rollback()

@@ -71,11 +71,16 @@ def begin_run(run_id: int, chunk_size: int) -> list[int]:
 
     Returns the new chunks' ids; none if the run was not Queued (begun elsewhere, or cancelled).
     """
-    now = clock.now()
+    # started_at is business time (the retry schedule's "now"); the heartbeat is the lease's.
     moved = db.session.execute(
         update(PaymentRun)
         .where(PaymentRun.id == run_id, PaymentRun.state == RunState.QUEUED.value)
-        .values(state=RunState.RUNNING.value, started_at=now, heartbeat_at=now, dispatch_error=None)
+        .values(
+            state=RunState.RUNNING.value,
+            started_at=clock.now(),
+            heartbeat_at=lease.database_now(),
+            dispatch_error=None,
+        )  # fmt: skip
     ).rowcount
     if moved != 1:
         db.session.rollback()
@@ -111,7 +116,7 @@ def run_chunk(chunk_id: int) -> None:
     The claim's attempt number is the worker's token: its heartbeats and its closing update match
     only while it still owns the chunk, so a worker that was taken over stops and closes nothing.
     """
-    now = clock.now()
+    now = lease.database_now()
     claimed = db.session.execute(
         update(RunChunk)
         .where(RunChunk.id == chunk_id, lease.chunk_claimable(now))
@@ -175,7 +180,7 @@ class _Owner:
                     db.session.remove()
 
     def beat(self) -> None:
-        now = clock.now()
+        now = lease.database_now()
         held = db.session.execute(
             update(RunChunk)
             .where(RunChunk.id == self.chunk_id, RunChunk.attempts == self.attempt)

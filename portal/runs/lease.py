@@ -1,15 +1,16 @@
 """Run and chunk liveness, in one place: how often an executor beats, when its silence means it
 died, how often a chunk may be taken over, when a message the broker never delivered is sent
-again, and how long a Pending call may still be in flight. The engine, the dispatcher and
-recovery all ask here, with a broker or without one.
+again, and how long a Pending call may still be in flight. The engine, the run sweep and
+recovery all ask here, with a broker or without one, by the database's clock (database_now).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, text
 
+from portal.extensions import db
 from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
 
 # A chunk's executor writes its heartbeat this often (seconds), from a thread of its own.
@@ -27,6 +28,17 @@ RUN_ORPHANED_AFTER = timedelta(seconds=360)
 IN_FLIGHT_MARGIN = timedelta(seconds=60)
 # The longest gateway timeout Settle allows: nothing can be in flight longer than this.
 LONGEST_CALL = timedelta(seconds=300)
+
+
+def database_now() -> datetime:
+    """The database's clock (naive UTC): every heartbeat is written by it and every staleness
+    judged by it, so that workers on machines whose clocks differ agree on who is alive."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # clock_timestamp(), not now(): now() stands still for the whole database transaction.
+        return db.session.scalar(text("SELECT timezone('UTC', clock_timestamp())"))
+    # SQLite is embedded: its clock is this machine's.
+    stamp = db.session.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
+    return datetime.fromisoformat(stamp)
 
 
 def chunk_stale(now: datetime):

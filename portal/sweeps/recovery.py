@@ -9,7 +9,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from portal import clock
 from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
@@ -39,7 +38,7 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
     `alone` says no other Settle process is running (the embedded default at start, or an
     operator who stopped the portal): then nothing can still be in flight, whatever its age.
     """
-    started = clock.now()
+    started = lease.database_now()
     now = now or started
     if alone:
         now += lease.RUN_ORPHANED_AFTER + lease.IN_FLIGHT_MARGIN + lease.LONGEST_CALL

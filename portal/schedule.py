@@ -15,26 +15,23 @@ from dataclasses import dataclass
 from flask import Flask
 
 from portal.extensions import db
+from portal.runs import dispatch
+from portal.sweeps.janitor import run_janitor
+from portal.sweeps.recovery import recover
 
 log = logging.getLogger(__name__)
 
 
 def _dispatch() -> list[str]:
-    from portal.runs import dispatch
-
     return dispatch.sweep_runs().lines
 
 
 def _janitor() -> list[str]:
-    from portal.sweeps.janitor import run_janitor
-
     report = run_janitor()
     return report.looked_up + report.voided
 
 
 def _recover() -> list[str]:
-    from portal.sweeps.recovery import recover
-
     report = recover()
     return report.transactions + [f"payment run #{r}: resumed" for r in report.runs]
 

@@ -1,7 +1,7 @@
 """Where background work executes, chosen here and nowhere else; it knows no domain concept.
 
 - With SETTLE_BROKER_URL: Celery workers (portal/tasks.py) take each task by its name from the
-  broker. What the broker did not take is sent again by the dispatcher (runs/dispatch.py).
+  broker. What the broker did not take is sent again by the run sweep (runs/dispatch.py).
 - Without: a background thread of the portal ("thread", the embedded default) or the caller
   ("inline": tests, `flask settle run`) runs the same function.
 """

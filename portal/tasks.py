@@ -1,7 +1,7 @@
 """Celery: with SETTLE_BROKER_URL set, workers anywhere execute payment runs chunk by chunk.
 
     celery -A wsgi.celery worker       # as many as you like, on any machine
-    celery -A wsgi.celery beat         # one: the dispatcher, the janitor and recovery on a schedule
+    celery -A wsgi.celery beat         # one: the run sweep, the janitor and recovery on a schedule
 
 The tasks call the same functions as the embedded thread (portal/runs/engine.py); each moves
 state by a conditional UPDATE, so a message delivered twice does its work once.
@@ -35,7 +35,7 @@ def init_celery(app: Flask) -> Celery:
         broker_url=app.config["SETTLE_BROKER_URL"] or "memory://",
         task_ignore_result=True,
         # A chunk's message is acknowledged when it is done: a worker that dies mid-chunk leaves it
-        # to be delivered again (and the dispatcher re-sends chunks whose heartbeat stopped).
+        # to be delivered again (and the run sweep re-sends chunks whose heartbeat stopped).
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def submit_run(run_id: int, *, here: bool = False) -> bool:
     """Hand a committed, Queued run to the executor; False when the broker did not take it (the
-    run stays Queued with the reason, and the dispatcher sends it later)."""
+    run stays Queued with the reason, and the run sweep sends it later)."""
     app = current_app._get_current_object()
     where = jobs.executor(app, here=here)
     if where == "broker":

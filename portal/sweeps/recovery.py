@@ -33,7 +33,7 @@ class RecoveryReport:
 
 def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryReport:
     """Sort every orphaned Pending call, then hand again or end every orphaned run (the same run
-    sweep as the dispatcher's, with a broker or without). Safe to run at any time.
+    sweep as the schedule's, with a broker or without). Safe to run at any time.
 
     `alone` says no other Settle process is running (the embedded default at start, or an
     operator who stopped the portal): then nothing can still be in flight, whatever its age.

@@ -90,13 +90,14 @@ def ensure_gateways(sandbox_url: str) -> None:
 
 
 # One gateway per provider plugin, each with three customers: one approved, one soft decline and
-# one held for review. Authorize.Net's stored token is a "customerProfileId/paymentProfileId" pair.
+# one held for review. Authorize.Net's stored token is a "customerProfileId/paymentProfileId" pair;
+# Stripe's a "customer|payment method" pair.
 PROVIDER_CUSTOMERS = [
     ("Globex", "tok_approve", "410.00"),
     ("Initech", "tok_decline", "95.50"),
     ("Umbrella", "tok_review", "1200.00"),
 ]
-TOKEN_FORMAT = {"authorize_net": "{}/1"}
+TOKEN_FORMAT = {"authorize_net": "{}/1", "stripe": "cus_demo|{}"}
 
 
 def _ensure_gateway(name: str, plugin: str, url: str) -> Gateway:

@@ -1,0 +1,225 @@
+"""The Stripe plugin: PaymentIntents over Stripe's v1 API (form-encoded, Bearer secret key).
+
+- A charge confirms a saved payment method off-session: POST /v1/payment_intents with
+  confirm=true&off_session=true, the amount in the currency's minor units (none for JPY), and
+  Settle's key both as the Idempotency-Key header (Stripe answers a repeated key with its first
+  answer, a 500 included, for at least 24 hours) and in metadata[settle_key].
+- A payment method token is Stripe's PaymentMethod id ("pm_..."); where it is attached to a
+  Customer, Settle stores "cus_...|pm_..." and both are sent.
+- A void cancels an intent that has not succeeded (POST /v1/payment_intents/{id}/cancel); money a
+  succeeded intent took is given back by a refund (POST /v1/refunds).
+- A lookup reads the intent by its id (GET /v1/payment_intents/{id}, strongly consistent) when
+  Settle knows it, else searches by metadata (GET /v1/payment_intents/search). Stripe's search may
+  lag up to an hour behind a write, so "nothing found" within that hour of the charge is no proof
+  that it never reached Stripe: the lookup then says it cannot tell, and the janitor asks again.
+
+Sources: stripe/stripe-python (_api_requestor.py, _http_client.py, _payment_intent.py, _refund.py),
+docs.stripe.com/api/payment_intents, /api/refunds, /idempotency, /search, /declines/codes; Settle's
+reference notes gateways.md section 5.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+from portal import clock
+from portal.gateways.base import (
+    CallNotMade,
+    Finding,
+    Gateway,
+    GatewayRequest,
+    GatewayResult,
+    HttpCall,
+    Settlement,
+)
+from portal.money import Money, MoneyError
+from portal.statuses import GatewayStatus
+
+# What an intent's status says Stripe holds; a refunded intent is read from its latest charge.
+HELD = {
+    "succeeded": Settlement.SETTLED,
+    "requires_capture": Settlement.UNSETTLED,
+    "processing": Settlement.UNSETTLED,
+    "requires_action": Settlement.UNSETTLED,
+    "requires_confirmation": Settlement.UNSETTLED,
+    "requires_payment_method": Settlement.DECLINED,
+    "canceled": Settlement.VOIDED,
+}
+# Stripe: "data is searchable in less than a minute ... occasionally up to an hour behind".
+SEARCH_LAG = timedelta(hours=1)
+_SECRETS = re.compile(r"(payment_method|customer)=[^&]*")
+
+
+class StripeGateway(Gateway):
+    name = "stripe"
+    display_name = "Stripe"
+    required_credentials = ("secret_key",)
+    invoice_listing = "payment intent"  # search by metadata['invoice']
+    not_reconcilable = None  # GET /v1/payment_intents?created[gte]=&created[lt]= lists a period
+
+    def build(self, operation: str, request: GatewayRequest) -> HttpCall:
+        base = self.config.base_url.rstrip("/")
+        headers = {
+            "Authorization": f"Bearer {self.config.credentials['secret_key']}",
+            "Accept": "application/json",
+        }
+        post = {**headers, "Content-Type": "application/x-www-form-urlencoded",
+                "Idempotency-Key": request.idempotency_key}  # fmt: skip
+        if operation == "charge":
+            if request.amount is None or not request.token:
+                raise CallNotMade("a charge needs an amount and a payment method")
+            customer, _, method = request.token.rpartition("|")
+            form = {
+                "amount": request.amount.minor,
+                "currency": request.amount.currency.lower(),
+                "payment_method": method,
+                "confirm": "true",
+                "off_session": "true",
+                "metadata[invoice]": request.order_id,
+                "metadata[settle_key]": request.idempotency_key,
+            }
+            if customer:
+                form["customer"] = customer
+            return HttpCall("POST", f"{base}/v1/payment_intents", post, urlencode(form))
+        if operation in ("void", "refund") and not request.reference:
+            raise CallNotMade(f"a {operation} needs Stripe's id of the payment intent")
+        if operation == "void":
+            path = f"{base}/v1/payment_intents/{quote(request.reference, safe='')}/cancel"
+            return HttpCall("POST", path, post, "")
+        if operation == "refund":
+            form = {
+                "payment_intent": request.reference,
+                "metadata[settle_key]": request.idempotency_key,
+            }
+            if request.amount is not None:
+                form["amount"] = request.amount.minor
+            return HttpCall("POST", f"{base}/v1/refunds", post, urlencode(form))
+        if operation == "lookup":
+            expand = "expand[]=latest_charge"
+            if request.reference:
+                path = f"/v1/payment_intents/{quote(request.reference, safe='')}"
+                return HttpCall("GET", f"{base}{path}?{expand}", headers)
+            field, value = (
+                ("settle_key", request.original_key)
+                if request.original_key
+                else ("invoice", request.order_id)
+            )
+            query = urlencode({"query": f"metadata['{field}']:'{_quoted(value)}'", "limit": 100})
+            return HttpCall("GET", f"{base}/v1/payment_intents/search?{query}&{expand}", headers)
+        if operation == "list":
+            since, until = request.period
+            query = {
+                "created[gte]": int(since.replace(tzinfo=UTC).timestamp()),
+                "created[lt]": int(until.replace(tzinfo=UTC).timestamp()),
+                "limit": 100,
+                "expand[]": "data.latest_charge",
+            }
+            if request.cursor:
+                query["starting_after"] = request.cursor
+            return HttpCall("GET", f"{base}/v1/payment_intents?{urlencode(query)}", headers)
+        raise CallNotMade(f"unknown operation {operation!r}")
+
+    def lookup(self, request: GatewayRequest) -> GatewayResult:
+        result = self._call("lookup", request)
+        searched = not request.reference and request.original_key
+        if searched and not result.findings and result.code == "lookup.found":
+            sent = request.original_at
+            if sent is None or clock.now() - sent < SEARCH_LAG:
+                reason = (
+                    "Stripe's search found nothing, but it may lag up to an hour behind: it"
+                    " cannot yet tell whether the charge reached Stripe"
+                )
+                return self.decided_by_settle(GatewayStatus.INDETERMINATE, reason, raw=result.raw)
+        return result
+
+    def interpret(
+        self, http_status: int, headers: dict, body: str, operation: str = "charge"
+    ) -> GatewayResult:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
+        if not isinstance(data, dict):
+            return self.unreadable("the answer is not a JSON object")
+        if isinstance(data.get("error"), dict):
+            return self._error(http_status, data["error"])
+        if http_status >= 300:
+            return self.mapped(f"http_{http_status}", None)
+        kind = data.get("object")
+        if operation in ("lookup", "list"):
+            return self._lookup(data)
+        if kind == "payment_intent" and operation in ("charge", "void"):
+            return self.mapped(f"{operation}.{data.get('status')}", None, reference=data.get("id"))
+        if kind == "refund" and operation == "refund":
+            return self.mapped(f"refund.{data.get('status')}", None, reference=data.get("id"))
+        return self.unreadable(f"a {operation} answered with a {kind or 'nameless'} object")
+
+    def _error(self, http_status: int, error: dict) -> GatewayResult:
+        """Stripe's error envelope: a card's decline_code first, else its code, else its type
+        with the HTTP status (an unknown key or a server error has no code)."""
+        code = error.get("decline_code") or error.get("code")
+        if not code:
+            code = f"{error.get('type') or 'error'}_{http_status}"
+        intent = (
+            error.get("payment_intent") if isinstance(error.get("payment_intent"), dict) else {}
+        )
+        return self.mapped(str(code), error.get("message"), reference=intent.get("id"))
+
+    def _lookup(self, data: dict) -> GatewayResult:
+        listed = data.get("object") in ("search_result", "list")
+        intents = data.get("data") if listed else [data]
+        if not isinstance(intents, list):
+            return self.unreadable("a search answer without a data list")
+        try:
+            findings = tuple(self._finding(i) for i in intents)
+        except (KeyError, TypeError, ValueError, MoneyError) as exc:
+            return self.unreadable(f"a payment intent in the lookup cannot be read: {exc}")
+        found = findings[0] if findings else Finding(Settlement.NOT_FOUND)
+        return self.mapped(
+            "lookup.found",
+            f"{len(findings)} payment intent(s) found" if findings else "No payment intent found",
+            reference=found.reference,
+            findings=findings,
+            cursor=findings[-1].reference if findings and data.get("has_more") else None,
+        )
+
+    @staticmethod
+    def _finding(intent: dict) -> Finding:
+        if intent.get("object") != "payment_intent":
+            raise ValueError(f"not a payment intent: {intent.get('object')!r}")
+        status = str(intent["status"])
+        state = HELD.get(status, Settlement.UNSETTLED)
+        charge = (
+            intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
+        )
+        if state is Settlement.SETTLED and charge.get("refunded"):
+            state = Settlement.REFUNDED
+        metadata = intent.get("metadata") or {}
+        return Finding(
+            state=state,
+            amount=Money.from_minor(int(intent["amount"]), str(intent["currency"]).upper()),
+            reference=intent["id"],
+            at=datetime.fromtimestamp(int(intent["created"]), UTC).replace(tzinfo=None),
+            code=f"charge.{status}",
+            key=metadata.get("settle_key"),
+            order_id=metadata.get("invoice"),
+        )
+
+    def scrub(self, text: str) -> str:
+        """Stored bodies keep no payment method or customer id; answers carry neither in full
+        (client_secret is never asked for)."""
+        if text.lstrip().startswith("{"):
+            return re.sub(r'("(?:payment_method|customer|client_secret)"\s*:\s*")[^"]*(")',
+                          r"\1[FILTERED]\2", text)  # fmt: skip
+        return _SECRETS.sub(r"\1=[FILTERED]", text)
+
+
+def _quoted(value: str) -> str:
+    """A value inside a search query's single quotes (Stripe escapes a quote with a backslash)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+PLUGIN = StripeGateway

@@ -1,0 +1,130 @@
+"""The Stripe plugin reads Stripe's answers: bodies shaped as Stripe's API reference shows them
+(docs.stripe.com/api/errors, /api/payment_intents/object, /api/refunds/object,
+/api/payment_intents/search), with the ids shortened."""
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
+from portal.gateways.registry import plugin
+from portal.money import Money
+from portal.statuses import GatewayStatus
+
+S = GatewayStatus
+
+
+@pytest.fixture
+def stripe():
+    return plugin("stripe", GatewayConfig("https://api.stripe.com", {"secret_key": "sk_test_x"}))
+
+
+def intent(status="succeeded", **extra):
+    return {"id": "pi_3MtwBw", "object": "payment_intent", "amount": 2000, "currency": "usd",
+            "status": status, "created": 1680800504,
+            "metadata": {"invoice": "INV-1", "settle_key": "k1"}, **extra}  # fmt: skip
+
+
+# docs.stripe.com/declines/codes and /api/errors: a card error with its decline code and intent.
+CARD_DECLINED = {
+    "error": {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+        "message": "Your card has insufficient funds.",
+        "payment_intent": {"id": "pi_3MtwBw", "object": "payment_intent", "status": "requires_payment_method"},
+        "type": "card_error",
+    }
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("http", "body", "status", "code"),
+    [
+        (200, intent(), S.SUCCESS, "charge.succeeded"),
+        (200, intent("requires_action"), S.REQUIRES_REVIEW, "charge.requires_action"),
+        (200, intent("processing"), S.REQUIRES_REVIEW, "charge.processing"),
+        (200, intent("requires_capture"), S.REQUIRES_REVIEW, "charge.requires_capture"),
+        (402, CARD_DECLINED, S.DECLINE, "insufficient_funds"),
+        (402, {"error": {"type": "card_error", "code": "expired_card", "message": "Your card has expired."}},
+         S.VALIDATION_ERROR, "expired_card"),
+        (402, {"error": {"type": "card_error", "code": "card_declined", "decline_code": "stolen_card"}},
+         S.PERMANENT_FAIL, "stolen_card"),
+        (402, {"error": {"type": "card_error", "code": "authentication_required"}},
+         S.REQUIRES_REVIEW, "authentication_required"),
+        (401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****x"}},
+         S.SYSTEM_FAIL, "invalid_request_error_401"),
+        (409, {"error": {"type": "idempotency_error", "code": "idempotency_key_in_use"}},
+         S.INDETERMINATE, "idempotency_key_in_use"),
+        (429, {"error": {"type": "invalid_request_error", "code": "rate_limit"}},
+         S.SYSTEM_FAIL, "rate_limit"),
+        (500, {"error": {"type": "api_error", "message": "An unknown error occurred"}},
+         S.INDETERMINATE, "api_error_500"),
+        (502, {}, S.INDETERMINATE, "http_502"),
+    ],
+)  # fmt: skip
+def test_a_charge_answer_takes_its_status_from_the_mapping(stripe, http, body, status, code):
+    result = stripe.interpret(http, {}, json.dumps(body), "charge")
+    assert (result.status, result.code) == (status, code)
+    assert not result.unmapped
+
+
+def test_a_card_error_names_the_intent_it_left(stripe):
+    assert stripe.interpret(402, {}, json.dumps(CARD_DECLINED)).reference == "pi_3MtwBw"
+
+
+def test_an_unknown_decline_code_falls_back_to_the_default_and_is_marked(stripe):
+    body = {
+        "error": {"type": "card_error", "code": "card_declined", "decline_code": "new_code_2027"}
+    }
+    result = stripe.interpret(402, {}, json.dumps(body))
+    assert (result.status, result.unmapped) == (S.SYSTEM_FAIL, True)
+    assert result.rule == "stripe/codes.yaml: unmapped, default System Fail"
+
+
+def test_follow_ups_read_their_own_objects(stripe):
+    canceled = stripe.interpret(200, {}, json.dumps(intent("canceled")), "void")
+    assert (canceled.status, canceled.code) == (S.SUCCESS, "void.canceled")
+    refund = {"id": "re_3Mtw", "object": "refund", "amount": 1000, "currency": "usd",
+              "payment_intent": "pi_3MtwBw", "status": "pending"}  # fmt: skip
+    pending = stripe.interpret(200, {}, json.dumps(refund), "refund")
+    assert (pending.status, pending.reference) == (S.REQUIRES_REVIEW, "re_3Mtw")
+    # A refund answered with an intent is not read as a refund.
+    assert stripe.interpret(200, {}, json.dumps(intent()), "refund").status is S.INDETERMINATE
+
+
+def test_a_lookup_reads_what_stripe_holds_of_each_intent(stripe):
+    refunded = intent(latest_charge={"id": "ch_1", "object": "charge", "refunded": True})
+    body = {"object": "search_result", "url": "/v1/payment_intents/search", "has_more": False,
+            "data": [intent(), refunded, intent("requires_capture"), intent("canceled"),
+                     intent("requires_payment_method")]}  # fmt: skip
+    result = stripe.interpret(200, {}, json.dumps(body), "lookup")
+    assert result.status is S.SUCCESS
+    states = [f.state for f in result.findings]
+    assert states == [Settlement.SETTLED, Settlement.REFUNDED, Settlement.UNSETTLED,
+                      Settlement.VOIDED, Settlement.DECLINED]  # fmt: skip
+    first = result.findings[0]
+    assert (first.amount, first.key, first.order_id) == (Money.parse("20.00", "USD"), "k1", "INV-1")
+    assert stripe.interpret_finding(first).code == "charge.succeeded"
+    broken = stripe.interpret(
+        200, {}, json.dumps({"object": "search_result", "data": [{"id": 1}]}), "lookup"
+    )
+    assert broken.status is S.INDETERMINATE
+
+
+def test_a_lookup_asks_by_id_when_it_knows_it_and_searches_with_a_quoted_value_when_not(stripe):
+    by_id = stripe.build("lookup", GatewayRequest("lookup", "k", "INV-1", reference="pi_1"))
+    assert urlsplit(by_id.url).path == "/v1/payment_intents/pi_1" and by_id.method == "GET"
+    searched = stripe.build("lookup", GatewayRequest("lookup", "k", "INV-1", original_key="it's"))
+    query = parse_qs(urlsplit(searched.url).query)["query"][0]
+    assert query == "metadata['settle_key']:'it\\'s'"
+    assert "Idempotency-Key" not in searched.headers  # a GET changes nothing
+
+
+def test_a_zero_decimal_currency_is_sent_in_whole_units(stripe):
+    call = stripe.build(
+        "charge", GatewayRequest("charge", "k", "INV-1", Money.parse("15000", "JPY"), "pm_1")
+    )
+    form = parse_qs(call.body)
+    assert (form["amount"], form["currency"]) == (["15000"], ["jpy"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, PasswordField, StringField
+from wtforms import BooleanField, DecimalField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 # The URL and the timeout's range are checked once, by portal.gateways.service.save_gateway.
@@ -46,3 +46,11 @@ def gateway_form(
             PasswordField(name, validators=[*validators, Length(max=500)]),
         )
     return Form(**kwargs)
+
+
+class ReviewUnmappedForm(FlaskForm):
+    """Mark an unmapped code as looked at, with an optional note (what was decided)."""
+
+    plugin = HiddenField(validators=[DataRequired()])
+    code = HiddenField(validators=[DataRequired(), Length(max=40)])
+    note = StringField("Note", validators=[Optional(), Length(max=500)])

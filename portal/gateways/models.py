@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
@@ -35,3 +35,19 @@ class Gateway(db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class UnmappedReview(db.Model):
+    """A supervisor has looked at a code no mapping knows (the Unmapped codes queue)."""
+
+    __tablename__ = "unmapped_reviews"
+    __table_args__ = (UniqueConstraint("plugin", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    reviewed_by = relationship("User")

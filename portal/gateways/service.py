@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.gateways import registry
 from portal.gateways.base import Gateway, GatewayConfig, GatewayRequest
 from portal.gateways.models import Gateway as GatewayRow
+from portal.gateways.models import UnmappedReview
 from portal.statuses import GatewayStatus
 
 # One plugin (and so one HTTP session with its kept-alive connections) per thread and gateway
@@ -120,3 +121,29 @@ def check_connection(gateway: GatewayRow, actor) -> tuple[bool, str]:
     detail = result.message if not result.code else f"{result.code}: {result.message}"
     audit.record("gateway.tested", gateway, actor=actor, after={"works": works, "answer": detail})
     return works, detail
+
+
+def mark_reviewed(plugin: str, code: str, note: str | None, actor) -> UnmappedReview:
+    """A supervisor has looked at an unmapped code (audited); marking it twice changes nothing."""
+    if plugin not in registry.names():
+        raise DomainError(f"Unknown provider {plugin!r}")
+    review = db.session.scalar(
+        select(UnmappedReview).where(UnmappedReview.plugin == plugin, UnmappedReview.code == code)
+    )
+    if review is not None:
+        raise DomainError(
+            f"{code} of {plugin} was marked reviewed already by {review.reviewed_by or 'Settle'}"
+        )
+    review = UnmappedReview(
+        plugin=plugin, code=code, note=note, reviewed_by_id=getattr(actor, "id", None)
+    )
+    db.session.add(review)
+    db.session.flush()
+    audit.record(
+        "gateway.unmapped_reviewed",
+        review,
+        actor=actor,
+        after={"plugin": plugin, "code": code},
+        note=note,
+    )
+    return review

@@ -2,17 +2,17 @@
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways import registry, service
-from portal.gateways.forms import gateway_form
+from portal.gateways.forms import ReviewUnmappedForm, gateway_form
 from portal.gateways.models import Gateway
+from portal.listings import unmapped as unmapped_codes
 from portal.transactions.forms import ActionForm
-from portal.transactions.models import PaymentTransaction
 
 bp = Blueprint("gateways", __name__, url_prefix="/gateways")
 
@@ -26,13 +26,6 @@ def _matches(entry, q: str) -> bool:
 @requires(Role.AUDITOR)
 def index():
     gateways = db.session.scalars(select(Gateway).order_by(Gateway.name)).all()
-    unmapped = dict(
-        db.session.execute(
-            select(PaymentTransaction.gateway_id, func.count())
-            .where(PaymentTransaction.unmapped.is_(True))
-            .group_by(PaymentTransaction.gateway_id)
-        ).all()
-    )
     q = request.args.get("q", "").strip()[:80]
     mappings = {}
     for name in registry.names():
@@ -42,12 +35,41 @@ def index():
     return render_template(
         "gateways/index.html",
         gateways=gateways,
-        unmapped=unmapped,
+        unmapped=unmapped_codes.counts_by_gateway(),
+        coverage=unmapped_codes.coverage(),
+        coverage_days=unmapped_codes.COVERAGE_DAYS,
         mappings=mappings,
         plugins=registry.display_names(),
         q=q,
         action_form=ActionForm(),
     )
+
+
+@bp.route("/unmapped")
+@requires(Role.AUDITOR)
+def unmapped():
+    return render_template(
+        "gateways/unmapped.html", codes=unmapped_codes.queue(), form=ReviewUnmappedForm()
+    )
+
+
+@bp.route("/unmapped/review", methods=["POST"])
+@requires(Role.SUPERVISOR)
+def review_unmapped():
+    form = ReviewUnmappedForm()
+    if not form.validate_on_submit():
+        flash("Say which code, and keep the note to 500 characters.", "error")
+        return redirect(url_for("gateways.unmapped"))
+    try:
+        service.mark_reviewed(
+            form.plugin.data, form.code.data, form.note.data or None, current_user
+        )
+        db.session.commit()
+        flash(f"{form.code.data} ({form.plugin.data}) is marked reviewed.", "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("gateways.unmapped"))
 
 
 @bp.route("/mappings/<plugin>")

@@ -12,7 +12,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from portal.gateways.mapping import CodeMapping
-from portal.money import Money
+from portal.money import Money, MoneyError
 from portal.statuses import GatewayStatus
 
 
@@ -237,6 +237,25 @@ class Gateway:
             message=f"the gateway holds it as {finding.state}",
             reference=finding.reference,
             rule=f"what the gateway holds ({finding.state}), no code told",
+        )
+
+    def found(self, code: str, items, read, what: str, *, has_more: bool = False) -> GatewayResult:
+        """A lookup's or a listing's answer: each item read as a Finding by `read` (one that
+        cannot be read makes the whole answer unreadable: a lookup is never half believed), the
+        first one's reference, and where more pages follow, the next page's cursor."""
+        if not isinstance(items, list):
+            return self.unreadable(f"a {what} list was expected")
+        try:
+            findings = tuple(read(item) for item in items)
+        except (KeyError, TypeError, ValueError, MoneyError) as exc:
+            return self.unreadable(f"a {what} in the answer cannot be read: {exc}")
+        first = findings[0] if findings else Finding(Settlement.NOT_FOUND)
+        return self.mapped(
+            code,
+            f"{len(findings)} {what}(s) found" if findings else f"No {what} found",
+            reference=first.reference,
+            findings=findings,
+            cursor=findings[-1].reference if findings and has_more else None,
         )
 
     @staticmethod

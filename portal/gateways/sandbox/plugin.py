@@ -16,7 +16,7 @@ from portal.gateways.base import (
     HttpCall,
     Settlement,
 )
-from portal.money import Money, MoneyError
+from portal.money import Money
 
 _SECRET_FIELDS = re.compile(r'("(?:source|api_key|token)"\s*:\s*")[^"]*(")')
 
@@ -92,20 +92,8 @@ class SandboxGateway(Gateway):
         return self.mapped(str(data["code"]), data.get("message"), reference=data.get("id"))
 
     def _lookup(self, data: dict) -> GatewayResult:
-        charges = data.get("data")
-        if not isinstance(charges, list):
-            return self.unreadable("a lookup answer without a data list")
-        try:
-            findings = tuple(self._finding(c) for c in charges)
-        except (KeyError, TypeError, ValueError, MoneyError) as exc:
-            return self.unreadable(f"a charge in the lookup cannot be read: {exc}")
-        found = findings[0] if findings else Finding(Settlement.NOT_FOUND)
-        return self.mapped(
-            "found",
-            f"{len(findings)} charge(s) found" if findings else "No charge found",
-            reference=found.reference,
-            findings=findings,
-            cursor=findings[-1].reference if findings and data.get("has_more") else None,
+        return self.found(
+            "found", data.get("data"), self._finding, "charge", has_more=bool(data.get("has_more"))
         )
 
     @staticmethod

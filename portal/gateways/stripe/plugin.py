@@ -35,7 +35,7 @@ from portal.gateways.base import (
     HttpCall,
     Settlement,
 )
-from portal.money import Money, MoneyError
+from portal.money import Money
 from portal.statuses import GatewayStatus
 
 # What an intent's status says Stripe holds; a refunded intent is read from its latest charge.
@@ -171,19 +171,9 @@ class StripeGateway(Gateway):
     def _lookup(self, data: dict) -> GatewayResult:
         listed = data.get("object") in ("search_result", "list")
         intents = data.get("data") if listed else [data]
-        if not isinstance(intents, list):
-            return self.unreadable("a search answer without a data list")
-        try:
-            findings = tuple(self._finding(i) for i in intents)
-        except (KeyError, TypeError, ValueError, MoneyError) as exc:
-            return self.unreadable(f"a payment intent in the lookup cannot be read: {exc}")
-        found = findings[0] if findings else Finding(Settlement.NOT_FOUND)
-        return self.mapped(
-            "lookup.found",
-            f"{len(findings)} payment intent(s) found" if findings else "No payment intent found",
-            reference=found.reference,
-            findings=findings,
-            cursor=findings[-1].reference if findings and data.get("has_more") else None,
+        has_more = bool(data.get("has_more"))
+        return self.found(
+            "lookup.found", intents, self._finding, "payment intent", has_more=has_more
         )
 
     @staticmethod

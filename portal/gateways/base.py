@@ -201,6 +201,11 @@ class Gateway:
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         raise NotImplementedError
 
+    def verify_webhook(self, headers: dict, body: bytes, credentials: dict) -> bool:
+        """Whether a webhook was sent by the provider, by its own signing scheme: pure (no I/O),
+        comparing in constant time. A provider whose webhooks Settle does not read says False."""
+        return False
+
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:

@@ -128,3 +128,39 @@ def test_a_zero_decimal_currency_is_sent_in_whole_units(stripe):
     )
     form = parse_qs(call.body)
     assert (form["amount"], form["currency"]) == (["15000"], ["jpy"])
+
+
+def _signed(secret: str, body: bytes, at: int) -> dict:
+    import hashlib
+    import hmac
+
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={at},v1={digest},v0=ignored"}
+
+
+def test_a_webhook_is_verified_by_its_signed_timestamp_and_body(stripe):
+    import time
+
+    secret = "whsec_test_secret"
+    body = b'{"id": "evt_1", "object": "event", "type": "payment_intent.succeeded"}'
+    now = int(time.time())
+    creds = {"webhook_secret": secret}
+    assert stripe.verify_webhook(_signed(secret, body, now), body, creds)
+    lower = {k.lower(): v for k, v in _signed(secret, body, now).items()}
+    assert stripe.verify_webhook(lower, body, creds)  # header names are case-insensitive
+    # Tampered copies: another body, another secret, an old timestamp, no signature, no secret.
+    assert not stripe.verify_webhook(_signed(secret, body, now), body + b" ", creds)
+    assert not stripe.verify_webhook(_signed("whsec_other", body, now), body, creds)
+    assert not stripe.verify_webhook(_signed(secret, body, now - 301), body, creds)
+    assert not stripe.verify_webhook({"Stripe-Signature": f"t={now}"}, body, creds)
+    assert not stripe.verify_webhook({}, body, creds)
+    assert not stripe.verify_webhook(_signed("", body, now), body, {})
+    header = _signed(secret, body, now)["Stripe-Signature"]
+    swapped = {"Stripe-Signature": header.replace(f"t={now}", f"t={now + 1}")}
+    assert not stripe.verify_webhook(swapped, body, creds)  # the timestamp is signed too
+    assert not stripe.verify_webhook({"Stripe-Signature": f"t=x,{header}"}, body, creds)
+
+
+def test_other_providers_verify_no_webhook_yet():
+    other = plugin("sandbox", GatewayConfig("http://127.0.0.1:9", {"api_key": "k"}))
+    assert other.verify_webhook({"Stripe-Signature": "t=1,v1=0"}, b"{}", {}) is False

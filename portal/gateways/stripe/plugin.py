@@ -20,8 +20,11 @@ reference notes gateways.md section 5.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
@@ -50,6 +53,8 @@ HELD = {
 }
 # Stripe: "data is searchable in less than a minute ... occasionally up to an hour behind".
 SEARCH_LAG = timedelta(hours=1)
+# Seconds a webhook's signed timestamp may be away from now (a replayed old event is refused).
+WEBHOOK_TOLERANCE = 300
 _SECRETS = re.compile(r"(payment_method|customer)=[^&]*")
 
 
@@ -57,6 +62,8 @@ class StripeGateway(Gateway):
     name = "stripe"
     display_name = "Stripe"
     required_credentials = ("secret_key",)
+    # The endpoint's signing secret ("whsec_..."), for the webhooks Stripe sends.
+    optional_credentials = ("webhook_secret",)
     invoice_listing = "payment intent"  # search by metadata['invoice']
     not_reconcilable = None  # GET /v1/payment_intents?created[gte]=&created[lt]= lists a period
 
@@ -121,6 +128,24 @@ class StripeGateway(Gateway):
                 query["starting_after"] = request.cursor
             return HttpCall("GET", f"{base}/v1/payment_intents?{urlencode(query)}", headers)
         raise CallNotMade(f"unknown operation {operation!r}")
+
+    def verify_webhook(self, headers: dict, body: bytes, credentials: dict) -> bool:
+        """Stripe-Signature "t=<unix time>,v1=<hex>[,v1=...]": HMAC-SHA256 of "<t>.<body>" with
+        the endpoint's secret, and t within 5 minutes (docs.stripe.com/webhooks/signatures;
+        stripe-python's WebhookSignature, DEFAULT_TOLERANCE = 300)."""
+        secret = credentials.get("webhook_secret") or ""
+        header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), "")
+        pairs = [part.split("=", 1) for part in header.split(",") if "=" in part]
+        stamps = [v for k, v in pairs if k.strip() == "t"]
+        signatures = [v.strip() for k, v in pairs if k.strip() == "v1"]
+        if not secret or len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
+            return False
+        stamp = stamps[0].strip()
+        if abs(time.time() - int(stamp)) > WEBHOOK_TOLERANCE:
+            return False
+        signed = stamp.encode() + b"." + body
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        return any(hmac.compare_digest(expected, s) for s in signatures)
 
     def lookup(self, request: GatewayRequest) -> GatewayResult:
         result = self._call("lookup", request)

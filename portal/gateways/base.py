@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -266,6 +267,17 @@ class Gateway:
     @staticmethod
     def decided_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:
         return GatewayResult(status=status, code=None, message=reason, reason=reason, **kwargs)
+
+    def json_object(self, http_status: int, body: str) -> dict | GatewayResult:
+        """A JSON answer's top-level object, or the Indeterminate result of one that is not
+        (a leading byte-order mark is allowed)."""
+        try:
+            data = json.loads(body.removeprefix("\ufeff"))
+        except ValueError:
+            return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
+        if not isinstance(data, dict):
+            return self.unreadable("the answer is not a JSON object")
+        return data
 
     def unreadable(self, reason: str) -> GatewayResult:
         # The request reached the gateway, so the money may have moved (domain.md section 2).

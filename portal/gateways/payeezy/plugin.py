@@ -188,12 +188,9 @@ class PayeezyGateway(Gateway):
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
-        try:
-            data = json.loads(body.removeprefix("\ufeff"))
-        except ValueError:
-            return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
-        if not isinstance(data, dict):
-            return self.unreadable("the answer is not a JSON object")
+        data = self.json_object(http_status, body)
+        if isinstance(data, GatewayResult):
+            return data
         keyed = _key(data, http_status)
         if keyed is None:
             return self.unreadable(f"HTTP {http_status} without a Payeezy response code")

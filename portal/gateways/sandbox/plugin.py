@@ -76,12 +76,9 @@ class SandboxGateway(Gateway):
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
-        if not isinstance(data, dict):
-            return self.unreadable("the answer is not a JSON object")
+        data = self.json_object(http_status, body)
+        if isinstance(data, GatewayResult):
+            return data
         if "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
             return self.mapped(str(error.get("code", "")), error.get("message"))

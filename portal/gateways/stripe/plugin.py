@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -148,7 +147,7 @@ class StripeGateway(Gateway):
         return any(hmac.compare_digest(expected, s) for s in signatures)
 
     def lookup(self, request: GatewayRequest) -> GatewayResult:
-        result = self._call("lookup", request)
+        result = super().lookup(request)
         searched = not request.reference and request.original_key
         if searched and not result.findings and result.code == "lookup.found":
             sent = request.original_at
@@ -163,12 +162,9 @@ class StripeGateway(Gateway):
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
-        if not isinstance(data, dict):
-            return self.unreadable("the answer is not a JSON object")
+        data = self.json_object(http_status, body)
+        if isinstance(data, GatewayResult):
+            return data
         if isinstance(data.get("error"), dict):
             return self._error(http_status, data["error"])
         if http_status >= 300:

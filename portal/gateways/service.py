@@ -8,6 +8,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.audit import service as audit
 from portal.errors import DomainError
@@ -124,7 +125,8 @@ def check_connection(gateway: GatewayRow, actor) -> tuple[bool, str]:
 
 
 def mark_reviewed(plugin: str, code: str, note: str | None, actor) -> UnmappedReview:
-    """A supervisor has looked at an unmapped code (audited); marking it twice changes nothing."""
+    """A supervisor has looked at an unmapped code (audited); marking it again is refused, with
+    who did it, also when two supervisors mark it at once (the unique row decides)."""
     if plugin not in registry.names():
         raise DomainError(f"Unknown provider {plugin!r}")
     review = db.session.scalar(
@@ -138,7 +140,11 @@ def mark_reviewed(plugin: str, code: str, note: str | None, actor) -> UnmappedRe
         plugin=plugin, code=code, note=note, reviewed_by_id=getattr(actor, "id", None)
     )
     db.session.add(review)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # the other supervisor's row won
+        raise DomainError(f"{code} of {plugin} was marked reviewed a moment ago") from None
     audit.record(
         "gateway.unmapped_reviewed",
         review,

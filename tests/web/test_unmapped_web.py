@@ -67,3 +67,36 @@ def test_once_the_mapping_knows_the_code_the_entry_says_so(
     login(make_user("auditor"))
     page = client.get("/gateways/unmapped").get_data(as_text=True)
     assert "The mapping knows it now" in page and f"line {known.line}" in page
+
+
+def test_a_review_without_its_code_is_refused_with_the_reason(
+    client, login, make_user, unmapped_twice
+):
+    login(make_user("supervisor"))
+    page = client.post(
+        "/gateways/unmapped/review", data={"plugin": "sandbox"}, follow_redirects=True
+    )
+    assert "Say which code" in page.get_data(as_text=True)
+    long_note = {"plugin": "sandbox", "code": "zz_unlisted_code", "note": "x" * 501}
+    page = client.post("/gateways/unmapped/review", data=long_note, follow_redirects=True)
+    assert "Say which code" in page.get_data(as_text=True)
+    assert db.session.scalar(select(UnmappedReview)) is None
+
+
+def test_two_supervisors_marking_at_once_leave_one_review(app, unmapped_twice, make_user):
+    from unittest import mock
+
+    from portal.errors import DomainError
+    from portal.gateways import service
+
+    first, second = make_user("supervisor"), make_user("supervisor", username="sup2")
+    service.mark_reviewed("sandbox", "zz_unlisted_code", None, first)
+    db.session.commit()
+    # The second read its check before the first committed: the unique row decides.
+    with (
+        mock.patch.object(db.session, "scalar", return_value=None),
+        pytest.raises(DomainError, match="a moment ago"),
+    ):
+        service.mark_reviewed("sandbox", "zz_unlisted_code", None, second)
+    (review,) = db.session.scalars(select(UnmappedReview)).all()
+    assert review.reviewed_by_id == first.id

@@ -269,10 +269,9 @@ class Gateway:
         return GatewayResult(status=status, code=None, message=reason, reason=reason, **kwargs)
 
     def json_object(self, http_status: int, body: str) -> dict | GatewayResult:
-        """A JSON answer's top-level object, or the Indeterminate result of one that is not
-        (a leading byte-order mark is allowed)."""
+        """A JSON answer's top-level object, or the Indeterminate result of one that is not."""
         try:
-            data = json.loads(body.removeprefix("\ufeff"))
+            data = json.loads(body)
         except ValueError:
             return self.unreadable(f"HTTP {http_status} with a body that is not JSON")
         if not isinstance(data, dict):

@@ -188,7 +188,7 @@ class PayeezyGateway(Gateway):
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
-        data = self.json_object(http_status, body)
+        data = self.json_object(http_status, body.removeprefix("\ufeff"))
         if isinstance(data, GatewayResult):
             return data
         keyed = _key(data, http_status)

@@ -27,7 +27,7 @@ class OnceForm(FlaskForm):
 
 
 def _note(text: str | None) -> str | None:
-    return (text or "").strip()[:500] or None
+    return (text or "")[:500] or None
 
 
 class FinalizeForm(OnceForm):

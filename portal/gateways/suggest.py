@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from portal.statuses import GatewayStatus
+from portal.statuses import POLICY, GatewayStatus
 
 S = GatewayStatus
 # The first family whose words appear in the provider's message decides (the order matters:
@@ -109,17 +109,6 @@ def suggested_entry(code: str, message: str | None, http_status: int | None,
         "    # check the provider's documentation and cite it here before you keep this entry.",
         f"    description: {json.dumps(description)}",
         f"    status: {status.value}",
-        f"    guidance: {json.dumps(_GUIDANCE[status])}",
+        f"    guidance: {json.dumps(POLICY[status].guidance)}",
     ]
     return status, "\n".join(lines)
-
-
-_GUIDANCE = {
-    S.SUCCESS: "Nothing to do; the payment is recorded.",
-    S.DECLINE: "Wait for the next run, or ask the customer for another payment method.",
-    S.VALIDATION_ERROR: "Ask the customer to correct the card details.",
-    S.PERMANENT_FAIL: "Ask the customer for a new payment method.",
-    S.REQUIRES_REVIEW: "Check the gateway status; finalize with a manual payment if it settled.",
-    S.INDETERMINATE: "Check the gateway status before doing anything else.",
-    S.SYSTEM_FAIL: "A supervisor checks the gateway's settings (Gateways, Test connection).",
-}

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from portal.gateways.suggest import guess_status, suggested_entry
+from portal.statuses import POLICY
 from portal.statuses import GatewayStatus as S
 
 
@@ -30,5 +31,6 @@ def test_the_suggested_entry_is_valid_yaml_marked_as_a_guess_and_falls_back_to_t
     status, text = suggested_entry('X"1', "Ode to\n joy", None, S.SYSTEM_FAIL)
     assert status is S.SYSTEM_FAIL and "GUESSED" in text
     entry = yaml.safe_load("codes:\n" + text)["codes"]['X"1']
+    # The guidance is the policy table's for the guessed status: one place for each rule.
     assert entry == {"description": "Ode to joy", "status": "System Fail",
-                     "guidance": "A supervisor checks the gateway's settings (Gateways, Test connection)."}  # fmt: skip
+                     "guidance": POLICY[S.SYSTEM_FAIL].guidance}  # fmt: skip

@@ -34,6 +34,9 @@ def _start_sandbox(ledger_path: str, latency: float = 0.0):
         ledger_path=ledger_path,
         settle_after=cfg["SETTLE_SANDBOX_SETTLE_AFTER"],
         latency=latency,
+        webhook_delay=cfg["SETTLE_SANDBOX_WEBHOOK_DELAY"],
+        webhook_twice=cfg["SETTLE_SANDBOX_WEBHOOK_TWICE"],
+        webhook_disorder=cfg["SETTLE_SANDBOX_WEBHOOK_DISORDER"],
     )
 
 
@@ -267,6 +270,10 @@ def sandbox_command(latency: float):
         server.stop()
 
 
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
 @settle_cli.command("serve")
 @with_appcontext
 def serve_command():
@@ -303,7 +310,11 @@ def serve_command():
         _recover_in_background(app)
         schedule.start_embedded(app)  # the janitor and recovery, at beat's cadences
     host, port = app.config["SETTLE_HOST"], app.config["SETTLE_PORT"]
-    click.echo(f"Sandbox gateway server: {sandbox.url}")
+    from portal import demo
+
+    hooked = demo.register_webhooks(sandbox, f"http://{_loopback(host)}:{port}")
+    db.session.remove()
+    click.echo(f"Sandbox gateway server: {sandbox.url} (webhooks to {', '.join(hooked) or 'none'})")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -31,6 +31,11 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_SANDBOX_PORT": int(env("SETTLE_SANDBOX_PORT", "5081")),
         # Seconds after which the sandbox server settles a charge (voids then stop working).
         "SETTLE_SANDBOX_SETTLE_AFTER": float(env("SETTLE_SANDBOX_SETTLE_AFTER", "120")),
+        # The sandbox's webhooks: seconds before each event leaves, and the chances that one is
+        # delivered twice or overtaken by the next (as providers' deliveries sometimes are).
+        "SETTLE_SANDBOX_WEBHOOK_DELAY": float(env("SETTLE_SANDBOX_WEBHOOK_DELAY", "2")),
+        "SETTLE_SANDBOX_WEBHOOK_TWICE": float(env("SETTLE_SANDBOX_WEBHOOK_TWICE", "0.2")),
+        "SETTLE_SANDBOX_WEBHOOK_DISORDER": float(env("SETTLE_SANDBOX_WEBHOOK_DISORDER", "0.2")),
         "SETTLE_HOST": env("SETTLE_HOST", "127.0.0.1"),
         "SETTLE_PORT": int(env("SETTLE_PORT", "5080")),
         "SETTLE_TIMEZONE": env("SETTLE_TIMEZONE", "UTC"),

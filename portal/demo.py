@@ -168,6 +168,18 @@ def load_providers(sandbox_url: str) -> None:
     db.session.commit()
 
 
+def register_webhooks(sandbox, portal_url: str) -> list[str]:
+    """Point the sandbox's webhooks at this portal, for every demo gateway of a provider whose
+    webhooks Settle reads (what a merchant does in the provider's dashboard)."""
+    hooked = []
+    for gateway in db.session.scalars(select(Gateway).order_by(Gateway.id)):
+        plugin = registry.plugin_class(gateway.plugin)
+        if plugin.webhook_credential and gateway.base_url.startswith(sandbox.url):
+            sandbox.webhooks.register(gateway.plugin, f"{portal_url}/webhooks/{gateway.id}")
+            hooked.append(gateway.name)
+    return hooked
+
+
 def load(sandbox_url: str) -> bool:
     """Load the demo accounts and invoices once. Returns False when they were there already."""
     ensure_gateways(sandbox_url)

@@ -13,10 +13,11 @@ from portal.reconciliation.models import ReconciliationLine, ReconciliationRepor
 from portal.runs.models import PaymentRun, RunChunk, RunSkip
 from portal.settings.models import Setting
 from portal.transactions.models import PaymentTransaction
+from portal.webhooks.models import WebhookEvent
 
 __all__ = [
     "Account", "Allocation", "ApiRequest", "ApiToken", "AuditEvent", "FormToken", "Gateway", "ImportBatch", "Invoice", "Payment",
     "PaymentMethod",
     "PaymentRun", "PaymentTransaction", "ReconciliationLine", "ReconciliationReport", "RunChunk",
-    "RunSkip", "Setting", "User",
+    "RunSkip", "Setting", "User", "WebhookEvent",
 ]  # fmt: skip

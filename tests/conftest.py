@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import close_all_sessions
+from werkzeug.serving import make_server
 
 from portal.sandbox.server import SandboxServer, sandbox_credentials
 
@@ -93,7 +95,21 @@ def sandbox_server():
 @pytest.fixture
 def sandbox(sandbox_server):
     sandbox_server.ledger.reset()
+    webhooks = sandbox_server.webhooks
+    webhooks.forget()
+    webhooks.delay, webhooks.twice, webhooks.disorder = 1.0, 0.0, 0.0
     return sandbox_server
+
+
+@pytest.fixture
+def portal_url(app):
+    """The portal served on a loopback port (for a browser, or a sandbox's webhooks)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
 
 
 # Factories ---------------------------------------------------------------------------------------

@@ -77,6 +77,10 @@ SENTENCES = {
     "transaction.refund": "asked the gateway to refund the charge",
     "transaction.finalized": "finalized the charge",
     "transaction.late_answer": "kept a late answer from the gateway",
+    "transaction.settled_by_webhook": "took the gateway's answer from its webhook",
+    "webhook.for_a_clerk": "received a gateway event that disagrees with Settle",
+    "webhook.unmatched": "received a gateway event for a transaction Settle never sent",
+    "webhook.handled": "marked a gateway event handled",
     "reconciliation.asked": "asked the gateways what they hold, and compared",
 }
 
@@ -93,6 +97,7 @@ RECORDS = {
     "accounts": "account",
     "allocations": "allocation",
     "reconciliation_reports": "reconciliation report",
+    "webhook_events": "gateway event",
 }
 
 

@@ -98,6 +98,8 @@ class GatewayResult:
     timed_out: bool = False
     # A listing's next page, where there is one.
     cursor: str | None = None
+    # The provider's webhook event that told this answer (None: the call's own answer).
+    event: str | None = None
 
     def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
         return replace(self, raw=raw)
@@ -202,10 +204,18 @@ class Gateway:
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         raise NotImplementedError
 
+    # The credential that signs the provider's webhooks; None where Settle reads none of them.
+    webhook_credential: ClassVar[str | None] = None
+
     def verify_webhook(self, headers: dict, body: bytes, credentials: dict) -> bool:
         """Whether a webhook was sent by the provider, by its own signing scheme: pure (no I/O),
         comparing in constant time. A provider whose webhooks Settle does not read says False."""
         return False
+
+    def read_webhook(self, body: bytes) -> list:
+        """A verified webhook's events, as `webhooks.Notice`s; `webhooks.UnreadableWebhook` when
+        the body is not the provider's format."""
+        raise NotImplementedError(f"{self.display_name} sends no webhooks Settle reads")
 
     def interpret(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"

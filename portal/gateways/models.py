@@ -28,6 +28,10 @@ class Gateway(db.Model):
     # a call that timed out is sent once more with the same key (calls.Call.make).
     resend_after_timeout: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Webhook deliveries refused (bad signature, unreadable body), the last one's time and why.
+    webhooks_refused: Mapped[int] = mapped_column(default=0, server_default="0")
+    webhook_refused_at: Mapped[datetime | None]
+    webhook_refused_reason: Mapped[str | None] = mapped_column(String(200))
 
     def masked_credentials(self) -> dict[str, str]:
         """Whether each credential is set; never any part of its value (domain.md section 4)."""

@@ -83,7 +83,7 @@ def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Ou
 
 def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = None) -> None:
     """Step 3: a charge's answer and its status's action, in one database transaction."""
-    calls.answer(txn_id, result, apply_policy, late=_keep_late_answer, invoice_id=invoice_id)
+    calls.answer(txn_id, result, apply_policy, late=keep_late_answer, invoice_id=invoice_id)
 
 
 _MONEY_MAY_HAVE_MOVED = (
@@ -93,11 +93,13 @@ _MONEY_MAY_HAVE_MOVED = (
 )
 
 
-def _keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
+def keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     """Recovery finished the charge meanwhile, believing the call dead. Its record stands, but an
     answer that says money moved must not be lost: keep it and put a clerk on it."""
     if result.status is txn.gateway_status or result.status not in _MONEY_MAY_HAVE_MOVED:
         return
+    if txn.webhook_event and result.status is GatewayStatus.INDETERMINATE:
+        return  # the gateway's own word came by webhook; a call that got no answer adds nothing
     invoice = txn.invoice
     note = (
         f"A late answer arrived after recovery had closed this transaction as {txn.status}: "
@@ -112,11 +114,14 @@ def _keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     audit.record("transaction.late_answer", txn, after={"status": result.status.value}, note=note)
 
 
-def apply_policy(txn: PaymentTransaction, result: GatewayResult | None = None) -> None:
+def apply_policy(
+    txn: PaymentTransaction, result: GatewayResult | None = None, *, replacing=None
+) -> None:
     """What the status does to the invoice, the payment method and the run (domain.md section 2).
 
     A charge finalized as it was answered (crash recovery proved it never moved money) locks
-    nothing: there is nothing left for a clerk to do."""
+    nothing: there is nothing left for a clerk to do. `replacing` is the policy of the status an
+    answer replaces (the gateway's webhook over Settle's Indeterminate): the run's count moves."""
     policy = policy_for(txn.gateway_status, strict=settings.strict_mode())
     if txn.finalized_at is not None:
         policy = replace(policy, locks_invoice=False)
@@ -157,16 +162,20 @@ def apply_policy(txn: PaymentTransaction, result: GatewayResult | None = None) -
             after={"corrective_action": invoice.corrective_action},
             note=f"{txn.status} on transaction #{txn.id}" + (f", {run_note}" if run_note else ""),
         )  # fmt: skip
-    count_on_run(txn, policy)
+    count_on_run(txn, policy, replacing)
 
 
-def count_on_run(txn: PaymentTransaction, policy) -> None:
-    """The run's counter for the status moves with the answer, in the same database transaction."""
+def count_on_run(txn: PaymentTransaction, policy, replacing=None) -> None:
+    """The run's counter for the status moves with the answer, in the same database transaction;
+    an answer that replaces another moves the count from the old status's counter instead."""
     if txn.run_id is None:
         return
     column = getattr(PaymentRun, policy.counter.value)
-    db.session.execute(
-        update(PaymentRun)
-        .where(PaymentRun.id == txn.run_id)
-        .values({column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1})
-    )
+    if replacing is None:
+        values = {column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1}
+    elif replacing.counter is policy.counter:
+        return
+    else:
+        old = getattr(PaymentRun, replacing.counter.value)
+        values = {column: column + 1, old: old - 1}
+    db.session.execute(update(PaymentRun).where(PaymentRun.id == txn.run_id).values(values))

@@ -10,6 +10,7 @@ from typing import ClassVar
 from werkzeug.wrappers import Request, Response
 
 from portal.sandbox.ledger import Ledger
+from portal.sandbox.webhooks import WebhookSender
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,11 @@ class Emulator:
     # Credentials this emulation accepts: test values only, never real ones.
     credentials: ClassVar[dict[str, str]]
 
-    def __init__(self, ledger: Ledger, faults: Faults):
+    def __init__(self, ledger: Ledger, faults: Faults, webhooks: WebhookSender | None = None):
         self.ledger = ledger
         self.faults = faults
+        # Where an emulation of a provider that sends webhooks sends its events.
+        self.webhooks = webhooks or WebhookSender()
 
     def handle(self, request: Request) -> Response:
         raise NotImplementedError

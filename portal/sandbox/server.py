@@ -7,13 +7,18 @@ import pkgutil
 import threading
 from functools import cache
 
+import requests
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from portal.sandbox import providers
 from portal.sandbox.emulator import Emulator, Faults
 from portal.sandbox.ledger import Ledger
 from portal.sandbox.settle_api import SettleSandbox
+from portal.sandbox.webhooks import WebhookSender
+
+ENDPOINTS_PATH = "/_sandbox/webhook_endpoints"
 
 
 @cache
@@ -30,6 +35,14 @@ def mount_path(name: str) -> str:
     return "" if name == SettleSandbox.provider else f"/{name}"
 
 
+def register_webhook(sandbox_url: str, provider: str, url: str) -> None:
+    """Tell a sandbox server (this process's or another's) where a provider's events go."""
+    answer = requests.post(
+        sandbox_url + ENDPOINTS_PATH, data={"provider": provider, "url": url}, timeout=10
+    )
+    answer.raise_for_status()
+
+
 def sandbox_credentials(name: str) -> dict[str, str]:
     """The test credentials the sandbox accepts for a plugin."""
     return dict(emulators()[name].credentials)
@@ -39,12 +52,18 @@ class SandboxServer:
     """The sandbox on 127.0.0.1, in a thread of this process (port 0 picks a free port)."""
 
     def __init__(self, host="127.0.0.1", port=0, *, ledger_path=":memory:", settle_after=120.0,
-                 hang_seconds=30.0, latency=0.0):  # fmt: skip
+                 hang_seconds=30.0, latency=0.0, webhook_delay=1.0, webhook_twice=0.0,
+                 webhook_disorder=0.0):  # fmt: skip
         self.ledger = Ledger(ledger_path, settle_after=settle_after)
         self.faults = Faults(hang_seconds, latency)
-        apps = {name: cls(self.ledger, self.faults) for name, cls in emulators().items()}
+        self.webhooks = WebhookSender(webhook_delay, webhook_twice, webhook_disorder)
+        apps = {
+            name: cls(self.ledger, self.faults, self.webhooks) for name, cls in emulators().items()
+        }
         root = apps.pop(SettleSandbox.provider)
-        self.app = DispatcherMiddleware(root, {mount_path(n): a for n, a in apps.items()})
+        mounts = {mount_path(n): a for n, a in apps.items()}
+        mounts[ENDPOINTS_PATH] = self._endpoints_app
+        self.app = DispatcherMiddleware(root, mounts)
         self._server = make_server(host, port, self.app, threaded=True)
         self._thread: threading.Thread | None = None
 
@@ -67,7 +86,20 @@ class SandboxServer:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
+    def _endpoints_app(self, environ, start_response):
+        """POST /_sandbox/webhook_endpoints provider=&url=: where a provider's events go (what a
+        merchant sets in the provider's dashboard)."""
+        request = Request(environ)
+        provider, url = request.form.get("provider", ""), request.form.get("url", "")
+        if request.method != "POST" or provider not in emulators() or not url.startswith("http"):
+            response = Response("give provider= (an emulation) and url= (http...)", status=400)
+        else:
+            self.webhooks.register(provider, url)
+            response = Response(f"{provider} events go to {url}", status=201)
+        return response(environ, start_response)
+
     def stop(self) -> None:
+        self.webhooks.stop()
         self.faults.stopping.set()
         self._server.shutdown()
         self._server.server_close()

@@ -7,7 +7,7 @@
    that writes a transaction's status, then the caller's `then` applies what the status does (a
    charge's policy from the table, a follow-up's audit), and all of it commits at once.
 
-Runs, clerks' follow-ups, crash recovery, the janitor and (later) webhooks all answer through
+Runs, clerks' follow-ups, crash recovery, the janitor and the gateways' webhooks all answer through
 `answer`, so that no writer can bypass the status's action.
 """
 
@@ -176,6 +176,8 @@ def make_recorded_call(
 
 def _written_over(then: Then | None) -> Then:
     def late(txn: PaymentTransaction, result: GatewayResult) -> None:
+        if txn.webhook_event and result.status is GatewayStatus.INDETERMINATE:
+            return  # the gateway's webhook told the answer; a call with none adds nothing
         write_answer(txn, result)
         if then is not None:
             then(txn, result)
@@ -197,6 +199,7 @@ def write_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     txn.raw_request = result.raw.get("request")
     txn.raw_response = result.raw.get("response")
     txn.answered_at = clock.now()
+    txn.webhook_event = result.event
     if txn.operation == Operation.LOOKUP and result.status is GatewayStatus.SUCCESS:
         found = result.findings[0].state if result.findings else Settlement.NOT_FOUND
         txn.gateway_state = found.value

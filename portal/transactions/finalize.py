@@ -151,6 +151,14 @@ def _release(charge_id: int, actor) -> None:
     db.session.commit()
 
 
+def being_finalized(invoice_id: int) -> bool:
+    """Whether a clerk (or autovoid) holds a fresh claim on a charge of the invoice right now."""
+    return any(
+        c.finalizing_at is not None and c.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+        for c in calls.charges_of(invoice_id)
+    )
+
+
 def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
     fresh = charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
     return fresh and charge.finalizing_by_id != _id(actor)
@@ -270,7 +278,7 @@ def _unlock(
             + ": nothing was unlocked; look at it, then try again"
         )
         return
-    _clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK)
+    clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK.value)
     _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK, note=_note(note))
     db.session.commit()
     outcome.unlocked = True
@@ -286,7 +294,7 @@ def unlock_unsent(txn_id: int, actor, note: str | None = None) -> None:
             "Charge " + ", ".join(f"#{c.id}" for c in sent) + " of this invoice reached the "
             f"gateway, so the money may have moved: use {REFUND_AND_UNLOCK}"
         )
-    _clear_lock(invoice, actor, Finalization.UNLOCKED_UNSENT)
+    clear_lock(invoice, actor, Finalization.UNLOCKED_UNSENT.value)
     _finalize_open_charges(invoice.id, actor, Finalization.UNLOCKED_UNSENT, note=_note(note))
     db.session.commit()
 
@@ -314,7 +322,7 @@ def _finalize_open_charges(
         )  # fmt: skip
 
 
-def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
+def clear_lock(invoice: Invoice, actor, note: str) -> None:
     """Compare-and-set on the Corrective Action: of two clerks, exactly one clears it."""
     cleared = db.session.execute(
         update(Invoice)
@@ -328,5 +336,5 @@ def _clear_lock(invoice: Invoice, actor, how: Finalization) -> None:
     audit.record(
         "invoice.unlocked", invoice, actor=actor,
         before={"corrective_action": ACTION_REQUIRED}, after={"corrective_action": None},
-        note=how.value,
+        note=note,
     )  # fmt: skip

@@ -19,9 +19,9 @@ from portal.payments.models import PaymentMethodKind
 from portal.statuses import GatewayStatus
 from portal.transactions import lookups
 from portal.transactions.finalize import (
-    _clear_lock,
     _finalize_open_charges,
     _note,
+    clear_lock,
     locked_for_finalizing,
     open_charges,
 )
@@ -130,7 +130,7 @@ def record_manual_payment(
     blockers = unaccounted_charges(invoice.id, charge.id)
     if blockers:
         raise DomainError(" ".join(blockers) + f" Invoice {invoice.number} stays locked.")
-    _clear_lock(invoice, actor, Finalization.MANUAL_PAYMENT)
+    clear_lock(invoice, actor, Finalization.MANUAL_PAYMENT.value)
     payment = payments.create_payment(
         account_id=invoice.account_id,
         amount=amount,

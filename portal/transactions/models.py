@@ -98,6 +98,8 @@ class PaymentTransaction(db.Model):
     findings: Mapped[list | None] = mapped_column(JSONValue)
     requested_at: Mapped[datetime] = mapped_column(default=clock.now)
     answered_at: Mapped[datetime | None]
+    # The provider's webhook event whose word gave the status, where one did (not the call's answer).
+    webhook_event: Mapped[str | None] = mapped_column(String(120))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     finalization: Mapped[str | None] = mapped_column(String(30))
     finalized_at: Mapped[datetime | None]

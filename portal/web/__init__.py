@@ -24,9 +24,10 @@ def register_web(app: Flask) -> None:
     from portal.web.settings import bp as settings_bp
     from portal.web.transactions import bp as transactions_bp
     from portal.web.users import bp as users_bp
+    from portal.web.webhooks import bp as webhooks_bp
 
     blueprints = [auth_bp, dashboard_bp, runs_bp, invoices_bp, payments_bp, transactions_bp]
-    blueprints += [reconciliation_bp, accounts_bp, imports_bp, users_bp]
+    blueprints += [reconciliation_bp, accounts_bp, imports_bp, users_bp, webhooks_bp]
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 

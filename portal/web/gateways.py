@@ -13,6 +13,7 @@ from portal.gateways.forms import ReviewUnmappedForm, gateway_form
 from portal.gateways.models import Gateway
 from portal.listings import unmapped as unmapped_codes
 from portal.transactions.forms import ActionForm
+from portal.webhooks import service as webhooks
 
 bp = Blueprint("gateways", __name__, url_prefix="/gateways")
 
@@ -42,6 +43,10 @@ def index():
         plugins=registry.display_names(),
         q=q,
         action_form=ActionForm(),
+        webhook_credential={
+            g.id: registry.plugin_class(g.plugin).webhook_credential for g in gateways
+        },
+        webhook_counts=webhooks.counts_by_gateway(),
     )
 
 

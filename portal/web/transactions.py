@@ -29,6 +29,7 @@ from portal.transactions.models import (
     Operation,
     PaymentTransaction,
 )
+from portal.webhooks import service as webhooks
 
 bp = Blueprint("transactions", __name__, url_prefix="/transactions")
 
@@ -83,6 +84,7 @@ def detail(txn_id: int):
             else None
         ),
         events=audit.timeline(txn),
+        gateway_says=webhooks.events_of(txn),
         form=ActionForm(),
         labels={"refund": REFUND_AND_UNLOCK, "manual": MANUAL_PAYMENT, "unsent": UNLOCK_UNSENT},
     )
@@ -92,7 +94,10 @@ def detail(txn_id: int):
 @requires(Role.AUDITOR)
 def review(txn_id: int):
     txn = db.get_or_404(PaymentTransaction, txn_id)
-    return render_template("transactions/review.html", **reviews.review_of(txn))
+    review = reviews.review_of(txn)
+    return render_template(
+        "transactions/review.html", **review, gateway_says=webhooks.events_of(txn)
+    )
 
 
 @bp.route("/<int:txn_id>/check-status", methods=["POST"])

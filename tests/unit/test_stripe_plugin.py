@@ -164,3 +164,61 @@ def test_a_webhook_is_verified_by_its_signed_timestamp_and_body(stripe):
 def test_other_providers_verify_no_webhook_yet():
     other = plugin("sandbox", GatewayConfig("http://127.0.0.1:9", {"api_key": "k"}))
     assert other.verify_webhook({"Stripe-Signature": "t=1,v1=0"}, b"{}", {}) is False
+
+
+def _event(kind, thing, event_id="evt_1NG8Du"):
+    # docs.stripe.com/api/events/object: the object as it stands after the event, in data.object.
+    return json.dumps({"id": event_id, "object": "event", "api_version": "2024-06-20",
+                       "created": 1680800600, "type": kind, "data": {"object": thing}}).encode()  # fmt: skip
+
+
+def test_an_intents_outcome_events_are_final_and_mapped_like_its_answers(stripe):
+    (notice,) = stripe.read_webhook(_event("payment_intent.succeeded", intent()))
+    assert (notice.operation, notice.final, notice.reference, notice.key) == (
+        "charge", True, "pi_3MtwBw", "k1",
+    )  # fmt: skip
+    assert notice.amount == Money.parse("20.00", "USD") and notice.order_id == "INV-1"
+    assert (notice.result.status, notice.result.code, notice.result.event) == (
+        S.SUCCESS, "charge.succeeded", "evt_1NG8Du",
+    )  # fmt: skip
+    error = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+             "message": "Your card has insufficient funds."}  # fmt: skip
+    failed = intent("requires_payment_method", last_payment_error=error)
+    (notice,) = stripe.read_webhook(_event("payment_intent.payment_failed", failed))
+    assert notice.final and (notice.result.status, notice.result.code) == (
+        S.DECLINE, "insufficient_funds",
+    )  # fmt: skip
+    (notice,) = stripe.read_webhook(_event("payment_intent.canceled", intent("canceled")))
+    assert (notice.operation, notice.final, notice.result.status) == ("void", True, S.SUCCESS)
+
+
+def test_progress_events_are_not_final_and_other_events_are_not_acted_on(stripe):
+    for kind, status in [("payment_intent.created", "requires_confirmation"),
+                         ("payment_intent.processing", "processing"),
+                         ("payment_intent.requires_action", "requires_action")]:  # fmt: skip
+        (notice,) = stripe.read_webhook(_event(kind, intent(status)))
+        assert notice.operation == "charge" and not notice.final
+    (notice,) = stripe.read_webhook(
+        _event("customer.created", {"id": "cus_1", "object": "customer"})
+    )
+    assert (notice.operation, notice.result) == (None, None)
+
+
+def test_a_refund_event_is_final_once_the_refund_is_decided(stripe):
+    refund = {"id": "re_1", "object": "refund", "amount": 2000, "currency": "usd",
+              "payment_intent": "pi_3MtwBw", "status": "pending", "metadata": {"settle_key": "k2"}}  # fmt: skip
+    (pending,) = stripe.read_webhook(_event("refund.created", refund))
+    (done,) = stripe.read_webhook(_event("refund.updated", {**refund, "status": "succeeded"}))
+    assert (pending.operation, pending.final, done.final) == ("refund", False, True)
+    assert (done.reference, done.key, done.result.status) == ("re_1", "k2", S.SUCCESS)
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[]", b'{"object": "event"}', b'{"id": "e", "object": "list",'
+             b' "type": "x", "created": 1, "data": {"object": {}}}'],
+)  # fmt: skip
+def test_a_body_that_is_not_a_stripe_event_is_unreadable(stripe, body):
+    from portal.gateways.webhooks import UnreadableWebhook
+
+    with pytest.raises(UnreadableWebhook):
+        stripe.read_webhook(body)

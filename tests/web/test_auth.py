@@ -93,9 +93,16 @@ def test_every_form_needs_its_csrf_token(app, make_user):
 
 
 def test_every_view_declares_its_role(app):
-    """No view can be reached without a role check, except login, static files and the API's
-    OpenAPI description (its shape only, no data; every API route itself needs a token)."""
-    open_views = {"auth.login", "auth.logout", "static", "api-docs.openapi_json"}
+    """No view can be reached without a role check, except login, static files, the API's
+    OpenAPI description (its shape only, no data; every API route itself needs a token) and the
+    providers' webhooks (the provider's signature is the proof: tests/web/test_webhooks_web.py)."""
+    open_views = {
+        "auth.login",
+        "auth.logout",
+        "static",
+        "api-docs.openapi_json",
+        "webhooks.receive",
+    }
     for endpoint, view in app.view_functions.items():
         if endpoint in open_views:
             continue

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
@@ -37,6 +39,7 @@ from portal.gateways.base import (
     HttpCall,
     Settlement,
 )
+from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.money import Money
 from portal.statuses import GatewayStatus
 
@@ -54,6 +57,12 @@ HELD = {
 SEARCH_LAG = timedelta(hours=1)
 # Seconds a webhook's signed timestamp may be away from now (a replayed old event is refused).
 WEBHOOK_TOLERANCE = 300
+# Events after which the intent's outcome no longer changes (docs.stripe.com/payments/paymentintents
+# /lifecycle); created, processing and requires_action are on the way there.
+FINAL_INTENT_EVENTS = frozenset(
+    {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
+)
+FINAL_REFUND_STATES = frozenset({"succeeded", "failed", "canceled"})
 _SECRETS = re.compile(r"(payment_method|customer)=[^&]*")
 
 
@@ -63,6 +72,7 @@ class StripeGateway(Gateway):
     required_credentials = ("secret_key",)
     # The endpoint's signing secret ("whsec_..."), for the webhooks Stripe sends.
     optional_credentials = ("webhook_secret",)
+    webhook_credential = "webhook_secret"
     invoice_listing = "payment intent"  # search by metadata['invoice']
     not_reconcilable = None  # GET /v1/payment_intents?created[gte]=&created[lt]= lists a period
 
@@ -145,6 +155,46 @@ class StripeGateway(Gateway):
         signed = stamp.encode() + b"." + body
         expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         return any(hmac.compare_digest(expected, s) for s in signatures)
+
+    def read_webhook(self, body: bytes) -> list[Notice]:
+        """One Event object per delivery (docs.stripe.com/api/events/object): its data.object is
+        the payment intent or refund as it stands after the event."""
+        try:
+            event = json.loads(body)
+            kind, thing = event["type"], event["data"]["object"]
+            event_id, created = str(event["id"]), int(event["created"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UnreadableWebhook(f"not a Stripe event ({type(exc).__name__}: {exc})") from None
+        if event.get("object") != "event" or not isinstance(thing, dict):
+            raise UnreadableWebhook("not a Stripe event object")
+        at = datetime.fromtimestamp(created, UTC).replace(tzinfo=None)
+        told = {"event_id": event_id, "event_type": str(kind), "occurred_at": at}
+        metadata = thing.get("metadata") if isinstance(thing.get("metadata"), dict) else {}
+        try:
+            amount = Money.from_minor(int(thing["amount"]), str(thing["currency"]).upper())
+        except (KeyError, TypeError, ValueError):
+            amount = None
+        about = {"reference": thing.get("id"), "key": metadata.get("settle_key"),
+                 "order_id": metadata.get("invoice"), "amount": amount}  # fmt: skip
+        if kind.startswith("payment_intent.") and thing.get("object") == "payment_intent":
+            status = str(thing.get("status"))
+            error = thing.get("last_payment_error")
+            if kind == "payment_intent.payment_failed" and isinstance(error, dict):
+                result = self._error(402, error)
+            elif kind == "payment_intent.canceled":
+                result = self.mapped("void.canceled", None)
+            else:
+                result = self.mapped(f"charge.{status}", None)
+            operation = "void" if kind == "payment_intent.canceled" else "charge"
+            final = kind in FINAL_INTENT_EVENTS
+        elif kind.startswith("refund.") and thing.get("object") == "refund":
+            status = str(thing.get("status"))
+            result, operation = self.mapped(f"refund.{status}", None), "refund"
+            final = status in FINAL_REFUND_STATES
+        else:
+            return [Notice(**told, operation=None, final=False, result=None, **about)]
+        result = replace(result, reference=thing.get("id"), event=event_id)
+        return [Notice(**told, operation=operation, final=final, result=result, **about)]
 
     def lookup(self, request: GatewayRequest) -> GatewayResult:
         result = super().lookup(request)

@@ -66,8 +66,8 @@ class AuthorizeNetEmulator(Emulator):
     provider = "authorize_net"
     credentials = {"api_login_id": "SettleSandbox01", "transaction_key": "SandboxTxnKey001"}
 
-    def __init__(self, ledger, faults):
-        super().__init__(ledger, faults)
+    def __init__(self, ledger, faults, webhooks=None):
+        super().__init__(ledger, faults, webhooks)
         self._lock = threading.Lock()
         # What the shared ledger does not keep: profile, auth code and response code per transId.
         self._extra: dict[str, dict] = {}

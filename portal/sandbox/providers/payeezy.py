@@ -72,8 +72,8 @@ class PayeezyEmulator(Emulator):
         ]
     )
 
-    def __init__(self, ledger, faults):
-        super().__init__(ledger, faults)
+    def __init__(self, ledger, faults, webhooks=None):
+        super().__init__(ledger, faults, webhooks)
         # The duplicate check and the state changes must not interleave between two requests.
         self._lock = threading.Lock()
 

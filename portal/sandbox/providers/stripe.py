@@ -14,10 +14,13 @@ decline code no mapping knows. A payment method "cus_...|tok_..." is read by its
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import secrets
 import threading
+import time
 from datetime import datetime
 
 from werkzeug.exceptions import HTTPException
@@ -49,7 +52,10 @@ _QUERY = re.compile(r"^metadata\['(settle_key|invoice)'\]:'((?:[^'\\]|\\.)*)'$")
 
 class StripeEmulator(Emulator):
     provider = "stripe"
-    credentials = {"secret_key": "sk_test_settle_sandbox_stripe"}
+    credentials = {
+        "secret_key": "sk_test_settle_sandbox_stripe",
+        "webhook_secret": "whsec_settle_sandbox_stripe",
+    }
 
     urls = Map(
         [
@@ -62,8 +68,8 @@ class StripeEmulator(Emulator):
         ]
     )
 
-    def __init__(self, ledger, faults):
-        super().__init__(ledger, faults)
+    def __init__(self, ledger, faults, webhooks=None):
+        super().__init__(ledger, faults, webhooks)
         self._lock = threading.Lock()
 
     def handle(self, request: Request) -> Response:
@@ -96,7 +102,49 @@ class StripeEmulator(Emulator):
             status, body, fault = getattr(self, f"on_{endpoint}")(form, key or "", **args)
             if key:
                 self.ledger.keep_reply(self.provider, key, endpoint, status, body)
+        self.announce(endpoint, status, body, key or "")
         return self.deliver(self.reply(body, status), fault)
+
+    # Webhooks --------------------------------------------------------------------------------
+
+    def announce(self, endpoint: str, status: int, body: dict, key: str) -> None:
+        """The events Stripe sends for what was just done (docs.stripe.com/api/events/types): an
+        intent's creation, then its outcome; a cancel; a refund. Sent however the answer itself
+        fares (a hang, a drop, a 500 after the money moved)."""
+        if not self.webhooks.has_endpoints(self.provider):
+            return
+        held = self.ledger.find(self.provider, key=key) if endpoint == "create" and key else []
+        if held:  # the intent as it stands, whatever the answer said (a 500 after the money moved)
+            intent = self._intent(held[-1])
+            created = {**intent, "status": "requires_confirmation"}
+            self.notify("payment_intent.created", created, followed=True)
+            if status == 402:
+                error = {k: v for k, v in body["error"].items() if k != "payment_intent"}
+                failed = {**intent, "last_payment_error": error}
+                self.notify("payment_intent.payment_failed", failed, after=0.1)
+            else:
+                self.notify(f"payment_intent.{intent['status']}", intent, after=0.1)
+        elif endpoint == "cancel" and status == 200:
+            self.notify("payment_intent.canceled", body)
+        elif endpoint == "refund" and status == 200:
+            self.notify("refund.created", body)
+
+    def notify(self, kind: str, thing: dict, *, after: float = 0.0, followed=False) -> None:
+        event_id = "evt_" + secrets.token_hex(12)
+        event = {"id": event_id, "object": "event", "api_version": "2024-06-20",
+                 "created": int(time.time()), "type": kind, "livemode": False,
+                 "data": {"object": thing}, "pending_webhooks": 1}  # fmt: skip
+        body = json.dumps(event).encode()
+        secret = self.credentials["webhook_secret"].encode()
+
+        def build() -> tuple[dict[str, str], bytes]:
+            stamp = str(int(time.time()))
+            signature = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers = {"Content-Type": "application/json; charset=utf-8",
+                       "Stripe-Signature": f"t={stamp},v1={signature}"}  # fmt: skip
+            return headers, body
+
+        self.webhooks.send(self.provider, event_id, build, after=after, followed=followed)
 
     # Endpoints -------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -62,3 +63,33 @@ def check_mappings() -> dict[str, CodeMapping]:
 def plugin(name: str, config: GatewayConfig) -> Gateway:
     """A ready plugin with its shipped mapping. No network call."""
     return plugin_class(name)(config, shipped_mapping(name))
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A plugin's retry safety, as the engine and recovery read it (issue 13, section 4)."""
+
+    provider: str
+    resend_after_timeout: bool
+    duplicate_window_seconds: int
+    read_only_lookup: bool
+    lookup: str
+    webhooks: str | None
+
+
+def declarations() -> list[Declaration]:
+    """Every plugin's declaration, from its codes.yaml `retry` block and its class."""
+    found = []
+    for name in names():
+        cls, retry = PLUGINS[name], shipped_mapping(name).retry
+        found.append(
+            Declaration(
+                cls.display_name,
+                retry.resend_after_timeout,
+                retry.duplicate_window_seconds,
+                not cls.lookup_moves_money,
+                retry.lookup,
+                cls.webhook_credential,
+            )  # fmt: skip
+        )
+    return found

@@ -7,6 +7,7 @@ from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.gateways import registry
 from portal.invoices import service as invoices
 from portal.settings import service
 from portal.settings.forms import JanitorForm, RetryScheduleForm, StrictModeForm
@@ -30,6 +31,7 @@ def policy():
         retry_days=invoices.retry_schedule(),
         autovoid=janitor.autovoid(),
         janitor_minutes=janitor.schedule(),
+        declarations=registry.declarations(),
     )
 
 

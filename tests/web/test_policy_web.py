@@ -19,6 +19,23 @@ def test_the_policy_page_shows_every_status_with_its_action(client, login, make_
     assert "Switch strict mode on" not in page  # an auditor reads only
 
 
+def test_the_policy_page_shows_each_plugins_retry_safety_declaration(client, login, make_user):
+    from portal.gateways import registry
+
+    login(make_user("auditor"))
+    page = client.get("/policy/").get_data(as_text=True)
+    table = page[page.index('id="retry-safety"') :]
+    rows = {d.provider: d for d in registry.declarations()}
+    assert set(rows) == set(registry.display_names().values())
+    for provider in rows:
+        assert provider in table
+    assert rows["Stripe"].resend_after_timeout and rows["Stripe"].duplicate_window_seconds == 86400
+    assert rows["Stripe"].webhooks == "webhook_secret"
+    payeezy = rows["Payeezy (First Data)"]
+    assert not payeezy.resend_after_timeout and not payeezy.read_only_lookup
+    assert "moves money (reverses)" in table and "86400 s" in table
+
+
 def test_in_strict_mode_a_decline_locks_the_invoice_and_can_be_finalized(
     client, login, make_user, make_invoice, run_for
 ):

@@ -97,6 +97,8 @@ PROVIDER_CUSTOMERS = [
     ("Initech", "tok_decline", "95.50"),
     ("Umbrella", "tok_review", "1200.00"),
 ]
+# Where the provider's webhooks come back: a charge that hangs, settled by its webhook, no clerk.
+WEBHOOK_CUSTOMERS = [("Hooli", "tok_hang", "88.00")]
 TOKEN_FORMAT = {"authorize_net": "{}/1", "stripe": "cus_demo|{}"}
 
 
@@ -158,7 +160,8 @@ def load_providers(sandbox_url: str) -> None:
             f"{cls.display_name} (sandbox)", plugin, sandbox_url + mount_path(plugin)
         )
         db.session.flush()
-        for index, (company, token, total) in enumerate(PROVIDER_CUSTOMERS, 1):
+        customers = PROVIDER_CUSTOMERS + WEBHOOK_CUSTOMERS * bool(cls.webhook_credential)
+        for index, (company, token, total) in enumerate(customers, 1):
             number = f"ACC-{plugin.upper()}-{index}"
             if db.session.scalar(select(Account).where(Account.number == number)):
                 continue

@@ -117,12 +117,12 @@ class WebhookSender:
             self._deliver(delivery)
 
     def _deliver(self, delivery: _Delivery) -> None:
-        headers, body = delivery.build()
         try:
+            headers, body = delivery.build()
             answer = requests.post(delivery.url, data=body, headers=headers, timeout=10)
             outcome: int | str = answer.status_code
             retry = answer.status_code >= 500 or answer.status_code in (404, 408, 429)
-        except requests.RequestException as exc:
+        except Exception as exc:  # no one delivery may end the sender thread
             outcome, retry = type(exc).__name__, True
         self.delivered.append((delivery.event_id, delivery.url, outcome))
         if retry and delivery.attempt < RETRIES:

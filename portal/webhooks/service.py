@@ -31,8 +31,9 @@ from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.runs import charging
 from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, policy_for
+from portal.sweeps import recovery
 from portal.transactions import calls, finalize
-from portal.transactions.models import Operation, PaymentTransaction
+from portal.transactions.models import Finalization, Operation, PaymentTransaction
 from portal.webhooks.models import Outcome, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ def take(gateway_id: int, notice: Notice, body: dict) -> str:
         else:
             _answer(row, notice, txn)
     except IntegrityError:
-        db.session.rollback()  # the same event, delivered twice at once: the other one took it
+        db.session.rollback()
+        if not _seen(gateway_id, notice.event_id):
+            raise  # not the same event delivered twice at once: a 500, and the provider retries
         return f"{notice.event_id}: received before, no change"
     return f"{notice.event_id}: {row.outcome}"
 
@@ -249,20 +252,20 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
         row.outcome = Outcome.NO_CHANGE.value
         row.note = f"Settle has this answer already ({was})"
         return
+    said = f"The gateway says {result.status}, Settle holds {was}"
+    money_moved = txn.operation == Operation.CHARGE and result.status is GatewayStatus.SUCCESS
     if was not in UNDECIDED:
-        row.outcome = Outcome.FOR_A_CLERK.value
-        row.note = f"The gateway says {result.status}, Settle holds {was}: a clerk looks"
-        if txn.operation == Operation.CHARGE and result.status is GatewayStatus.SUCCESS:
-            charging.keep_late_answer(txn, result)  # money moved: lock the invoice for a clerk
-        db.session.flush()
-        audit.record("webhook.for_a_clerk", row, after={"transaction_id": txn.id}, note=row.note)
-        return
+        return _to_a_clerk(row, txn, said, lock_with=result if money_moved else None)
     if txn.operation != Operation.CHARGE:
         note = _reason(txn, notice)
         calls.write_answer(txn, replace(result, reason=note))
         _settled(row, txn, f"it was {was}")
         return
     if txn.finalized_at is not None:
+        if money_moved and txn.finalization in NEVER_SENT:
+            # Settle unlocked it as never sent, and the gateway says it took the money.
+            note = f"{said}, finalized as {txn.finalization}"
+            return _to_a_clerk(row, txn, note, lock_with=result)
         row.outcome = Outcome.NO_CHANGE.value
         row.note = (
             f"Already finalized by {txn.finalized_by or 'Settle'} ({txn.finalization}); the"
@@ -270,16 +273,48 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
         )
         return
     if finalize.being_finalized(txn.invoice_id):
-        row.outcome = Outcome.FOR_A_CLERK.value
-        row.note = (
-            f"The gateway says {result.status}, while a Refund & Unlock of this invoice is under"
-            " way: nothing was changed under it; a clerk looks"
-        )
-        db.session.flush()
-        audit.record("webhook.for_a_clerk", row, after={"transaction_id": txn.id}, note=row.note)
-        return
+        note = f"{said}, while a Refund & Unlock of this invoice is under way: nothing changed"
+        return _to_a_clerk(row, txn, note)
+    undo = _undo_that_may_have_moved(txn)
+    if undo is not None:
+        note = f"{said}, but {undo.operation} #{undo.id} of it is {undo.status}: nothing changed"
+        return _to_a_clerk(row, txn, note)
     _replace_charge_answer(txn, replace(result, reason=_reason(txn, notice)))
     _settled(row, txn, f"it was {was}")
+
+
+# Finalizations that say no money moved: a gateway's success then contradicts them.
+NEVER_SENT = (Finalization.UNLOCKED_UNSENT.value, recovery.NOT_SENT)
+
+
+def _to_a_clerk(
+    row: WebhookEvent, txn: PaymentTransaction, note: str, lock_with: GatewayResult | None = None
+) -> None:
+    """Nothing of the transaction changes; the event waits for a clerk (and where the gateway
+    says money moved, the invoice is locked so that no run charges it again)."""
+    row.outcome = Outcome.FOR_A_CLERK.value
+    row.note = f"{note}; a clerk looks"
+    if lock_with is not None:
+        charging.keep_late_answer(txn, lock_with)
+    db.session.flush()
+    audit.record("webhook.for_a_clerk", row, after={"transaction_id": txn.id}, note=row.note)
+
+
+def _undo_that_may_have_moved(charge: PaymentTransaction) -> PaymentTransaction | None:
+    """A void or refund of the charge that went through, or may have: its money may be back with
+    the customer, so the gateway's "it succeeded" must not book a payment on its own."""
+    for follow in db.session.scalars(
+        select(PaymentTransaction).where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.operation.in_([Operation.VOID.value, Operation.REFUND.value]),
+        )
+    ):
+        failed = follow.gateway_status in (
+            GatewayStatus.DECLINE, GatewayStatus.VALIDATION_ERROR, GatewayStatus.PERMANENT_FAIL,
+        )  # fmt: skip
+        if not failed and follow.request_sent is not False:
+            return follow
+    return None
 
 
 def _reason(txn: PaymentTransaction, notice: Notice) -> str:

@@ -158,6 +158,9 @@ def test_a_webhook_is_verified_by_its_signed_timestamp_and_body(stripe):
     header = _signed(secret, body, now)["Stripe-Signature"]
     swapped = {"Stripe-Signature": header.replace(f"t={now}", f"t={now + 1}")}
     assert not stripe.verify_webhook(swapped, body, creds)  # the timestamp is signed too
+    # Text a forger may send that is not ASCII is refused, not a crash.
+    assert not stripe.verify_webhook({"Stripe-Signature": f"t={now},v1=é"}, body, creds)
+    assert not stripe.verify_webhook({"Stripe-Signature": "t=١٧٠٠,v1=ab"}, body, creds)
     assert not stripe.verify_webhook({"Stripe-Signature": f"t=x,{header}"}, body, creds)
 
 

@@ -216,3 +216,43 @@ def test_the_transaction_page_and_its_review_show_what_the_gateway_says(
     assert "The gateway says" in review and "evt_shown" in review
     gateways = client.get("/gateways/").get_data(as_text=True)
     assert f"/webhooks/{stripe_gateway.id}" in gateways and "webhook_secret=set" in gateways
+
+
+def test_a_late_success_after_a_refund_went_through_books_nothing(
+    client, stripe_gateway, make_invoice, run_for, make_user, monkeypatch
+):
+    """Refund & Unlock refunded the charge but could not unlock (another problem), so the charge
+    is still Indeterminate and open; a retried "it succeeded" must not book the refunded money."""
+    from portal.transactions import finalize, lookups
+
+    txn = charged(make_invoice, run_for, stripe_gateway, "tok_timeout")
+    monkeypatch.setattr(lookups, "find_unexplained", lambda undone, actor: ([], ["listing failed"]))
+    outcome = finalize.refund_and_unlock(txn.id, make_user("clerk"))
+    assert not outcome.unlocked and any("went through" in a for a in outcome.actions)
+    body = event(intent=txn.provider_reference, key=txn.idempotency_key)
+    assert post(client, stripe_gateway, body).status_code == 200
+    row = db.session.scalars(select(WebhookEvent)).one()
+    assert row.outcome == Outcome.FOR_A_CLERK and "refund #" in row.note
+    db.session.expire_all()
+    assert db.session.get(PaymentTransaction, txn.id).status == S.INDETERMINATE
+    assert count(Payment) == 0
+    assert db.session.get(Invoice, txn.invoice_id).corrective_action == ACTION_REQUIRED
+
+
+def test_a_success_for_a_charge_unlocked_as_never_sent_locks_it_for_a_clerk(
+    client, stripe_gateway, make_invoice, run_for, make_user
+):
+    from portal.transactions import finalize
+
+    txn = charged(make_invoice, run_for, stripe_gateway, "tok_refuse")  # a 401: System Fail
+    txn.request_sent = False  # as when the connection was refused
+    db.session.commit()
+    finalize.unlock_unsent(txn.id, make_user("clerk"))
+    assert db.session.get(Invoice, txn.invoice_id).corrective_action is None
+    body = event(intent="pi_later", key=txn.idempotency_key)
+    assert post(client, stripe_gateway, body).status_code == 200
+    row = db.session.scalars(select(WebhookEvent)).one()
+    assert row.outcome == Outcome.FOR_A_CLERK and "never sent" in row.note
+    db.session.expire_all()
+    assert db.session.get(Invoice, txn.invoice_id).corrective_action == ACTION_REQUIRED
+    assert count(Payment) == 0  # a clerk decides, with the gateway's word beside the charge

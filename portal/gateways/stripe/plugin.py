@@ -146,8 +146,10 @@ class StripeGateway(Gateway):
         header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), "")
         pairs = [part.split("=", 1) for part in header.split(",") if "=" in part]
         stamps = [v for k, v in pairs if k.strip() == "t"]
-        signatures = [v.strip() for k, v in pairs if k.strip() == "v1"]
-        if not secret or len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
+        # Only ASCII: compare_digest refuses other text, and int() reads other scripts' digits.
+        signatures = [v.strip() for k, v in pairs if k.strip() == "v1" and v.isascii()]
+        stamp_ok = len(stamps) == 1 and stamps[0].strip().isascii() and stamps[0].strip().isdigit()
+        if not secret or not stamp_ok or not signatures:
             return False
         stamp = stamps[0].strip()
         if abs(time.time() - int(stamp)) > WEBHOOK_TOLERANCE:

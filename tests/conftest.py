@@ -164,6 +164,20 @@ def make_gateway(app, sandbox):
 
 
 @pytest.fixture
+def stripe_gateway(app, sandbox):
+    """A Stripe gateway at the sandbox's Stripe emulation, with its test credentials (the
+    webhook signing secret among them)."""
+    from portal.extensions import db
+    from portal.gateways.models import Gateway
+
+    gateway = Gateway(name="Stripe", plugin="stripe", base_url=sandbox.url_for("stripe"),
+                      credentials=sandbox_credentials("stripe"), timeout_seconds=Decimal("0.5"))  # fmt: skip
+    db.session.add(gateway)
+    db.session.commit()
+    return gateway
+
+
+@pytest.fixture
 def make_invoice(app, make_gateway):
     from portal.accounts.models import Account, PaymentMethod
     from portal.extensions import db

@@ -98,8 +98,8 @@ def keep_late_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
     answer that says money moved must not be lost: keep it and put a clerk on it."""
     if result.status is txn.gateway_status or result.status not in _MONEY_MAY_HAVE_MOVED:
         return
-    if txn.webhook_event and result.status is GatewayStatus.INDETERMINATE:
-        return  # the gateway's own word came by webhook; a call that got no answer adds nothing
+    if calls.adds_nothing(txn, result):
+        return
     invoice = txn.invoice
     note = (
         f"A late answer arrived after recovery had closed this transaction as {txn.status}: "

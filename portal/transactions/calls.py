@@ -176,13 +176,19 @@ def make_recorded_call(
 
 def _written_over(then: Then | None) -> Then:
     def late(txn: PaymentTransaction, result: GatewayResult) -> None:
-        if txn.webhook_event and result.status is GatewayStatus.INDETERMINATE:
-            return  # the gateway's webhook told the answer; a call with none adds nothing
+        if adds_nothing(txn, result):
+            return
         write_answer(txn, result)
         if then is not None:
             then(txn, result)
 
     return late
+
+
+def adds_nothing(txn: PaymentTransaction, result: GatewayResult) -> bool:
+    """A late call's answer that carries none (Indeterminate) after the gateway's webhook told the
+    transaction's answer: it changes nothing."""
+    return bool(txn.webhook_event) and result.status is GatewayStatus.INDETERMINATE
 
 
 def write_answer(txn: PaymentTransaction, result: GatewayResult) -> None:

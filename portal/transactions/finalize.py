@@ -151,17 +151,17 @@ def _release(charge_id: int, actor) -> None:
     db.session.commit()
 
 
+def _claim_is_fresh(charge: PaymentTransaction) -> bool:
+    return charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+
+
 def being_finalized(invoice_id: int) -> bool:
     """Whether a clerk (or autovoid) holds a fresh claim on a charge of the invoice right now."""
-    return any(
-        c.finalizing_at is not None and c.finalizing_at >= clock.now() - CLAIM_TIMEOUT
-        for c in calls.charges_of(invoice_id)
-    )
+    return any(_claim_is_fresh(c) for c in calls.charges_of(invoice_id))
 
 
 def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
-    fresh = charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
-    return fresh and charge.finalizing_by_id != _id(actor)
+    return _claim_is_fresh(charge) and charge.finalizing_by_id != _id(actor)
 
 
 def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoice]:

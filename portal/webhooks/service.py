@@ -221,14 +221,9 @@ def _answer(row: WebhookEvent, notice: Notice, txn: PaymentTransaction) -> None:
         _weigh(row, notice, answered, result)
 
     if notice.amount is not None and notice.amount != txn.money:
-        row.outcome = Outcome.FOR_A_CLERK.value
-        row.note = (
-            f"The gateway tells {notice.amount}, Settle asked for {txn.money}: nothing was"
-            " changed; a clerk looks"
-        )
         db.session.add(row)
-        db.session.flush()
-        audit.record("webhook.for_a_clerk", row, after={"transaction_id": txn.id}, note=row.note)
+        note = f"The gateway tells {notice.amount}, Settle asked for {txn.money}: nothing changed"
+        _to_a_clerk(row, txn, note)
         db.session.commit()
         return
     calls.answer(txn.id, result, then, late=late, invoice_id=txn.invoice_id)

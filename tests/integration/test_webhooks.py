@@ -9,11 +9,10 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
 from portal.extensions import db
-from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment
 from portal.runs.models import PaymentRun
-from portal.sandbox.server import register_webhook, sandbox_credentials
+from portal.sandbox.server import register_webhook
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions.models import PaymentTransaction
 from portal.webhooks.models import Outcome, WebhookEvent
@@ -23,14 +22,10 @@ S = GatewayStatus
 
 
 @pytest.fixture
-def stripe_gateway(app, sandbox, portal_url):
-    gateway = Gateway(name="Stripe", plugin="stripe", base_url=sandbox.url_for("stripe"),
-                      credentials=sandbox_credentials("stripe"), timeout_seconds=Decimal("0.5"))  # fmt: skip
-    db.session.add(gateway)
-    db.session.commit()
+def stripe_gateway(stripe_gateway, sandbox, portal_url):
     # As the demo does: the sandbox's registration endpoint, over HTTP.
-    register_webhook(sandbox.url, "stripe", f"{portal_url}/webhooks/{gateway.id}")
-    return gateway
+    register_webhook(sandbox.url, "stripe", f"{portal_url}/webhooks/{stripe_gateway.id}")
+    return stripe_gateway
 
 
 def wait_for(check, seconds=15.0):

@@ -7,9 +7,7 @@ import hmac
 import json
 import time
 import uuid
-from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -23,15 +21,6 @@ from portal.webhooks.models import Outcome, WebhookEvent
 
 S = GatewayStatus
 SECRET = sandbox_credentials("stripe")["webhook_secret"]
-
-
-@pytest.fixture
-def stripe_gateway(app, sandbox):
-    gateway = Gateway(name="Stripe", plugin="stripe", base_url=sandbox.url_for("stripe"),
-                      credentials=sandbox_credentials("stripe"), timeout_seconds=Decimal("0.5"))  # fmt: skip
-    db.session.add(gateway)
-    db.session.commit()
-    return gateway
 
 
 def event(kind="payment_intent.succeeded", *, intent="pi_x", key=None, amount=10000,

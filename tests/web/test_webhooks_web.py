@@ -245,3 +245,14 @@ def test_a_success_for_a_charge_unlocked_as_never_sent_locks_it_for_a_clerk(
     db.session.expire_all()
     assert db.session.get(Invoice, txn.invoice_id).corrective_action == ACTION_REQUIRED
     assert count(Payment) == 0  # a clerk decides, with the gateway's word beside the charge
+
+
+def test_marking_handled_needs_a_login_and_names_a_missing_event(client, login, make_user):
+    anonymous = client.post("/webhooks/events/1/handled", data={"note": "x"})
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    assert client.get("/webhooks/").status_code == 302
+    login(make_user("clerk"))
+    page = client.post("/webhooks/events/424242/handled", data={"note": "x"},
+                       follow_redirects=True)  # fmt: skip
+    assert "Gateway event 424242 does not exist" in page.get_data(as_text=True)
+    assert count(WebhookEvent) == 0

@@ -18,8 +18,9 @@ import requests
 
 log = logging.getLogger(__name__)
 
-# (headers, body) of one delivery, built when it leaves (a signature carries the time it is sent).
-Build = Callable[[], tuple[dict[str, str], bytes]]
+# (headers, body) of one delivery, built when it leaves (a signature carries the time it is sent);
+# None when the event no longer happens (a sale voided before it would have settled).
+Build = Callable[[], tuple[dict[str, str], bytes] | None]
 RETRIES = 6  # then the event is given up, as a provider eventually does
 
 
@@ -118,7 +119,10 @@ class WebhookSender:
 
     def _deliver(self, delivery: _Delivery) -> None:
         try:
-            headers, body = delivery.build()
+            built = delivery.build()
+            if built is None:
+                return
+            headers, body = built
             answer = requests.post(delivery.url, data=body, headers=headers, timeout=10)
             outcome: int | str = answer.status_code
             retry = answer.status_code >= 500 or answer.status_code in (404, 408, 429)

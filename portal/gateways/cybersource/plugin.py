@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 
 from portal.gateways.base import CallNotMade, Gateway, GatewayRequest, GatewayResult, HttpCall
 from portal.gateways.cybersource import report
-from portal.gateways.cybersource.report import child_text, children, local, parse_xml
+from portal.gateways.xmlread import child_text, children, local, parse_xml
 from portal.money import Money, MoneyError
 
 SOAP_PATH = "/commerce/1.x/transactionProcessor"

@@ -7,11 +7,9 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode, urlsplit
 
-import defusedxml.ElementTree as defused
-from defusedxml import DefusedXmlException
-
 from portal import clock
 from portal.gateways.base import CallNotMade, Finding, GatewayRequest, HttpCall, Settlement
+from portal.gateways.xmlread import child_text, children
 from portal.money import Money
 
 # The query lives on the Business Center host, not on the SOAP host the gateway is configured with.
@@ -37,34 +35,6 @@ UNDO_SERVICES = {
 # The Decision Manager flag of an order held for review (reason 480 on the SOAP reply).
 REVIEW_FLAG = "DREVIEW"
 REVIEW_CODE = "480"
-
-
-def local(tag: str) -> str:
-    """An element's name without its namespace: CyberSource changes the namespace per version."""
-    return tag.rsplit("}", 1)[-1]
-
-
-def parse_xml(body: str) -> ET.Element | None:
-    """The document's root, or None when the body is not XML (or is XML that tries entity
-    expansion or external references: an answer is untrusted input, read with defusedxml).
-    A UTF-8 BOM is allowed in front."""
-    # requests decodes an unlabelled text/xml body as ISO-8859-1, which turns the BOM into three chars.
-    text = body.removeprefix("\ufeff").removeprefix("\u00ef\u00bb\u00bf").strip()
-    if not text:
-        return None
-    try:
-        return defused.fromstring(text)
-    except (ET.ParseError, DefusedXmlException):
-        return None
-
-
-def children(element: ET.Element, name: str) -> list[ET.Element]:
-    return [child for child in element if local(child.tag) == name]
-
-
-def child_text(element: ET.Element, name: str) -> str | None:
-    found = children(element, name)
-    return (found[0].text or "").strip() if found else None
 
 
 def query_url(base_url: str) -> str:

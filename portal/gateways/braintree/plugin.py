@@ -1,0 +1,415 @@
+"""The Braintree plugin: the XML gateway API the official client libraries speak.
+
+- Every call goes to /merchants/{merchant_id}/... with HTTP Basic (public key : private key),
+  XML bodies and X-ApiVersion 6 (braintree_python util/http.py, configuration.py).
+- A charge is a sale of a vaulted payment method, submitted for settlement at once:
+  POST .../transactions <transaction><type>sale</type><amount/><payment-method-token/>
+  <order-id/><api-request-key/><options><submit-for-settlement/></options></transaction>.
+  Settle's key is the order id (what the Control Panel searches by) and the api_request_key
+  (Braintree's idempotency key: a repeat with the same request returns the first transaction).
+- A void (PUT .../transactions/{id}/void) is allowed while the sale is authorized or
+  submitted_for_settlement; once it settles, a refund (POST .../transactions/{id}/refund) gives the
+  money back; a refund is a transaction of its own (type credit) whose order id is its Settle key.
+- A lookup reads the transaction by id (GET .../transactions/{id}) when Settle knows it, else
+  searches by order id: POST .../transactions/advanced_search_ids, then .../advanced_search with
+  the ids found, as the client libraries do.
+- Answers: HTTP 201/200 with a <transaction>, or HTTP 422 with an <api-error-response> that holds
+  either validation <errors> with numeric codes or, for a decline or a gateway rejection, the
+  <transaction> with its status (processor_declined, gateway_rejected). Other HTTP statuses are
+  the ones the client raises on (401, 403, 404, 408, 426, 429, 500, 503, 504).
+- Webhooks are form posts of bt_signature ("public_key|hex HMAC-SHA1 with SHA1(private key) as
+  key", pairs joined by "&") and bt_payload (base64 of a <notification>)
+  (webhook_notification_gateway.py, util/crypto.py).
+
+Sources: braintree/braintree_python@80b03f4 (transaction_gateway.py, transaction.py,
+error_codes.py, util/http.py, util/crypto.py, webhook_notification_gateway.py,
+webhook_testing_gateway.py, tests/integration/test_transaction_idempotency.py); Braintree's
+processor response pages (developer.paypal.com/braintree/docs/reference/general/
+processor-responses/); Settle's reference notes gateways.md section 6.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, quote
+
+from portal.gateways.base import (
+    CallNotMade,
+    Finding,
+    Gateway,
+    GatewayRequest,
+    GatewayResult,
+    Holdings,
+    HttpCall,
+    Settlement,
+)
+from portal.gateways.webhooks import Notice, UnreadableWebhook
+from portal.gateways.xmlread import child_text, parse_xml
+from portal.money import Money, MoneyError
+from portal.statuses import GatewayStatus
+
+# What a transaction's status says Braintree holds (braintree_python transaction.py Status).
+HELD = {
+    "authorizing": Settlement.UNSETTLED,
+    "authorized": Settlement.UNSETTLED,
+    "submitted_for_settlement": Settlement.UNSETTLED,
+    "settlement_pending": Settlement.SETTLED,
+    "settling": Settlement.SETTLED,
+    "settled": Settlement.SETTLED,
+    "settlement_confirmed": Settlement.SETTLED,
+    "voided": Settlement.VOIDED,
+    "processor_declined": Settlement.DECLINED,
+    "gateway_rejected": Settlement.DECLINED,
+    "failed": Settlement.DECLINED,
+    "settlement_declined": Settlement.DECLINED,
+    "authorization_expired": Settlement.DECLINED,
+}
+# Webhook kinds that tell a transaction's final outcome (webhook_notification.py Kind).
+FINAL_KINDS = {
+    "transaction_settled": "settled",
+    "transaction_settlement_declined": "settlement_declined",
+    "refund_failed": "refund_failed",
+}
+_PAYLOAD = re.compile(rb"^[A-Za-z0-9+=/\n]+$")  # what the client library accepts as bt_payload
+_SECRETS = re.compile(r"(<payment-method-token>)[^<]*(</payment-method-token>)")
+_CARD = re.compile(r"(<(?:number|cvv|bin|last-4|token)>)[^<]*(</)")
+
+
+class BraintreeGateway(Gateway):
+    name = "braintree"
+    display_name = "Braintree"
+    required_credentials = ("merchant_id", "public_key", "private_key")
+    # Where the account holds a merchant account per currency: the one to charge in.
+    optional_credentials = ("merchant_account_id",)
+    # The private key signs Braintree's webhooks (no separate secret).
+    webhook_credential = "private_key"
+    # The order id is Settle's key of the charge, so Braintree cannot list an invoice's charges.
+    invoice_listing = None
+    not_reconcilable = None  # a search by created_at lists a period
+    # Braintree's advanced_search returns the transactions of at most 50 ids at a time.
+    page_size = 50
+
+    def build(self, operation: str, request: GatewayRequest) -> HttpCall:
+        creds = self.config.credentials
+        base = (
+            f"{self.config.base_url.rstrip('/')}/merchants/{quote(creds['merchant_id'], safe='')}"
+        )
+        basic = base64.b64encode(f"{creds['public_key']}:{creds['private_key']}".encode()).decode()
+        headers = {
+            "Authorization": f"Basic {basic}",
+            "Accept": "application/xml",
+            "Content-Type": "application/xml",
+            "X-ApiVersion": "6",
+        }
+        if operation == "charge":
+            if request.amount is None or not request.token:
+                raise CallNotMade("a charge needs an amount and a payment method token")
+            fields = {
+                "type": "sale",
+                "amount": str(request.amount.amount),
+                "payment-method-token": request.token,
+                "order-id": request.idempotency_key,
+                "api-request-key": request.idempotency_key,
+            }
+            if creds.get("merchant_account_id"):
+                fields["merchant-account-id"] = creds["merchant_account_id"]
+            body = _xml("transaction", fields, {"submit-for-settlement": True})
+            return HttpCall("POST", f"{base}/transactions", headers, body)
+        if operation in ("void", "refund") and not request.reference:
+            raise CallNotMade(f"a {operation} needs Braintree's id of the sale")
+        if operation == "void":
+            path = f"{base}/transactions/{quote(request.reference, safe='')}/void"
+            body = _xml("transaction", {"api-request-key": request.idempotency_key})
+            return HttpCall("PUT", path, headers, body)
+        if operation == "refund":
+            fields = {"order-id": request.idempotency_key,
+                      "api-request-key": request.idempotency_key}  # fmt: skip
+            if request.amount is not None:
+                fields["amount"] = str(request.amount.amount)
+            path = f"{base}/transactions/{quote(request.reference, safe='')}/refund"
+            return HttpCall("POST", path, headers, _xml("transaction", fields))
+        if operation == "lookup" and request.reference:
+            path = f"{base}/transactions/{quote(request.reference, safe='')}"
+            return HttpCall("GET", path, headers)
+        if operation in ("search_ids", "lookup", "list_ids", "list"):
+            search = ET.Element("search")
+            if operation in ("list_ids", "list"):
+                created = ET.SubElement(search, "created-at")
+                for bound, at in zip(("min", "max"), request.period, strict=True):
+                    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    ET.SubElement(created, bound, type="datetime").text = stamp
+            elif request.original_key:
+                order = ET.SubElement(ET.SubElement(search, "order-id"), "is")
+                order.text = request.original_key
+            else:
+                raise CallNotMade("a lookup needs Braintree's id or the charge's key (order id)")
+            if operation in ("search_ids", "list_ids"):
+                return HttpCall("POST", f"{base}/transactions/advanced_search_ids", headers,
+                                ET.tostring(search, encoding="unicode"))  # fmt: skip
+            ids = ET.SubElement(search, "ids", type="array")
+            for found in (request.cursor or "").split(","):
+                ET.SubElement(ids, "item").text = found
+            return HttpCall("POST", f"{base}/transactions/advanced_search", headers,
+                            ET.tostring(search, encoding="unicode"))  # fmt: skip
+        raise CallNotMade(f"unknown operation {operation!r}")
+
+    def charge(self, request: GatewayRequest) -> GatewayResult:
+        """A sale succeeds only for the amount and currency asked: Braintree charges in the
+        merchant account's currency, and a partial approval charges less."""
+        result = self._call("charge", request)
+        if result.status is not GatewayStatus.SUCCESS:
+            return result
+        body = (result.raw.get("response") or {}).get("body") or ""
+        root = parse_xml(body)
+        charged = _money(root) if root is not None and root.tag == "transaction" else None
+        if charged == request.amount:
+            return result
+        reason = (
+            f"Braintree charged {charged or 'an amount Settle cannot read'} where Settle asked for"
+            f" {request.amount}: check the merchant account's currency and the sale in the"
+            " Braintree Control Panel"
+        )
+        return replace(result, status=GatewayStatus.REQUIRES_REVIEW, message=reason,
+                       reason=reason, rule="Settle: the sale's amount differs from the one asked")  # fmt: skip
+
+    def holdings(self, since: datetime, until: datetime) -> Holdings:
+        """The sales created in [since, until): their ids by a created_at search (Braintree's
+        range includes both ends), then the transactions, 50 ids a page."""
+        period = (since, until)
+        ids = self._call("list_ids", GatewayRequest("list", "", "", period=period))
+        if ids.status is not GatewayStatus.SUCCESS:
+            return Holdings((), f"The gateway's listing failed: {ids.message}")
+        every = ids.cursor.split(",") if ids.cursor else []
+        pages = [every[i : i + self.page_size] for i in range(0, len(every), self.page_size)]
+        if len(pages) > self.max_listing_pages:
+            return Holdings((), f"More than {self.max_listing_pages} pages: not read")
+        found: list[Finding] = []
+        for page in pages:
+            request = GatewayRequest("list", "", "", period=period, cursor=",".join(page))
+            result = self._call("list", request)
+            if result.status is not GatewayStatus.SUCCESS:
+                return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
+            found.extend(f for f in result.findings if f.at is None or since <= f.at < until)
+        return Holdings(tuple(found))
+
+    def lookup(self, request: GatewayRequest) -> GatewayResult:
+        """By id in one call; by order id in two, as the client libraries search: the ids that
+        match, then those transactions (no ids: nothing holds that order id)."""
+        if request.reference:
+            return self._call("lookup", request)
+        ids = self._call("search_ids", request)
+        if ids.status is not GatewayStatus.SUCCESS or not ids.cursor:
+            return ids
+        return self._call("lookup", replace(request, cursor=ids.cursor))
+
+    # Webhooks ---------------------------------------------------------------------------------
+
+    def verify_webhook(self, headers: dict, body: bytes, credentials: dict) -> bool:
+        """bt_signature holds "public_key|signature" pairs joined by "&"; the pair of this
+        gateway's public key must be the HMAC-SHA1 of bt_payload (or of bt_payload plus a
+        newline) keyed with SHA1 of the private key, as the client library checks it."""
+        public, private = credentials.get("public_key") or "", credentials.get("private_key") or ""
+        try:
+            signature, payload = _form(body)
+        except UnreadableWebhook:
+            return False
+        if not public or not private or not _PAYLOAD.match(payload) or not signature.isascii():
+            return False
+        pairs = [pair.split("|", 1) for pair in signature.split("&") if "|" in pair]
+        mine = [s for key, s in pairs if hmac.compare_digest(key.encode(), public.encode())]
+        if not mine:
+            return False
+        key = hashlib.sha1(private.encode()).digest()
+        expected = [hmac.new(key, p, hashlib.sha1).hexdigest() for p in (payload, payload + b"\n")]
+        return any(hmac.compare_digest(e, mine[0]) for e in expected)
+
+    def read_webhook(self, body: bytes) -> list[Notice]:
+        """One <notification> per delivery: its kind, timestamp and subject. Braintree gives a
+        notification no id of its own; a transaction settles (or fails to) once, so the kind and
+        the transaction's id name the event, and a re-delivery has the same name."""
+        _, payload = _form(body)
+        try:
+            root = parse_xml(base64.b64decode(payload).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError):
+            root = None
+        if root is None or root.tag != "notification":
+            raise UnreadableWebhook("bt_payload is not a Braintree notification")
+        kind = child_text(root, "kind") or ""
+        occurred = _time(child_text(root, "timestamp"))
+        txn = root.find("subject/transaction")
+        if not kind or txn is None or not child_text(txn, "id"):
+            event_id = f"{kind or 'notification'}/{child_text(root, 'timestamp') or ''}"
+            return [Notice(event_id, kind or "notification", None, False, None,
+                           occurred_at=occurred)]  # fmt: skip
+        txn_id = child_text(txn, "id")
+        about = {"event_id": f"{kind}/{txn_id}", "event_type": kind, "occurred_at": occurred,
+                 "reference": txn_id, "key": child_text(txn, "order-id"),
+                 "amount": _money(txn)}  # fmt: skip
+        refund = child_text(txn, "type") == "credit" or kind == "refund_failed"
+        operation = "refund" if refund else "charge"
+        if kind not in FINAL_KINDS:
+            return [Notice(**about, operation=None, final=False, result=None)]
+        code = f"{operation}.{FINAL_KINDS[kind]}" if refund else f"charge.{FINAL_KINDS[kind]}"
+        if code == "refund.refund_failed":
+            code = "refund.failed"
+        result = replace(self.mapped(code, None), reference=txn_id, event=about["event_id"])
+        return [Notice(**about, operation=operation, final=True, result=result)]
+
+    # Answers ----------------------------------------------------------------------------------
+
+    def interpret(
+        self, http_status: int, headers: dict, body: str, operation: str = "charge"
+    ) -> GatewayResult:
+        if http_status not in (200, 201, 422):
+            return self.mapped(f"http_{http_status}", None)
+        root = parse_xml(body)
+        if root is None:
+            return self.unreadable(f"HTTP {http_status} with a body that is not XML")
+        if operation in ("search_ids", "list_ids"):
+            return self._ids(root)
+        if operation in ("lookup", "list"):
+            return self._lookup(root)
+        if root.tag == "api-error-response":
+            return self._error(root, operation)
+        if root.tag != "transaction":
+            return self.unreadable(f"a {operation} answered with <{root.tag}>")
+        return self._transaction(root, operation)
+
+    def _transaction(self, txn: ET.Element, operation: str) -> GatewayResult:
+        status = child_text(txn, "status") or ""
+        reference = child_text(txn, "id")
+        if status == "processor_declined":
+            code = _processor_code(child_text(txn, "processor-response-code"))
+            message = child_text(txn, "processor-response-text")
+            return self.mapped(code, message, reference=reference)
+        if status == "gateway_rejected":
+            reason = child_text(txn, "gateway-rejection-reason") or "unknown"
+            return self.mapped(f"gateway_rejected.{reason}", None, reference=reference)
+        if child_text(txn, "processor-response-code") == "1004":  # approved for a partial amount
+            return self.mapped(
+                "1004", child_text(txn, "processor-response-text"), reference=reference
+            )
+        return self.mapped(f"{operation}.{status}", None, reference=reference)
+
+    def _error(self, root: ET.Element, operation: str) -> GatewayResult:
+        """A 422: a decline or rejection carries its <transaction>; else the first validation
+        error's numeric code (error_codes.py), with Braintree's message."""
+        txn = root.find("transaction")
+        if txn is not None:
+            return self._transaction(txn, operation)
+        codes = [e for e in root.iter("error") if child_text(e, "code")]
+        if not codes:
+            return self.mapped("validation_error", child_text(root, "message"))
+        return self.mapped(child_text(codes[0], "code"), child_text(codes[0], "message"))
+
+    def _ids(self, root: ET.Element) -> GatewayResult:
+        if root.tag != "search-results" or root.find("ids") is None:
+            return self.unreadable("a search answered without its ids")
+        ids = [item.text.strip() for item in root.iter("item") if item.text and item.text.strip()]
+        if not ids:
+            return self.found("lookup.found", [], self._finding, "transaction")
+        return replace(self.mapped("lookup.found", f"{len(ids)} id(s)"), cursor=",".join(ids))
+
+    def _lookup(self, root: ET.Element) -> GatewayResult:
+        if root.tag == "transaction":
+            items = [root]
+        elif root.tag == "credit-card-transactions":
+            items = root.findall("transaction")
+        elif root.tag == "api-error-response":
+            return self._error(root, "lookup")
+        else:
+            return self.unreadable(f"a lookup answered with <{root.tag}>")
+        # A refund is a transaction of its own: the sale's own state says what it holds.
+        sales = [t for t in items if child_text(t, "type") != "credit"]
+        return self.found("lookup.found", sales, self._finding, "transaction")
+
+    @staticmethod
+    def _finding(txn: ET.Element) -> Finding:
+        status = child_text(txn, "status") or ""
+        if status not in HELD:
+            raise ValueError(f"unknown transaction status {status!r}")
+        state = HELD[status]
+        refunds = txn.find("refund-ids")
+        if state is Settlement.SETTLED and refunds is not None and refunds.findall("item"):
+            state = Settlement.REFUNDED
+        amount = _money(txn)
+        if amount is None:
+            raise ValueError("a transaction without its amount and currency")
+        if status == "processor_declined":
+            code = _processor_code(child_text(txn, "processor-response-code"))
+        elif status == "gateway_rejected":
+            code = f"gateway_rejected.{child_text(txn, 'gateway-rejection-reason')}"
+        else:
+            code = f"charge.{status}"
+        return Finding(state=state, amount=amount, reference=child_text(txn, "id"),
+                       at=_time(child_text(txn, "created-at")), code=code,
+                       key=child_text(txn, "order-id"))  # fmt: skip
+
+    def scrub(self, text: str) -> str:
+        """No payment method token, card number, CVV or bin is stored; a webhook form keeps no
+        signature."""
+        return _CARD.sub(r"\1[FILTERED]\2", _SECRETS.sub(r"\1[FILTERED]\2", text))
+
+
+def _xml(root: str, fields: dict[str, str], options: dict[str, bool] | None = None) -> str:
+    """A request body as the client libraries generate it: keys with dashes, booleans typed."""
+    element = ET.Element(root)
+    for name, value in fields.items():
+        ET.SubElement(element, name).text = value
+    if options:
+        holder = ET.SubElement(element, "options")
+        for name, value in options.items():
+            ET.SubElement(holder, name, type="boolean").text = "true" if value else "false"
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(element, encoding="unicode")
+
+
+def _processor_code(code: str | None) -> str:
+    """A processor response code as the mapping keys it: Braintree's page gives 2109 to 2999 one
+    row ("Processor Declined"), so any of them is the key "2109-2999"."""
+    code = (code or "").strip()
+    if code.isascii() and code.isdigit() and 2109 <= int(code) <= 2999:
+        return "2109-2999"
+    return code or "processor_declined"
+
+
+def _money(txn: ET.Element) -> Money | None:
+    try:
+        return Money.parse(child_text(txn, "amount") or "", child_text(txn, "currency-iso-code"))
+    except (MoneyError, TypeError, ValueError):
+        return None
+
+
+def _time(text: str | None) -> datetime | None:
+    """An XML datetime ("2026-12-03T10:00:00Z") as Settle stores times: UTC, naive."""
+    if not text:
+        return None
+    try:
+        return (
+            datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            .astimezone(UTC)
+            .replace(tzinfo=None)
+        )
+    except ValueError:
+        return None
+
+
+def _form(body: bytes) -> tuple[str, bytes]:
+    """bt_signature and bt_payload of a webhook's form body, as received."""
+    try:
+        form = parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise UnreadableWebhook("not a form of bt_signature and bt_payload") from None
+    signature, payload = form.get("bt_signature", []), form.get("bt_payload", [])
+    if len(signature) != 1 or len(payload) != 1:
+        raise UnreadableWebhook("give bt_signature and bt_payload once each")
+    return signature[0], payload[0].encode("ascii", "replace")
+
+
+PLUGIN = BraintreeGateway

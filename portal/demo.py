@@ -99,6 +99,8 @@ PROVIDER_CUSTOMERS = [
 ]
 # Where the provider's webhooks come back: a charge that hangs, settled by its webhook, no clerk.
 WEBHOOK_CUSTOMERS = [("Hooli", "tok_hang", "88.00")]
+# Braintree tells by webhook only a bank-account (ACH) sale's outcome: the sandbox's "bank_" token.
+WEBHOOK_TOKEN_FORMAT = {"braintree": "bank_{}"}
 TOKEN_FORMAT = {"authorize_net": "{}/1", "stripe": "cus_demo|{}"}
 
 
@@ -166,6 +168,8 @@ def load_providers(sandbox_url: str) -> None:
             if db.session.scalar(select(Account).where(Account.number == number)):
                 continue
             stored = TOKEN_FORMAT.get(plugin, "{}").format(token)
+            if (company, token, total) in WEBHOOK_CUSTOMERS:
+                stored = WEBHOOK_TOKEN_FORMAT.get(plugin, "{}").format(stored)
             invoice = (f"INV-{plugin.upper()}-{index}", "USD", total, -index, True, False)
             _add_customer(number, f"{company} ({cls.display_name})", gateway, stored, [invoice])
     db.session.commit()

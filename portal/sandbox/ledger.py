@@ -141,6 +141,14 @@ class Ledger:
             )
         return self.charge(provider, charge_id)
 
+    def recode(self, provider: str, charge_id: str, code: str) -> None:
+        """The provider's code of a charge changes (an ACH sale's settlement arrives)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE charges SET code = ? WHERE provider = ? AND id = ?",
+                (code, provider, charge_id),
+            )
+
     def refund(self, provider: str, charge_id: str, amount: Decimal) -> dict:
         with self._tx() as db:
             db.execute(

@@ -102,6 +102,12 @@ def _resolve(txn_id: int) -> str:
         message=f"Recovered after a crash: {found.message}",
         reason="Found at the gateway by crash recovery",
     )
+    if result.status is GatewayStatus.SUCCESS and finding.amount not in (None, txn.money):
+        # Money moved, but not what the invoice asked: no payment is booked for it by itself.
+        reason = f"Found at the gateway by crash recovery holding {finding.amount}, not {txn.money}"
+        result = replace(
+            result, status=GatewayStatus.REQUIRES_REVIEW, message=reason, reason=reason
+        )
     finish_charge(txn_id, result)
     return f"#{txn_id}: found at the gateway -> {result.status}"
 

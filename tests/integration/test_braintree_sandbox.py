@@ -1,9 +1,11 @@
 """The Braintree plugin against the sandbox's Braintree emulation, over real HTTP on loopback."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
+from portal import clock
 from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
 from portal.gateways.registry import plugin
 from portal.money import Money
@@ -30,9 +32,9 @@ def follow_up(gateway, operation, reference, amount=TEN):
     return getattr(gateway, operation)(request)
 
 
-def lookup(gateway, *, reference=None, key=None):
+def lookup(gateway, *, reference=None, key=None, sent_at=None):
     request = GatewayRequest("lookup", uuid.uuid4().hex, "INV-1", reference=reference,
-                             original_key=key)  # fmt: skip
+                             original_key=key, original_at=sent_at)  # fmt: skip
     return gateway.lookup(request)
 
 
@@ -96,12 +98,18 @@ def test_a_sale_is_voided_before_it_settles_and_refunded_after(sandbox):
     assert (late.status, late.code) == (S.SYSTEM_FAIL, "91504")
     too_much = follow_up(gateway, "refund", paid.reference, Money.parse("10.01", "USD"))
     assert (too_much.status, too_much.code) == (S.SYSTEM_FAIL, "91521")
-    refunded = follow_up(gateway, "refund", paid.reference)
-    assert (refunded.status, refunded.code) == (S.SUCCESS, "refund.submitted_for_settlement")
-    assert refunded.reference != paid.reference  # a refund is a transaction of its own
+    part = follow_up(gateway, "refund", paid.reference, Money.parse("4.00", "USD"))
+    assert (part.status, part.code) == (S.SUCCESS, "refund.submitted_for_settlement")
+    assert part.reference != paid.reference  # a refund is a transaction of its own
+    (found,) = lookup(gateway, reference=paid.reference).findings
+    # Refunded in part: it still holds money, and the lookup does not pretend to know how much.
+    assert (found.state, found.code) == (Settlement.SETTLED, "charge.settled_with_refunds")
+    whole = follow_up(gateway, "refund", paid.reference)
+    assert (whole.status, whole.code) == (S.SYSTEM_FAIL, "91521")  # only 6.00 is left
+    rest = follow_up(gateway, "refund", paid.reference, Money.parse("6.00", "USD"))
+    assert rest.status is S.SUCCESS
     twice = follow_up(gateway, "refund", paid.reference)
     assert (twice.status, twice.code) == (S.SUCCESS, "91512")
-    assert lookup(gateway, reference=paid.reference).findings[0].state is Settlement.REFUNDED
 
 
 def test_a_lookup_searches_by_settles_key_in_the_order_id(sandbox):
@@ -112,7 +120,10 @@ def test_a_lookup_searches_by_settles_key_in_the_order_id(sandbox):
     (sale,) = found.findings
     assert (sale.state, sale.amount, sale.key) == (Settlement.UNSETTLED, TEN, key)
     assert gateway.interpret_finding(sale).status is S.SUCCESS
-    nothing = lookup(gateway, key=uuid.uuid4().hex)
+    # Nothing found minutes after the charge is no proof it never reached Braintree; later it is.
+    soon = lookup(gateway, key=uuid.uuid4().hex, sent_at=clock.now() - timedelta(minutes=2))
+    assert soon.status is S.INDETERMINATE and "cannot yet tell" in soon.reason
+    nothing = lookup(gateway, key=uuid.uuid4().hex, sent_at=clock.now() - timedelta(minutes=11))
     assert (nothing.status, nothing.findings) == (S.SUCCESS, ())
     declined = charge(gateway, "tok_decline", key=(key2 := uuid.uuid4().hex))
     (found,) = lookup(gateway, key=key2).findings
@@ -123,7 +134,7 @@ def test_a_lookup_searches_by_settles_key_in_the_order_id(sandbox):
 def test_a_sale_in_another_currency_than_asked_is_held_for_review(sandbox):
     """Braintree charges in the merchant account's currency: a EUR account charging a USD
     invoice took money Settle did not ask for, and a clerk must look."""
-    gateway = braintree(sandbox, merchant_account_id="settle_sandbox_eur")
+    gateway = braintree(sandbox, merchant_accounts="USD:settle_sandbox_eur")  # a wrong setting
     result = charge(gateway)
     assert result.status is S.REQUIRES_REVIEW
     assert "EUR" in result.reason and "USD" in result.reason and result.reference
@@ -137,7 +148,9 @@ def test_wrong_keys_or_merchant_are_system_fails_and_no_secret_is_stored(sandbox
     assert charge(braintree(sandbox, merchant_id="other")).code == "http_404"
 
 
-def test_the_sandbox_settles_a_sale_and_tells_it_signed_as_braintree_does(sandbox):
+def test_the_sandbox_settles_a_bank_sale_and_tells_it_signed_as_braintree_does(sandbox):
+    """Braintree sends transaction_settled for bank-account (ACH) transactions, whose
+    settlement takes days: their answer is settlement_pending, and the notification decides."""
     import threading
 
     from werkzeug.serving import make_server
@@ -155,9 +168,10 @@ def test_the_sandbox_settles_a_sale_and_tells_it_signed_as_braintree_does(sandbo
         sandbox.webhooks.delay = 0.1
         sandbox.webhooks.register("braintree", f"http://127.0.0.1:{server.server_port}/")
         gateway = braintree(sandbox)
-        paid = charge(gateway)
-        voided = charge(gateway)
-        follow_up(gateway, "void", voided.reference)
+        paid = charge(gateway, "bank_tok_approve")
+        assert (paid.status, paid.code) == (S.REQUIRES_REVIEW, "charge.settlement_pending")
+        card = charge(gateway)  # a card sale's answer is its outcome: nothing is told of it
+        assert card.status is S.SUCCESS
         import time
 
         deadline = time.monotonic() + 5
@@ -166,11 +180,12 @@ def test_the_sandbox_settles_a_sale_and_tells_it_signed_as_braintree_does(sandbo
         time.sleep(0.3)
     finally:
         server.shutdown()
-    (body,) = received  # the voided sale never settles, so nothing is told of it
+    (body,) = received
     assert gateway.verify_webhook({}, body, sandbox_credentials("braintree"))
     (notice,) = gateway.read_webhook(body)
     assert (notice.reference, notice.result.status) == (paid.reference, S.SUCCESS)
-    assert lookup(gateway, reference=paid.reference).findings[0].state is Settlement.SETTLED
+    (found,) = lookup(gateway, reference=paid.reference).findings
+    assert (found.state, found.code) == (Settlement.SETTLED, "charge.settled")
 
 
 def test_holdings_lists_the_sales_of_a_period_fifty_ids_a_page(sandbox, monkeypatch):
@@ -188,7 +203,10 @@ def test_holdings_lists_the_sales_of_a_period_fifty_ids_a_page(sandbox, monkeypa
     held = gateway.holdings(since, clock.now() + timedelta(minutes=1))
     assert held.problem is None
     assert sorted(f.key for f in held.findings) == sorted(keys)
-    assert {f.state for f in held.findings} == {Settlement.UNSETTLED, Settlement.REFUNDED}
+    assert {(f.state, f.code) for f in held.findings} == {
+        (Settlement.UNSETTLED, "charge.submitted_for_settlement"),
+        (Settlement.SETTLED, "charge.settled_with_refunds"),
+    }
     assert gateway.holdings(since - timedelta(days=1), since).findings == ()
     offline = plugin(
         "braintree", GatewayConfig("http://127.0.0.1:9", sandbox_credentials("braintree"))

@@ -29,10 +29,10 @@ def braintree_gateway(app, sandbox, portal_url):
     return gateway
 
 
-def test_a_hung_sale_is_settled_by_braintrees_transaction_settled(
+def test_a_hung_bank_sale_is_settled_by_braintrees_transaction_settled(
     sandbox, braintree_gateway, make_invoice, run_for
 ):
-    invoice = make_invoice(token="tok_hang", gateway=braintree_gateway)
+    invoice = make_invoice(token="bank_tok_hang", gateway=braintree_gateway)
     run_for()
     assert charge_of(invoice).status == S.INDETERMINATE
     assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
@@ -48,14 +48,16 @@ def test_a_hung_sale_is_settled_by_braintrees_transaction_settled(
     assert (event.event_type, event.outcome) == ("transaction_settled", Outcome.SETTLED)
 
 
-def test_a_settled_sale_told_twice_books_one_payment(
+def test_a_pending_bank_sale_told_twice_books_one_payment(
     sandbox, braintree_gateway, make_invoice, run_for
 ):
     sandbox.webhooks.twice = 1.0
-    invoice = make_invoice(gateway=braintree_gateway)
+    invoice = make_invoice(token="bank_tok_approve", gateway=braintree_gateway)
     run_for()
-    assert charge_of(invoice).status == S.SUCCESS
+    assert charge_of(invoice).status == S.REQUIRES_REVIEW  # settlement_pending: not yet paid
+    assert count(Payment) == 0
     wait_for(lambda: len(sandbox.webhooks.delivered) == 2)
-    assert [e.outcome for e in events()] == [Outcome.NO_CHANGE]
+    assert [e.outcome for e in events()] == [Outcome.SETTLED]
+    assert charge_of(invoice).status == S.SUCCESS
     assert count(Payment) == 1
     assert db.session.scalars(select(WebhookEvent.event_type)).all() == ["transaction_settled"]

@@ -149,9 +149,13 @@ def test_a_lookup_reads_what_braintree_holds_of_each_sale(braintree):
     result = braintree.interpret(200, {}, body, "lookup")
     assert result.status is S.SUCCESS
     assert [f.state for f in result.findings] == [
-        Settlement.UNSETTLED, Settlement.SETTLED, Settlement.REFUNDED, Settlement.VOIDED,
+        Settlement.UNSETTLED, Settlement.SETTLED, Settlement.SETTLED, Settlement.VOIDED,
         Settlement.DECLINED,
     ]  # fmt: skip
+    # A sale with refunds may be refunded in part: it still holds money, and a clerk looks.
+    with_refunds = result.findings[2]
+    assert with_refunds.code == "charge.settled_with_refunds"
+    assert braintree.interpret_finding(with_refunds).status is S.REQUIRES_REVIEW
     first = result.findings[0]
     assert (first.amount, first.key, first.reference) == (
         Money.parse("10", "USD"),
@@ -169,6 +173,41 @@ def test_a_lookup_reads_what_braintree_holds_of_each_sale(braintree):
         200, {}, "<transaction><status>odd</status></transaction>", "lookup"
     )
     assert broken.status is S.INDETERMINATE
+
+
+def test_a_sale_that_holds_money_comes_first_and_a_short_search_answer_is_not_believed(braintree):
+    body = ('<credit-card-transactions type="collection">'
+            + txn("processor_declined", "2001", "Insufficient Funds") + txn()
+            + "</credit-card-transactions>")  # fmt: skip
+    result = braintree.interpret(200, {}, body, "lookup")
+    assert [f.state for f in result.findings] == [Settlement.UNSETTLED, Settlement.DECLINED]
+    assert result.reference == "fc8c7w6n"
+    # Any other server error is Indeterminate: the request was sent.
+    assert braintree.interpret(502, {}, "", "charge").code == "http_5xx"
+    assert braintree.interpret(502, {}, "", "charge").status is S.INDETERMINATE
+
+
+def test_each_currency_is_charged_in_its_merchant_account_or_not_sent():
+    creds = CREDS | {"merchant_accounts": "USD:acct_usd, eur:acct_eur"}
+    gateway = plugin("braintree", GatewayConfig("https://api.braintreegateway.com", creds))
+    eur = Money.parse("5.00", "EUR")
+    call = gateway.build("charge", GatewayRequest("charge", "k", "INV-1", eur, "tok"))
+    assert "<merchant-account-id>acct_eur</merchant-account-id>" in call.body
+    jpy = GatewayRequest("charge", "k2", "INV-1", Money.parse("500", "JPY"), "tok")
+    result = gateway.charge(jpy)
+    assert (result.status, result.sent) == (S.SYSTEM_FAIL, False)
+    assert "no merchant account for JPY" in result.message
+
+
+def test_a_stored_webhook_keeps_the_notification_without_card_data_or_signature(braintree):
+    sample = (b"<notification><kind>refund_failed</kind><subject><transaction><id>r1</id>"
+              b"<amount>100</amount><credit-card><number>1234560000001234</number><cvv>123</cvv>"
+              b"<token>vault_tok</token></credit-card><status>processor_declined</status>"
+              b"</transaction></subject></notification>")  # fmt: skip
+    stored = braintree.scrub(signed(sample).decode())
+    assert "<id>r1</id>" in stored
+    for secret in ("1234560000001234", "<cvv>123", "vault_tok", "pub_1|"):
+        assert secret not in stored
 
 
 def test_a_lookup_without_id_or_key_is_not_sent(braintree):

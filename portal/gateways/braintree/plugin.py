@@ -37,9 +37,10 @@ import hmac
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import UTC, datetime
-from urllib.parse import parse_qs, quote
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
+from portal import clock
 from portal.gateways.base import (
     CallNotMade,
     Finding,
@@ -50,9 +51,9 @@ from portal.gateways.base import (
     HttpCall,
     Settlement,
 )
+from portal.gateways.braintree import wire
 from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.gateways.xmlread import child_text, parse_xml
-from portal.money import Money, MoneyError
 from portal.statuses import GatewayStatus
 
 # What a transaction's status says Braintree holds (braintree_python transaction.py Status).
@@ -69,14 +70,21 @@ HELD = {
     "gateway_rejected": Settlement.DECLINED,
     "failed": Settlement.DECLINED,
     "settlement_declined": Settlement.DECLINED,
+    "settlement_failed": Settlement.DECLINED,
     "authorization_expired": Settlement.DECLINED,
 }
-# Webhook kinds that tell a transaction's final outcome (webhook_notification.py Kind).
+# Webhook kinds that tell a transaction's final outcome (webhook_notification.py Kind), and the
+# mapping key of each for a sale and for a refund. Braintree sends them for bank-account (ACH,
+# SEPA) transactions, whose settlement takes days; a card sale's answer is already its outcome.
 FINAL_KINDS = {
-    "transaction_settled": "settled",
-    "transaction_settlement_declined": "settlement_declined",
-    "refund_failed": "refund_failed",
+    "transaction_settled": ("charge.settled", "refund.settled"),
+    "transaction_settlement_declined": ("charge.settlement_declined", "refund.settlement_declined"),
+    "refund_failed": ("refund.failed", "refund.failed"),
 }
+# Braintree does not say how soon a new transaction can be found by search: "no such order id"
+# this soon after the charge is not taken as proof that it never reached Braintree (Settle's
+# caution, as for Stripe's search).
+SEARCH_LAG = timedelta(minutes=10)
 _PAYLOAD = re.compile(rb"^[A-Za-z0-9+=/\n]+$")  # what the client library accepts as bt_payload
 _SECRETS = re.compile(r"(<payment-method-token>)[^<]*(</payment-method-token>)")
 _CARD = re.compile(r"(<(?:number|cvv|bin|last-4|token)>)[^<]*(</)")
@@ -86,8 +94,10 @@ class BraintreeGateway(Gateway):
     name = "braintree"
     display_name = "Braintree"
     required_credentials = ("merchant_id", "public_key", "private_key")
-    # Where the account holds a merchant account per currency: the one to charge in.
-    optional_credentials = ("merchant_account_id",)
+    # "USD:acct_usd, EUR:acct_eur": the merchant account to charge each currency in (Braintree
+    # charges in the merchant account's currency; a currency without one is refused, unsent).
+    # Unset: the default merchant account, and a sale in another currency is held for review.
+    optional_credentials = ("merchant_accounts",)
     # The private key signs Braintree's webhooks (no separate secret).
     webhook_credential = "private_key"
     # The order id is Settle's key of the charge, so Braintree cannot list an invoice's charges.
@@ -118,15 +128,16 @@ class BraintreeGateway(Gateway):
                 "order-id": request.idempotency_key,
                 "api-request-key": request.idempotency_key,
             }
-            if creds.get("merchant_account_id"):
-                fields["merchant-account-id"] = creds["merchant_account_id"]
-            body = _xml("transaction", fields, {"submit-for-settlement": True})
+            account = wire.merchant_account(creds.get("merchant_accounts"), request.amount.currency)
+            if account:
+                fields["merchant-account-id"] = account
+            body = wire.xml("transaction", fields, {"submit-for-settlement": True})
             return HttpCall("POST", f"{base}/transactions", headers, body)
         if operation in ("void", "refund") and not request.reference:
             raise CallNotMade(f"a {operation} needs Braintree's id of the sale")
         if operation == "void":
             path = f"{base}/transactions/{quote(request.reference, safe='')}/void"
-            body = _xml("transaction", {"api-request-key": request.idempotency_key})
+            body = wire.xml("transaction", {"api-request-key": request.idempotency_key})
             return HttpCall("PUT", path, headers, body)
         if operation == "refund":
             fields = {"order-id": request.idempotency_key,
@@ -134,7 +145,7 @@ class BraintreeGateway(Gateway):
             if request.amount is not None:
                 fields["amount"] = str(request.amount.amount)
             path = f"{base}/transactions/{quote(request.reference, safe='')}/refund"
-            return HttpCall("POST", path, headers, _xml("transaction", fields))
+            return HttpCall("POST", path, headers, wire.xml("transaction", fields))
         if operation == "lookup" and request.reference:
             path = f"{base}/transactions/{quote(request.reference, safe='')}"
             return HttpCall("GET", path, headers)
@@ -168,7 +179,7 @@ class BraintreeGateway(Gateway):
             return result
         body = (result.raw.get("response") or {}).get("body") or ""
         root = parse_xml(body)
-        charged = _money(root) if root is not None and root.tag == "transaction" else None
+        charged = wire.money(root) if root is not None and root.tag == "transaction" else None
         if charged == request.amount:
             return result
         reason = (
@@ -176,8 +187,12 @@ class BraintreeGateway(Gateway):
             f" {request.amount}: check the merchant account's currency and the sale in the"
             " Braintree Control Panel"
         )
-        return replace(result, status=GatewayStatus.REQUIRES_REVIEW, message=reason,
-                       reason=reason, rule="Settle: the sale's amount differs from the one asked")  # fmt: skip
+        guidance = (
+            "Void or refund the sale in the Braintree Control Panel (or attempt a refund and"
+            " unlock); set merchant_accounts so that each currency is charged in its own account."
+        )
+        return replace(result, status=GatewayStatus.REQUIRES_REVIEW, message=reason, reason=reason,
+                       guidance=guidance, rule="Settle: the sale's amount differs from the one asked")  # fmt: skip
 
     def holdings(self, since: datetime, until: datetime) -> Holdings:
         """The sales created in [since, until): their ids by a created_at search (Braintree's
@@ -205,9 +220,22 @@ class BraintreeGateway(Gateway):
         if request.reference:
             return self._call("lookup", request)
         ids = self._call("search_ids", request)
-        if ids.status is not GatewayStatus.SUCCESS or not ids.cursor:
+        if ids.status is not GatewayStatus.SUCCESS:
             return ids
-        return self._call("lookup", replace(request, cursor=ids.cursor))
+        if not ids.cursor:
+            sent = request.original_at
+            if sent is None or clock.now() - sent < SEARCH_LAG:
+                reason = (
+                    "Braintree's search found no sale with this order id, but the charge was sent"
+                    " minutes ago: it cannot yet tell whether it reached Braintree"
+                )
+                return self.decided_by_settle(GatewayStatus.INDETERMINATE, reason, raw=ids.raw)
+            return ids
+        found = self._call("lookup", replace(request, cursor=ids.cursor))
+        asked = len(ids.cursor.split(","))
+        if found.status is GatewayStatus.SUCCESS and len(found.findings) < asked:
+            return self.unreadable(f"the search named {asked} transaction(s) and returned fewer")
+        return found
 
     # Webhooks ---------------------------------------------------------------------------------
 
@@ -217,7 +245,7 @@ class BraintreeGateway(Gateway):
         newline) keyed with SHA1 of the private key, as the client library checks it."""
         public, private = credentials.get("public_key") or "", credentials.get("private_key") or ""
         try:
-            signature, payload = _form(body)
+            signature, payload = wire.form(body)
         except UnreadableWebhook:
             return False
         if not public or not private or not _PAYLOAD.match(payload) or not signature.isascii():
@@ -234,7 +262,7 @@ class BraintreeGateway(Gateway):
         """One <notification> per delivery: its kind, timestamp and subject. Braintree gives a
         notification no id of its own; a transaction settles (or fails to) once, so the kind and
         the transaction's id name the event, and a re-delivery has the same name."""
-        _, payload = _form(body)
+        _, payload = wire.form(body)
         try:
             root = parse_xml(base64.b64decode(payload).decode("utf-8"))
         except (binascii.Error, UnicodeDecodeError):
@@ -242,23 +270,21 @@ class BraintreeGateway(Gateway):
         if root is None or root.tag != "notification":
             raise UnreadableWebhook("bt_payload is not a Braintree notification")
         kind = child_text(root, "kind") or ""
-        occurred = _time(child_text(root, "timestamp"))
+        occurred = wire.time(child_text(root, "timestamp"))
         txn = root.find("subject/transaction")
         if not kind or txn is None or not child_text(txn, "id"):
-            event_id = f"{kind or 'notification'}/{child_text(root, 'timestamp') or ''}"
-            return [Notice(event_id, kind or "notification", None, False, None,
-                           occurred_at=occurred)]  # fmt: skip
+            digest = hashlib.sha256(payload).hexdigest()[:24]  # no subject id: the payload's own
+            return [Notice(f"{kind or 'notification'}/{digest}", kind or "notification", None,
+                           False, None, occurred_at=occurred)]  # fmt: skip
         txn_id = child_text(txn, "id")
         about = {"event_id": f"{kind}/{txn_id}", "event_type": kind, "occurred_at": occurred,
                  "reference": txn_id, "key": child_text(txn, "order-id"),
-                 "amount": _money(txn)}  # fmt: skip
-        refund = child_text(txn, "type") == "credit" or kind == "refund_failed"
-        operation = "refund" if refund else "charge"
+                 "amount": wire.money(txn)}  # fmt: skip
         if kind not in FINAL_KINDS:
             return [Notice(**about, operation=None, final=False, result=None)]
-        code = f"{operation}.{FINAL_KINDS[kind]}" if refund else f"charge.{FINAL_KINDS[kind]}"
-        if code == "refund.refund_failed":
-            code = "refund.failed"
+        refund = child_text(txn, "type") == "credit" or kind == "refund_failed"
+        operation = "refund" if refund else "charge"
+        code = FINAL_KINDS[kind][refund]
         result = replace(self.mapped(code, None), reference=txn_id, event=about["event_id"])
         return [Notice(**about, operation=operation, final=True, result=result)]
 
@@ -268,7 +294,10 @@ class BraintreeGateway(Gateway):
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
         if http_status not in (200, 201, 422):
-            return self.mapped(f"http_{http_status}", None)
+            code = f"http_{http_status}"
+            if http_status >= 500 and self.mapping.lookup(code).unmapped:
+                code = "http_5xx"  # any other server error after the request was sent
+            return self.mapped(code, None)
         root = parse_xml(body)
         if root is None:
             return self.unreadable(f"HTTP {http_status} with a body that is not XML")
@@ -283,20 +312,9 @@ class BraintreeGateway(Gateway):
         return self._transaction(root, operation)
 
     def _transaction(self, txn: ET.Element, operation: str) -> GatewayResult:
-        status = child_text(txn, "status") or ""
-        reference = child_text(txn, "id")
-        if status == "processor_declined":
-            code = _processor_code(child_text(txn, "processor-response-code"))
-            message = child_text(txn, "processor-response-text")
-            return self.mapped(code, message, reference=reference)
-        if status == "gateway_rejected":
-            reason = child_text(txn, "gateway-rejection-reason") or "unknown"
-            return self.mapped(f"gateway_rejected.{reason}", None, reference=reference)
-        if child_text(txn, "processor-response-code") == "1004":  # approved for a partial amount
-            return self.mapped(
-                "1004", child_text(txn, "processor-response-text"), reference=reference
-            )
-        return self.mapped(f"{operation}.{status}", None, reference=reference)
+        code = wire.code(txn, operation)
+        message = child_text(txn, "processor-response-text") if code[0].isdigit() else None
+        return self.mapped(code, message, reference=child_text(txn, "id"))
 
     def _error(self, root: ET.Element, operation: str) -> GatewayResult:
         """A 422: a decline or rejection carries its <transaction>; else the first validation
@@ -328,88 +346,38 @@ class BraintreeGateway(Gateway):
             return self.unreadable(f"a lookup answered with <{root.tag}>")
         # A refund is a transaction of its own: the sale's own state says what it holds.
         sales = [t for t in items if child_text(t, "type") != "credit"]
-        return self.found("lookup.found", sales, self._finding, "transaction")
+        result = self.found("lookup.found", sales, self._finding, "transaction")
+        # Where several sales carry the key, one that holds money comes first (recovery reads it).
+        held = tuple(sorted(result.findings, key=lambda f: not f.state.holds_money))
+        return replace(result, findings=held, reference=held[0].reference if held else None)
 
     @staticmethod
     def _finding(txn: ET.Element) -> Finding:
         status = child_text(txn, "status") or ""
         if status not in HELD:
             raise ValueError(f"unknown transaction status {status!r}")
-        state = HELD[status]
-        refunds = txn.find("refund-ids")
-        if state is Settlement.SETTLED and refunds is not None and refunds.findall("item"):
-            state = Settlement.REFUNDED
-        amount = _money(txn)
+        amount = wire.money(txn)
         if amount is None:
             raise ValueError("a transaction without its amount and currency")
-        if status == "processor_declined":
-            code = _processor_code(child_text(txn, "processor-response-code"))
-        elif status == "gateway_rejected":
-            code = f"gateway_rejected.{child_text(txn, 'gateway-rejection-reason')}"
-        else:
-            code = f"charge.{status}"
-        return Finding(state=state, amount=amount, reference=child_text(txn, "id"),
-                       at=_time(child_text(txn, "created-at")), code=code,
+        code = wire.code(txn, "charge")
+        refunds = txn.find("refund-ids")
+        if HELD[status] is Settlement.SETTLED and refunds is not None and refunds.findall("item"):
+            # Refunded, in full or in part (the refunds' amounts are not in the sale): a clerk
+            # looks, and a Refund & Unlock's full refund is refused unless nothing is left.
+            code = "charge.settled_with_refunds"
+        return Finding(state=HELD[status], amount=amount, reference=child_text(txn, "id"),
+                       at=wire.time(child_text(txn, "created-at")), code=code,
                        key=child_text(txn, "order-id"))  # fmt: skip
 
     def scrub(self, text: str) -> str:
-        """No payment method token, card number, CVV or bin is stored; a webhook form keeps no
-        signature."""
+        """No payment method token, card number, CVV or bin is stored. A webhook's form is
+        stored as its decoded notification, scrubbed the same way, without its signature."""
+        if text.startswith(("bt_signature=", "bt_payload=")):
+            try:
+                text = base64.b64decode(wire.form(text.encode("ascii"))[1]).decode("utf-8")
+            except (UnreadableWebhook, binascii.Error, UnicodeError):
+                return "[a webhook form Settle could not read]"
         return _CARD.sub(r"\1[FILTERED]\2", _SECRETS.sub(r"\1[FILTERED]\2", text))
-
-
-def _xml(root: str, fields: dict[str, str], options: dict[str, bool] | None = None) -> str:
-    """A request body as the client libraries generate it: keys with dashes, booleans typed."""
-    element = ET.Element(root)
-    for name, value in fields.items():
-        ET.SubElement(element, name).text = value
-    if options:
-        holder = ET.SubElement(element, "options")
-        for name, value in options.items():
-            ET.SubElement(holder, name, type="boolean").text = "true" if value else "false"
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(element, encoding="unicode")
-
-
-def _processor_code(code: str | None) -> str:
-    """A processor response code as the mapping keys it: Braintree's page gives 2109 to 2999 one
-    row ("Processor Declined"), so any of them is the key "2109-2999"."""
-    code = (code or "").strip()
-    if code.isascii() and code.isdigit() and 2109 <= int(code) <= 2999:
-        return "2109-2999"
-    return code or "processor_declined"
-
-
-def _money(txn: ET.Element) -> Money | None:
-    try:
-        return Money.parse(child_text(txn, "amount") or "", child_text(txn, "currency-iso-code"))
-    except (MoneyError, TypeError, ValueError):
-        return None
-
-
-def _time(text: str | None) -> datetime | None:
-    """An XML datetime ("2026-12-03T10:00:00Z") as Settle stores times: UTC, naive."""
-    if not text:
-        return None
-    try:
-        return (
-            datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            .astimezone(UTC)
-            .replace(tzinfo=None)
-        )
-    except ValueError:
-        return None
-
-
-def _form(body: bytes) -> tuple[str, bytes]:
-    """bt_signature and bt_payload of a webhook's form body, as received."""
-    try:
-        form = parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
-        raise UnreadableWebhook("not a form of bt_signature and bt_payload") from None
-    signature, payload = form.get("bt_signature", []), form.get("bt_payload", [])
-    if len(signature) != 1 or len(payload) != 1:
-        raise UnreadableWebhook("give bt_signature and bt_payload once each")
-    return signature[0], payload[0].encode("ascii", "replace")
 
 
 PLUGIN = BraintreeGateway

@@ -6,9 +6,12 @@ decline or a gateway rejection as HTTP 422 with an <api-error-response> holding 
 a validation error as HTTP 422 with numeric <errors>, ids of eight lowercase letters and digits.
 An api-request-key repeated with the same request answers the transaction it created (one whose
 first request failed: 915234), with another request 915232. A void is allowed while the sale is
-authorized or submitted for settlement, a refund once it settled; the sale settles when the
-sandbox ledger settles it or, where a webhook endpoint is registered, when the sandbox sends its
-transaction_settled notification (signed as Braintree signs: bt_signature and bt_payload).
+authorized or submitted for settlement, a refund once it settled (in parts, up to the sale).
+A card sale settles when the sandbox ledger settles it. A bank-account sale (a token "bank_...",
+as "bank_tok_hang", read by the token after the prefix) answers settlement_pending and settles, as
+an ACH sale does days later, when the sandbox sends its transaction_settled notification (signed
+as Braintree signs: bt_signature and bt_payload), after the webhook delay; Braintree sends these
+notifications for bank-account transactions only, and so does the sandbox.
 
 This emulation's choices (Braintree's sandbox chooses outcomes by amount, not by token):
 "tok_review" leaves the sale authorized (not submitted for settlement); "tok_timeout" answers 500
@@ -103,7 +106,7 @@ class BraintreeEmulator(Emulator):
             if key and (kept := self.ledger.reply_for(self.provider, key, endpoint)) is not None:
                 return self.replayed(json.loads(kept[1]), fingerprint)
             status, body, fault, made = getattr(self, f"on_{endpoint}")(fields, **args)
-            if key:
+            if key and status not in (401, 403):  # refused before the key is looked at
                 kept = {"request": fingerprint, "status": status, "made": made}
                 self.ledger.keep_reply(self.provider, key, endpoint, status, kept)
         self.announce(endpoint, made)
@@ -113,10 +116,11 @@ class BraintreeEmulator(Emulator):
         if kept["request"] != fingerprint:
             return _reply(_errors("915232", "API request key can be reused only with the same"
                                   " request."), 422)  # fmt: skip
-        if kept["made"] is None:
+        if kept["made"] is None or kept["status"] == 422:
             return _reply(_errors("915234", "API request key was used with a failed request."), 422)
         made = self._view(kept["made"])
-        return _reply(made, 201) if made is not None else Response(status=404)
+        status = kept["status"] if kept["status"] in (200, 201) else 201  # a 500 after the sale
+        return _reply(made, status) if made is not None else Response(status=404)
 
     # Endpoints -------------------------------------------------------------------------------
 
@@ -136,7 +140,8 @@ class BraintreeEmulator(Emulator):
         order_id = fields.get("order-id", "")
         if len(order_id) > 255:
             return 422, _errors("91501", "Order ID is too long."), None, None
-        outcome = outcome_for(token)
+        bank = token.startswith("bank_")
+        outcome = outcome_for(token.removeprefix("bank_"))
         if outcome.kind == "refuse":
             return 401, None, None, None
         if outcome.kind == "misconfigured":
@@ -150,6 +155,8 @@ class BraintreeEmulator(Emulator):
             message = text if code else f"Gateway Rejected: {text}"
             return 422, _error_response(message, self._view(txn_id)), outcome.fault, txn_id
         status = "authorized" if outcome.kind == "review" else "submitted_for_settlement"
+        if bank and outcome.kind != "review":
+            status = "settlement_pending"
         self.ledger.add_charge(self.provider, key, order_id, amount.amount, currency,
                                f"{status}:{':'.join(APPROVED)}", True, charge_id=txn_id)  # fmt: skip
         if outcome.kind == "timeout":
@@ -160,7 +167,7 @@ class BraintreeEmulator(Emulator):
         charge = self.ledger.charge(self.provider, txn_id)
         if charge is None or txn_id in self._refunds:
             return 404, None, None, None
-        if charge["state"] != "unsettled" or _status(charge) not in VOIDABLE:
+        if _status(charge) not in VOIDABLE:
             message = ("Transaction can only be voided if status is authorized,"
                        " submitted_for_settlement, or - for PayPal - settlement_pending.")  # fmt: skip
             return 422, _errors("91504", message), None, None
@@ -171,20 +178,23 @@ class BraintreeEmulator(Emulator):
         charge = self.ledger.charge(self.provider, txn_id)
         if charge is None or txn_id in self._refunds:
             return 404, None, None, None
-        if charge["state"] == "refunded":
+        held = Money.parse(charge["amount"], charge["currency"])
+        refunded = sum((Money.parse(r["amount"], held.currency) for r in self._refunds.values()
+                        if r["sale"] == txn_id), Money.zero(held.currency))  # fmt: skip
+        if refunded == held:
             message = "Transaction has already been completely refunded."
             return 422, _errors("91512", message), None, None
-        if charge["state"] != "settled":
+        if _status(charge) != "settled":
             message = "Cannot refund a transaction unless it is settled."
             return 422, _errors("91506", message), None, None
-        held = Money.parse(charge["amount"], charge["currency"])
         try:
-            amount = Money.parse(fields.get("amount") or charge["amount"], held.currency)
+            left = Money(held.amount - refunded.amount, held.currency)
+            amount = Money.parse(fields.get("amount") or str(left.amount), held.currency)
         except (MoneyError, ValueError):
             return 422, _errors("81503", "Amount is an invalid format."), None, None
-        if amount > held or not amount.is_positive():
+        if amount > left or not amount.is_positive():
             return 422, _errors("91521", "Refund amount is too large."), None, None
-        self.ledger.refund(self.provider, txn_id, amount.amount)
+        self.ledger.refund(self.provider, txn_id, refunded.amount + amount.amount)
         refund_id = "".join(secrets.choice(_ALPHABET) for _ in range(8))
         self._refunds[refund_id] = {"sale": txn_id, "amount": str(amount.amount),
                                     "currency": held.currency, "order_id": fields.get("order-id", ""),
@@ -239,7 +249,7 @@ class BraintreeEmulator(Emulator):
         if not self.webhooks.has_endpoints(self.provider):
             return
         view = self._view(made)
-        if view is None or child_text(view, "status") != "submitted_for_settlement":
+        if view is None or child_text(view, "status") != "settlement_pending":
             return
         event_id = f"transaction_settled/{made}"
         self.webhooks.send(self.provider, event_id, lambda: self._settled(made))
@@ -254,6 +264,8 @@ class BraintreeEmulator(Emulator):
                 if charge is None or charge["state"] in ("voided", "declined"):
                     return None
                 self.ledger.settle(txn_id)
+                processor = charge["code"].split(":", 1)[1]
+                self.ledger.recode(self.provider, txn_id, f"submitted_for_settlement:{processor}")
             subject = self._view(txn_id)
         return self.notification("transaction_settled", subject)
 
@@ -298,12 +310,15 @@ class BraintreeEmulator(Emulator):
 
 
 def _status(charge: dict) -> str:
-    """A sale's status from the ledger: voided, settled (refunded too), or as it was answered."""
+    """A sale's status from the ledger: voided, settled (refunded too), or as it was answered.
+    An authorization never submitted for settlement and a bank sale's pending settlement do not
+    settle with the ledger's clock: only a submitted card sale does."""
+    answered = charge["code"].split(":", 1)[0]
     if charge["state"] == "voided":
         return "voided"
-    if charge["state"] in ("settled", "refunded"):
+    if charge["state"] in ("settled", "refunded") and answered == "submitted_for_settlement":
         return "settled"
-    return charge["code"].split(":", 1)[0]
+    return answered
 
 
 def _transaction(txn_id, kind, status, amount, currency, order_id, created, processor, *,

@@ -101,7 +101,7 @@ PROVIDER_CUSTOMERS = [
 WEBHOOK_CUSTOMERS = [("Hooli", "tok_hang", "88.00")]
 # Braintree tells by webhook only a bank-account (ACH) sale's outcome: the sandbox's "bank_" token.
 WEBHOOK_TOKEN_FORMAT = {"braintree": "bank_{}"}
-TOKEN_FORMAT = {"authorize_net": "{}/1", "stripe": "cus_demo|{}"}
+TOKEN_FORMAT = {"authorize_net": "{}/1", "stripe": "cus_demo|{}", "adyen": "shopper_demo|{}"}
 
 
 def _ensure_gateway(name: str, plugin: str, url: str) -> Gateway:

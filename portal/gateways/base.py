@@ -100,6 +100,9 @@ class GatewayResult:
     cursor: str | None = None
     # The provider's webhook event that told this answer (None: the call's own answer).
     event: str | None = None
+    # The provider took the request and tells its outcome later, by webhook (Adyen's "received",
+    # a pending Stripe refund): asked, not done.
+    awaiting_confirmation: bool = False
 
     def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
         return replace(self, raw=raw)
@@ -146,6 +149,9 @@ class Gateway:
     # True where the provider has no read-only lookup and "asking" reverses an unsettled charge
     # (Payeezy's timeout reversal): Settle then never looks up just to show a clerk.
     lookup_moves_money: ClassVar[bool] = False
+    # True where that reversal also refunds a settled charge (Adyen's /reversals): autovoid, which
+    # never refunds, then never asks it.
+    lookup_may_refund: ClassVar[bool] = False
     # Where a lookup without a charge's key lists what the provider holds for an invoice number
     # (its order id), what it lists ("charge", "unsettled charge"): Refund & Unlock then also finds
     # charges Settle never sent. None where the provider cannot list by invoice.
@@ -206,6 +212,9 @@ class Gateway:
 
     # The credential that signs the provider's webhooks; None where Settle reads none of them.
     webhook_credential: ClassVar[str | None] = None
+    # The body the provider expects in answer to a delivery it may count as accepted ("[accepted]"
+    # for Adyen); None: Settle's own words, what it did with each event.
+    webhook_accepted: ClassVar[str | None] = None
 
     def verify_webhook(self, headers: dict, body: bytes, credentials: dict) -> bool:
         """Whether a webhook was sent by the provider, by its own signing scheme: pure (no I/O),

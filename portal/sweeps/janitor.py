@@ -101,7 +101,8 @@ def _check(charge_id: int, now: datetime, report: JanitorReport) -> None:
     if charge.invoice.corrective_action is None:
         return
     plugin = registry.plugin_class(charge.gateway.plugin)
-    wants_void = autovoid() and charge.status in AUTOVOID_STATUSES
+    # Autovoid never refunds: a provider whose asking may refund (Adyen's reversal) is a clerk's.
+    wants_void = autovoid() and charge.status in AUTOVOID_STATUSES and not plugin.lookup_may_refund
     if plugin.lookup_moves_money and not wants_void:
         return  # asking this gateway would reverse the charge: only a clerk or autovoid may
     if wants_void:

@@ -186,9 +186,10 @@ def _written_over(then: Then | None) -> Then:
 
 
 def adds_nothing(txn: PaymentTransaction, result: GatewayResult) -> bool:
-    """A late call's answer that carries none (Indeterminate) after the gateway's webhook told the
-    transaction's answer: it changes nothing."""
-    return bool(txn.webhook_event) and result.status is GatewayStatus.INDETERMINATE
+    """A late call's answer that tells less than the gateway's webhook already did (no answer at
+    all, or "asked, not done yet": Adyen's received, a pending refund): it changes nothing."""
+    interim = (GatewayStatus.INDETERMINATE, GatewayStatus.REQUIRES_REVIEW)
+    return bool(txn.webhook_event) and result.event is None and result.status in interim
 
 
 def write_answer(txn: PaymentTransaction, result: GatewayResult) -> None:

@@ -214,6 +214,9 @@ def _undo_at_gateway(
 ) -> None:
     # For a gateway whose lookup reverses (Payeezy), this lookup already is the void.
     lookup, result = lookups.lookup_charge(charge, actor)
+    if result.awaiting_confirmation:
+        outcome.problems.append(f"Transaction #{charge.id}: {_waiting(result)}")
+        return
     if result.status is not GatewayStatus.SUCCESS:
         outcome.problems.append(
             f"Transaction #{charge.id}: the gateway could not say what it holds ({result.message})"
@@ -256,10 +259,20 @@ def _undo_at_gateway(
         what = f"{operation.value} of {finding.amount or charge.money} ({finding.reference})"
         if answer.status is GatewayStatus.SUCCESS:
             outcome.actions.append(f"Transaction #{charge.id}: {what} went through")
+        elif answer.awaiting_confirmation:
+            outcome.problems.append(f"Transaction #{charge.id}: {what}: {_waiting(answer)}")
         else:
             outcome.problems.append(
                 f"Transaction #{charge.id}: {what} came back {answer.status}: {answer.message}"
             )
+
+
+def _waiting(result: GatewayResult) -> str:
+    """An undo the gateway took but has not confirmed: the invoice unlocks when it does."""
+    return (
+        f"{result.message}. The invoice stays locked until the gateway's webhook confirms it"
+        " (Gateways → Webhooks shows whether they arrive), then unlocks by itself"
+    )
 
 
 def _unlock(

@@ -34,6 +34,7 @@ from portal.statuses import ACTION_REQUIRED, GatewayStatus, policy_for
 from portal.sweeps import recovery
 from portal.transactions import calls, finalize
 from portal.transactions.models import Finalization, Operation, PaymentTransaction
+from portal.webhooks import undo
 from portal.webhooks.models import Outcome, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def receive(gateway_id: int, headers: dict, body: bytes) -> Reply:
         return _refused(gateway, 400, f"signed, but unreadable: {exc}")
     stored = _stored_body(plugin, body)
     outcomes = [take(gateway.id, notice, stored) for notice in notices]
-    return Reply(200, "; ".join(outcomes) or "no events")
+    return Reply(200, plugin.webhook_accepted or "; ".join(outcomes) or "no events")
 
 
 def _refused(gateway: Gateway, status: int, reason: str) -> Reply:
@@ -168,21 +169,19 @@ def match(gateway_id: int, notice: Notice) -> PaymentTransaction | None:
         clauses.append(PaymentTransaction.idempotency_key == notice.key)
     if not clauses:
         return None
-    found = db.session.scalars(
+    rows = db.session.scalars(
         select(PaymentTransaction)
-        .where(
-            PaymentTransaction.gateway_id == gateway_id,
-            PaymentTransaction.operation != Operation.LOOKUP.value,
-            or_(*clauses),
-        )
+        .where(PaymentTransaction.gateway_id == gateway_id, or_(*clauses))
         .order_by(PaymentTransaction.id)
     ).all()
-    same = [t for t in found if t.operation == notice.operation]
+    # A lookup only repeats what the gateway said, unless it is the provider's undo.
+    found = [t for t in rows if t.operation != Operation.LOOKUP or undo.about(notice, t)]
+    same = [t for t in found if undo.about(notice, t)]
     return (same or found or [None])[-1]
 
 
 def _acts_on(notice: Notice, txn: PaymentTransaction) -> bool:
-    return notice.final and notice.result is not None and notice.operation == txn.operation
+    return notice.final and notice.result is not None and undo.about(notice, txn)
 
 
 def _unmatched(row: WebhookEvent, notice: Notice) -> None:
@@ -226,7 +225,9 @@ def _answer(row: WebhookEvent, notice: Notice, txn: PaymentTransaction) -> None:
         _to_a_clerk(row, txn, note)
         db.session.commit()
         return
-    calls.answer(txn.id, result, then, late=late, invoice_id=txn.invoice_id)
+    answered = calls.answer(txn.id, result, then, late=late, invoice_id=txn.invoice_id)
+    if row.outcome == Outcome.SETTLED:
+        undo.finish(answered, row.event_id)
 
 
 def _settled(row: WebhookEvent, txn: PaymentTransaction, before: str) -> None:
@@ -249,6 +250,11 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
         return
     said = f"The gateway says {result.status}, Settle holds {was}"
     money_moved = txn.operation == Operation.CHARGE and result.status is GatewayStatus.SUCCESS
+    if was is GatewayStatus.SUCCESS and undo.is_undo(txn):
+        # An undo Settle took as done did not happen: the money may still be with the merchant.
+        _to_a_clerk(row, txn, said)
+        undo.reopen(txn, row.note)
+        return
     if was not in UNDECIDED:
         return _to_a_clerk(row, txn, said, lock_with=result if money_moved else None)
     if txn.operation != Operation.CHARGE:
@@ -270,9 +276,12 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
     if finalize.being_finalized(txn.invoice_id):
         note = f"{said}, while a Refund & Unlock of this invoice is under way: nothing changed"
         return _to_a_clerk(row, txn, note)
-    undo = _undo_that_may_have_moved(txn)
-    if undo is not None:
-        note = f"{said}, but {undo.operation} #{undo.id} of it is {undo.status}: nothing changed"
+    moved_back = _undo_that_may_have_moved(txn)
+    if moved_back is not None:
+        follow = moved_back
+        note = (
+            f"{said}, but {follow.operation} #{follow.id} of it is {follow.status}: nothing changed"
+        )
         return _to_a_clerk(row, txn, note)
     _replace_charge_answer(txn, replace(result, reason=_reason(txn, notice)))
     _settled(row, txn, f"it was {was}")

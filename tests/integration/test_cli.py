@@ -52,7 +52,7 @@ def test_a_run_over_the_demo_data_gives_all_seven_statuses_and_every_reconciliat
     # with its reason instead of guessed at.
     problems = {g["name"]: g["problem"] for g in report.problems}
     assert "listing failed" in problems.pop("Sandbox (offline)")
-    assert set(problems) == {"CyberSource (sandbox)",
+    assert set(problems) == {"Adyen (sandbox)", "CyberSource (sandbox)",
                              "Payeezy (First Data) (sandbox)", "PayPal Payflow Pro (sandbox)"}, problems  # fmt: skip
 
 

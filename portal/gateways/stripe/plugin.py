@@ -227,7 +227,8 @@ class StripeGateway(Gateway):
         if kind == "payment_intent" and operation in ("charge", "void"):
             return self.mapped(f"{operation}.{data.get('status')}", None, reference=data.get("id"))
         if kind == "refund" and operation == "refund":
-            return self.mapped(f"refund.{data.get('status')}", None, reference=data.get("id"))
+            refund = self.mapped(f"refund.{data.get('status')}", None, reference=data.get("id"))
+            return replace(refund, awaiting_confirmation=data.get("status") == "pending")
         return self.unreadable(f"a {operation} answered with a {kind or 'nameless'} object")
 
     def _error(self, http_status: int, error: dict) -> GatewayResult:

@@ -1,0 +1,58 @@
+"""What a webhook tells about an undo (a void, a refund, or a lookup that reverses, as Adyen's
+reversal): it finishes the Refund & Unlock that waited for it, or, when it says an undo Settle
+took as done did not happen after all, reopens the charge so that no run charges the customer
+again before a clerk has looked."""
+
+from __future__ import annotations
+
+from portal.audit import service as audit
+from portal.gateways import registry
+from portal.gateways.webhooks import Notice
+from portal.invoices import service as invoices
+from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.transactions import confirmations
+from portal.transactions.models import Operation, PaymentTransaction
+
+UNDOES = (Operation.VOID.value, Operation.REFUND.value)
+
+
+def about(notice: Notice, txn: PaymentTransaction) -> bool:
+    """Whether an event is about this transaction's own operation. A void or refund event is also
+    about a lookup that reverses the charge: that provider's undo is Settle's lookup."""
+    if notice.operation == txn.operation:
+        return True
+    return (
+        txn.operation == Operation.LOOKUP
+        and notice.operation in UNDOES
+        and registry.plugin_class(txn.gateway.plugin).lookup_moves_money
+    )
+
+
+def is_undo(txn: PaymentTransaction) -> bool:
+    return txn.parent_id is not None and (
+        txn.operation in UNDOES
+        or (
+            txn.operation == Operation.LOOKUP
+            and registry.plugin_class(txn.gateway.plugin).lookup_moves_money
+        )
+    )
+
+
+def finish(txn: PaymentTransaction, event_id: str) -> None:
+    """After an undo's confirmation was written: the Refund & Unlock that waited for it, if every
+    open charge of the invoice is now given back (committed there)."""
+    if is_undo(txn) and txn.gateway_status is GatewayStatus.SUCCESS:
+        note = f"Finished when the gateway confirmed #{txn.id} (webhook event {event_id})"
+        confirmations.finish_confirmed_undo(txn.parent_id, note)
+
+
+def reopen(undo: PaymentTransaction, note: str) -> None:
+    """The gateway says an undo Settle took as done failed (a refund refused after it was
+    accepted): the money may still be with the merchant, so the charge is open again and its
+    invoice locked, and the next run does not charge the customer a second time."""
+    charge = undo.parent
+    charge.locked_invoice = True
+    charge.finalization = charge.finalized_at = charge.finalized_by_id = None
+    if charge.invoice.corrective_action != ACTION_REQUIRED:
+        invoices.set_action_required(charge.invoice)
+    audit.record("transaction.reopened", charge, after={"undo_id": undo.id}, note=note)

@@ -1,0 +1,114 @@
+"""Adyen end to end: its notifications come back from the sandbox, signed per item and with basic
+auth, and they are the only word Settle gets on a payment that timed out and on every cancel or
+refund: a Refund & Unlock asked of Adyen waits for it, then finishes by itself."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from portal.extensions import db
+from portal.gateways.models import Gateway
+from portal.invoices.models import Invoice
+from portal.payments.models import Payment
+from portal.sandbox.server import register_webhook, sandbox_credentials
+from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.transactions import finalize
+from portal.transactions.models import Finalization, Operation, PaymentTransaction
+from portal.webhooks.models import Outcome
+from tests.integration.test_webhooks import charge_of, count, events, wait_for
+
+pytestmark = pytest.mark.integration
+S = GatewayStatus
+
+
+@pytest.fixture
+def adyen_gateway(app, sandbox):
+    gateway = Gateway(name="Adyen", plugin="adyen", base_url=sandbox.url_for("adyen"),
+                      credentials=sandbox_credentials("adyen"), timeout_seconds=Decimal("0.5"))  # fmt: skip
+    db.session.add(gateway)
+    db.session.commit()
+    return gateway
+
+
+@pytest.fixture
+def hooked(adyen_gateway, sandbox, portal_url):
+    def hook():
+        register_webhook(sandbox.url, "adyen", f"{portal_url}/webhooks/{adyen_gateway.id}")
+
+    return hook
+
+
+def follow_ups(charge) -> list[PaymentTransaction]:
+    return list(db.session.scalars(
+        select(PaymentTransaction).where(PaymentTransaction.parent_id == charge.id)
+        .order_by(PaymentTransaction.id)))  # fmt: skip
+
+
+def test_a_hung_payment_is_settled_by_its_authorisation(
+    sandbox, adyen_gateway, hooked, make_invoice, run_for
+):
+    hooked()
+    invoice = make_invoice(token="shopper_1|tok_hang", gateway=adyen_gateway)
+    run_for()
+    assert charge_of(invoice).status == S.INDETERMINATE
+    wait_for(lambda: charge_of(invoice).status == S.SUCCESS)
+    txn = charge_of(invoice)
+    assert txn.provider_code == "AUTHORISATION.true" and txn.provider_reference
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.corrective_action, invoice.balance) == (None, Decimal("0"))
+    assert count(Payment) == 1
+    assert [(e.event_type, e.outcome) for e in events()] == [("AUTHORISATION", Outcome.SETTLED)]
+
+
+def test_a_refund_and_unlock_waits_for_adyens_confirmation_then_finishes_by_itself(
+    sandbox, adyen_gateway, hooked, make_invoice, run_for, make_user
+):
+    hooked()
+    invoice = make_invoice(token="shopper_1|tok_review", gateway=adyen_gateway)
+    run_for()  # a Pending payment: Requires Review, locked, and nothing told of it yet
+    charge = charge_of(invoice)
+    assert (charge.status, charge.locked_invoice) == (S.REQUIRES_REVIEW, True)
+    clerk = make_user("clerk")
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert not outcome.unlocked
+    (problem,) = outcome.problems
+    assert "waiting for Adyen's confirmation" in problem and "unlocks by itself" in problem
+    (asked,) = follow_ups(charge)
+    assert (asked.operation, asked.status, asked.provider_code) == (
+        Operation.LOOKUP, S.REQUIRES_REVIEW, "lookup.received",
+    )  # fmt: skip
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+
+    wait_for(lambda: db.session.get(Invoice, invoice.id).corrective_action is None)
+    (asked,) = follow_ups(charge)
+    assert (asked.status, asked.gateway_state) == (S.SUCCESS, "voided")
+    charge = db.session.get(PaymentTransaction, charge.id)
+    assert (charge.finalization, charge.finalized_by_id) == (
+        Finalization.REFUND_AND_UNLOCK.value, clerk.id,
+    )  # fmt: skip
+    assert count(Payment) == 0
+    assert sandbox.ledger.charge("adyen", charge.provider_reference)["state"] == "voided"
+    (event,) = [e for e in events() if e.event_type == "CANCEL_OR_REFUND"]
+    assert (event.outcome, event.transaction_id) == (Outcome.SETTLED, asked.id)
+    finalized = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "transaction.finalized")
+    ).one()
+    assert finalized.actor_id == clerk.id and "the gateway confirmed" in finalized.note
+
+
+def test_a_refused_reversal_leaves_the_invoice_locked_for_the_clerk(
+    sandbox, adyen_gateway, hooked, make_invoice, run_for, make_user
+):
+    invoice = make_invoice(token="shopper_1|tok_review", gateway=adyen_gateway)
+    run_for()
+    charge = charge_of(invoice)
+    sandbox.ledger.void("adyen", charge.provider_reference)  # cancelled at Adyen meanwhile
+    hooked()
+    finalize.refund_and_unlock(charge.id, make_user("clerk"))
+    wait_for(lambda: any(e.event_type == "CANCEL_OR_REFUND" for e in events()))
+    (asked,) = follow_ups(charge)
+    assert (asked.status, asked.provider_code) == (S.DECLINE, "CANCEL_OR_REFUND.false")
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+    assert db.session.get(PaymentTransaction, charge.id).finalized_at is None

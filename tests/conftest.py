@@ -178,6 +178,20 @@ def stripe_gateway(app, sandbox):
 
 
 @pytest.fixture
+def adyen_gateway(app, sandbox):
+    """An Adyen gateway at the sandbox's Adyen emulation, with its test credentials (the HMAC
+    key and the webhook's basic auth among them)."""
+    from portal.extensions import db
+    from portal.gateways.models import Gateway
+
+    gateway = Gateway(name="Adyen", plugin="adyen", base_url=sandbox.url_for("adyen"),
+                      credentials=sandbox_credentials("adyen"), timeout_seconds=Decimal("0.5"))  # fmt: skip
+    db.session.add(gateway)
+    db.session.commit()
+    return gateway
+
+
+@pytest.fixture
 def make_invoice(app, make_gateway):
     from portal.accounts.models import Account, PaymentMethod
     from portal.extensions import db

@@ -4,8 +4,6 @@ confirms it later. Then it finishes as the clerk's own Refund & Unlock would hav
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from portal.errors import NotAllowed
 from portal.extensions import db
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
@@ -16,7 +14,6 @@ from portal.transactions.models import Operation, PaymentTransaction
 # What a charge's latest word from its gateway may say for it to count as given back: a void or
 # refund that went through, or a lookup (or reversal) that found it so, or found no money held.
 GIVEN_BACK = ("voided", "refunded", "declined", "not found")
-FOLLOW_UPS = (Operation.LOOKUP.value, Operation.VOID.value, Operation.REFUND.value)
 
 
 def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
@@ -29,7 +26,7 @@ def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
     if charge.invoice.corrective_action != ACTION_REQUIRED:
         return None
     undone = open_charges(charge.invoice_id)
-    words = [_latest_word(c) for c in undone]
+    words = [lookups.latest_word(c) for c in undone]
     if not undone or any(w is None or not _given_back(w) for w in words):
         return None
     asker = max(words, key=lambda w: w.id).created_by
@@ -50,18 +47,6 @@ def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
     except BaseException:
         _release(charge.id, asker)
         raise
-
-
-def _latest_word(charge: PaymentTransaction) -> PaymentTransaction | None:
-    return db.session.scalars(
-        select(PaymentTransaction)
-        .where(
-            PaymentTransaction.parent_id == charge.id,
-            PaymentTransaction.operation.in_(FOLLOW_UPS),
-        )
-        .order_by(PaymentTransaction.id.desc())
-        .limit(1)
-    ).first()
 
 
 def _given_back(word: PaymentTransaction) -> bool:

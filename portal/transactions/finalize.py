@@ -95,6 +95,9 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
     nothing to ask or undo there, so the invoice is simply unlocked."""
     if charge.finalized_at is not None or charge.invoice.corrective_action != ACTION_REQUIRED:
         return None
+    latest = lookups.latest_word(charge)
+    if latest is not None and latest.awaiting_gateway:
+        return None  # asked already: the gateway's confirmation finishes it
     if lookup is not None and lookup.settled_finding() is not None:
         return MANUAL_PAYMENT
     if all(c.never_sent for c in open_charges(charge.invoice_id)):

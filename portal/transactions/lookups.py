@@ -13,6 +13,8 @@ from portal.statuses import GatewayStatus
 from portal.transactions import calls
 from portal.transactions.models import Operation, PaymentTransaction
 
+FOLLOW_UPS = (Operation.LOOKUP.value, Operation.VOID.value, Operation.REFUND.value)
+
 
 def lookup_is_read_only(charge: PaymentTransaction) -> bool:
     return not registry.plugin_class(charge.gateway.plugin).lookup_moves_money
@@ -51,6 +53,19 @@ def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
         .where(
             PaymentTransaction.parent_id == charge.id,
             PaymentTransaction.operation == Operation.LOOKUP.value,
+        )
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_word(charge: PaymentTransaction) -> PaymentTransaction | None:
+    """The latest call about a charge: its lookup, void or refund."""
+    return db.session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.operation.in_(FOLLOW_UPS),
         )
         .order_by(PaymentTransaction.id.desc())
         .limit(1)

@@ -146,10 +146,22 @@ class PaymentTransaction(db.Model):
         return self.operation == Operation.LOOKUP
 
     @property
+    def awaiting_gateway(self) -> bool:
+        """A void, refund or reversal the gateway took and has not confirmed yet (Adyen's
+        "received", a pending refund): asked, not done; its webhook tells the outcome."""
+        return (
+            self.operation != Operation.CHARGE
+            and self.status == GatewayStatus.REQUIRES_REVIEW
+            and self.request_sent is not False
+        )
+
+    @property
     def finding(self) -> str:
         """A gateway check's answer, as a clerk reads it."""
         if self.status == GatewayStatus.PENDING:
             return "asking…"
+        if self.awaiting_gateway:
+            return "asked, waiting for confirmation"
         if self.status == GatewayStatus.SUCCESS:
             return self.gateway_state
         return "no answer"

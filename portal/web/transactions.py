@@ -73,6 +73,7 @@ def detail(txn_id: int):
         txn=txn,
         lookup=lookup,
         state_now=lookups.state_now(txn) if txn.operation == Operation.CHARGE else None,
+        latest=lookups.latest_word(txn) if txn.operation == Operation.CHARGE else None,
         follow_ups=follow_ups,
         policy=POLICY.get(txn.gateway_status),
         guidance=reviews.guidance_for(txn),

@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.extensions import db
-from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.payments.models import Payment
-from portal.sandbox.server import register_webhook, sandbox_credentials
+from portal.sandbox.server import register_webhook
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions import finalize
 from portal.transactions.models import Finalization, Operation, PaymentTransaction
@@ -21,15 +20,6 @@ from tests.integration.test_webhooks import charge_of, count, events, wait_for
 
 pytestmark = pytest.mark.integration
 S = GatewayStatus
-
-
-@pytest.fixture
-def adyen_gateway(app, sandbox):
-    gateway = Gateway(name="Adyen", plugin="adyen", base_url=sandbox.url_for("adyen"),
-                      credentials=sandbox_credentials("adyen"), timeout_seconds=Decimal("0.5"))  # fmt: skip
-    db.session.add(gateway)
-    db.session.commit()
-    return gateway
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from portal import clock
 from portal.gateways.mapping import CodeMapping
 from portal.money import Money, MoneyError
 from portal.statuses import GatewayStatus
@@ -282,6 +283,17 @@ class Gateway:
             findings=findings,
             cursor=findings[-1].reference if findings and has_more else None,
         )
+
+    def too_soon_to_tell(
+        self, request: GatewayRequest, lag, nothing: GatewayResult, why: str
+    ) -> GatewayResult:
+        """A search that found nothing, within `lag` of the charge it looked for: no proof that
+        the charge never reached the provider (its search may lag behind), so Indeterminate."""
+        sent = request.original_at
+        if sent is None or clock.now() - sent < lag:
+            reason = f"{why}: it cannot yet tell whether the charge reached {self.display_name}"
+            return self.decided_by_settle(GatewayStatus.INDETERMINATE, reason, raw=nothing.raw)
+        return nothing
 
     @staticmethod
     def decided_by_settle(status: GatewayStatus, reason: str, **kwargs) -> GatewayResult:

@@ -40,7 +40,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from portal import clock
 from portal.gateways.base import (
     CallNotMade,
     Finding,
@@ -223,14 +222,8 @@ class BraintreeGateway(Gateway):
         if ids.status is not GatewayStatus.SUCCESS:
             return ids
         if not ids.cursor:
-            sent = request.original_at
-            if sent is None or clock.now() - sent < SEARCH_LAG:
-                reason = (
-                    "Braintree's search found no sale with this order id, but the charge was sent"
-                    " minutes ago: it cannot yet tell whether it reached Braintree"
-                )
-                return self.decided_by_settle(GatewayStatus.INDETERMINATE, reason, raw=ids.raw)
-            return ids
+            why = "Braintree's search found no sale with this order id minutes after the charge"
+            return self.too_soon_to_tell(request, SEARCH_LAG, ids, why)
         found = self._call("lookup", replace(request, cursor=ids.cursor))
         asked = len(ids.cursor.split(","))
         if found.status is GatewayStatus.SUCCESS and len(found.findings) < asked:

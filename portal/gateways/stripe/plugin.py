@@ -29,7 +29,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
-from portal import clock
 from portal.gateways.base import (
     CallNotMade,
     Finding,
@@ -41,7 +40,6 @@ from portal.gateways.base import (
 )
 from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.money import Money
-from portal.statuses import GatewayStatus
 
 # What an intent's status says Stripe holds; a refunded intent is read from its latest charge.
 HELD = {
@@ -202,13 +200,8 @@ class StripeGateway(Gateway):
         result = super().lookup(request)
         searched = not request.reference and request.original_key
         if searched and not result.findings and result.code == "lookup.found":
-            sent = request.original_at
-            if sent is None or clock.now() - sent < SEARCH_LAG:
-                reason = (
-                    "Stripe's search found nothing, but it may lag up to an hour behind: it"
-                    " cannot yet tell whether the charge reached Stripe"
-                )
-                return self.decided_by_settle(GatewayStatus.INDETERMINATE, reason, raw=result.raw)
+            why = "Stripe's search found nothing, but it may lag up to an hour behind"
+            return self.too_soon_to_tell(request, SEARCH_LAG, result, why)
         return result
 
     def interpret(

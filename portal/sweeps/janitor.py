@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.gateways import registry
 from portal.settings import service as settings
 from portal.statuses import GatewayStatus
-from portal.transactions import finalize, lookups
+from portal.transactions import confirmations, finalize, lookups
 from portal.transactions.models import Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,12 @@ def _check(charge_id: int, now: datetime, report: JanitorReport) -> None:
     charge.janitor_next_at = now + timedelta(minutes=steps[index])
     db.session.commit()
     if charge.invoice.corrective_action is None:
+        return
+    # A Refund & Unlock whose confirmation came while a clerk held the invoice finishes now.
+    note = "Finished by the janitor: the gateway had confirmed every undo of the invoice"
+    finished = confirmations.finish_confirmed_undo(charge.id, note)
+    if finished is not None and finished.unlocked:
+        report.voided.append(f"#{charge.id}: {note.lower()}")
         return
     plugin = registry.plugin_class(charge.gateway.plugin)
     # Autovoid never refunds: a provider whose asking may refund (Adyen's reversal) is a clerk's.

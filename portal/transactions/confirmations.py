@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from portal.errors import NotAllowed
 from portal.extensions import db
-from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.statuses import ACTION_REQUIRED
 from portal.transactions import lookups
 from portal.transactions.finalize import RefundOutcome, _claim, _release, _unlock, open_charges
 from portal.transactions.models import Operation, PaymentTransaction
-
-# What a charge's latest word from its gateway may say for it to count as given back: a void or
-# refund that went through, or a lookup (or reversal) that found it so, or found no money held.
-GIVEN_BACK = ("voided", "refunded", "declined", "not found")
 
 
 def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
@@ -27,8 +23,10 @@ def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
         return None
     undone = open_charges(charge.invoice_id)
     words = [lookups.latest_word(c) for c in undone]
-    if not undone or any(w is None or not _given_back(w) for w in words):
+    if not undone or any(w is None or not lookups.given_back(w) for w in words):
         return None
+    if not any(lookups.is_undo(w) for w in words):
+        return None  # nothing was undone: no Refund & Unlock was asked
     asker = max(words, key=lambda w: w.id).created_by
     try:
         _claim(charge, asker)
@@ -44,12 +42,9 @@ def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
             return outcome
         _unlock(charge.id, asker, outcome, {c.id for c in undone}, note)
         return outcome
+    except NotAllowed:
+        _release(charge.id, asker)  # another confirmation unlocked it a moment ago
+        return None
     except BaseException:
         _release(charge.id, asker)
         raise
-
-
-def _given_back(word: PaymentTransaction) -> bool:
-    if word.gateway_status is not GatewayStatus.SUCCESS:
-        return False
-    return word.operation != Operation.LOOKUP or word.gateway_state in GIVEN_BACK

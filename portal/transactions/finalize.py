@@ -11,6 +11,7 @@ from portal import clock
 from portal.audit import service as audit
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
+from portal.gateways import registry
 from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
@@ -216,6 +217,25 @@ def _undo_at_gateway(
     charge: PaymentTransaction, actor, outcome: RefundOutcome, *, voids_only: bool = False
 ) -> None:
     # For a gateway whose lookup reverses (Payeezy), this lookup already is the void.
+    plugin = registry.plugin_class(charge.gateway.plugin)
+    if plugin.lookup_moves_money:
+        latest = lookups.latest_word(charge)
+        if latest is not None and latest.awaiting_gateway:
+            outcome.problems.append(
+                f"Transaction #{charge.id}: asked already (#{latest.id}); waiting for the"
+                " gateway's confirmation, then the invoice unlocks by itself"
+            )
+            return
+        if latest is not None and plugin.lookup_may_refund and lookups.given_back(latest):
+            outcome.actions.append(f"Transaction #{charge.id}: given back already (#{latest.id})")
+            return
+        if voids_only and plugin.lookup_may_refund:
+            # Autovoid never refunds, and asking this gateway may.
+            outcome.problems.append(
+                f"Transaction #{charge.id}: asking {charge.gateway.name} may refund it; a clerk"
+                " decides"
+            )
+            return
     lookup, result = lookups.lookup_charge(charge, actor)
     if result.awaiting_confirmation:
         outcome.problems.append(f"Transaction #{charge.id}: {_waiting(result)}")

@@ -13,7 +13,8 @@ from portal.statuses import GatewayStatus
 from portal.transactions import calls
 from portal.transactions.models import Operation, PaymentTransaction
 
-FOLLOW_UPS = (Operation.LOOKUP.value, Operation.VOID.value, Operation.REFUND.value)
+UNDOES = (Operation.VOID.value, Operation.REFUND.value)
+FOLLOW_UPS = (Operation.LOOKUP.value, *UNDOES)
 
 
 def lookup_is_read_only(charge: PaymentTransaction) -> bool:
@@ -70,6 +71,26 @@ def latest_word(charge: PaymentTransaction) -> PaymentTransaction | None:
         .order_by(PaymentTransaction.id.desc())
         .limit(1)
     ).first()
+
+
+# What a charge's latest word from its gateway may say for it to count as given back: a void or
+# refund that went through, or a lookup (or reversal) that found it so, or found no money held.
+def is_undo(txn: PaymentTransaction) -> bool:
+    """A void or refund of a charge, or a lookup that reverses it (Payeezy's, Adyen's)."""
+    return txn.parent_id is not None and (
+        txn.operation in UNDOES
+        or (txn.operation == Operation.LOOKUP and not lookup_is_read_only(txn))
+    )
+
+
+GIVEN_BACK = ("voided", "refunded", "declined", "not found")
+
+
+def given_back(word: PaymentTransaction) -> bool:
+    """Whether a charge's latest word says its money is back with the customer (or never left)."""
+    if word.gateway_status is not GatewayStatus.SUCCESS:
+        return False
+    return word.operation != Operation.LOOKUP or word.gateway_state in GIVEN_BACK
 
 
 def state_now(charge: PaymentTransaction) -> tuple[str, PaymentTransaction] | None:

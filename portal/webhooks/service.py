@@ -32,7 +32,7 @@ from portal.runs import charging
 from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, policy_for
 from portal.sweeps import recovery
-from portal.transactions import calls, finalize
+from portal.transactions import calls, finalize, lookups
 from portal.transactions.models import Finalization, Operation, PaymentTransaction
 from portal.webhooks import undo
 from portal.webhooks.models import Outcome, WebhookEvent
@@ -250,10 +250,10 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
         return
     said = f"The gateway says {result.status}, Settle holds {was}"
     money_moved = txn.operation == Operation.CHARGE and result.status is GatewayStatus.SUCCESS
-    if was is GatewayStatus.SUCCESS and undo.is_undo(txn):
+    if was is GatewayStatus.SUCCESS and lookups.is_undo(txn):
         # An undo Settle took as done did not happen: the money may still be with the merchant.
         _to_a_clerk(row, txn, said)
-        undo.reopen(txn, row.note)
+        undo.reopen(txn, replace(result, reason=_reason(txn, notice)), row.note)
         return
     if was not in UNDECIDED:
         return _to_a_clerk(row, txn, said, lock_with=result if money_moved else None)
@@ -305,14 +305,14 @@ def _to_a_clerk(
 
 
 def _undo_that_may_have_moved(charge: PaymentTransaction) -> PaymentTransaction | None:
-    """A void or refund of the charge that went through, or may have: its money may be back with
-    the customer, so the gateway's "it succeeded" must not book a payment on its own."""
+    """A void or refund of the charge (or a lookup that reverses it, as Adyen's) that went
+    through, or may have: its money may be back with the customer, so the gateway's "it
+    succeeded" must not book a payment on its own."""
     for follow in db.session.scalars(
-        select(PaymentTransaction).where(
-            PaymentTransaction.parent_id == charge.id,
-            PaymentTransaction.operation.in_([Operation.VOID.value, Operation.REFUND.value]),
-        )
+        select(PaymentTransaction).where(PaymentTransaction.parent_id == charge.id)
     ):
+        if not lookups.is_undo(follow):
+            continue
         failed = follow.gateway_status in (
             GatewayStatus.DECLINE, GatewayStatus.VALIDATION_ERROR, GatewayStatus.PERMANENT_FAIL,
         )  # fmt: skip

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from portal.audit import service as audit
 from portal.gateways import registry
+from portal.gateways.base import GatewayResult
 from portal.gateways.webhooks import Notice
 from portal.invoices import service as invoices
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
-from portal.transactions import confirmations
+from portal.transactions import calls, confirmations, lookups
 from portal.transactions.models import Operation, PaymentTransaction
 
-UNDOES = (Operation.VOID.value, Operation.REFUND.value)
+UNDOES = lookups.UNDOES
 
 
 def about(notice: Notice, txn: PaymentTransaction) -> bool:
@@ -28,28 +29,21 @@ def about(notice: Notice, txn: PaymentTransaction) -> bool:
     )
 
 
-def is_undo(txn: PaymentTransaction) -> bool:
-    return txn.parent_id is not None and (
-        txn.operation in UNDOES
-        or (
-            txn.operation == Operation.LOOKUP
-            and registry.plugin_class(txn.gateway.plugin).lookup_moves_money
-        )
-    )
-
-
 def finish(txn: PaymentTransaction, event_id: str) -> None:
     """After an undo's confirmation was written: the Refund & Unlock that waited for it, if every
     open charge of the invoice is now given back (committed there)."""
-    if is_undo(txn) and txn.gateway_status is GatewayStatus.SUCCESS:
+    if lookups.is_undo(txn) and txn.gateway_status is GatewayStatus.SUCCESS:
         note = f"Finished when the gateway confirmed #{txn.id} (webhook event {event_id})"
         confirmations.finish_confirmed_undo(txn.parent_id, note)
 
 
-def reopen(undo: PaymentTransaction, note: str) -> None:
+def reopen(undo: PaymentTransaction, result: GatewayResult, note: str) -> None:
     """The gateway says an undo Settle took as done failed (a refund refused after it was
-    accepted): the money may still be with the merchant, so the charge is open again and its
-    invoice locked, and the next run does not charge the customer a second time."""
+    accepted): the undo takes that answer (it no longer counts as given back), and the money may
+    still be with the merchant, so the charge is open again and its invoice locked, and the next
+    run does not charge the customer a second time."""
+    calls.write_answer(undo, result)
+    undo.gateway_state = None
     charge = undo.parent
     charge.locked_invoice = True
     charge.finalization = charge.finalized_at = charge.finalized_by_id = None

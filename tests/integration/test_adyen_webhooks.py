@@ -102,3 +102,89 @@ def test_a_refused_reversal_leaves_the_invoice_locked_for_the_clerk(
     assert (asked.status, asked.provider_code) == (S.DECLINE, "CANCEL_OR_REFUND.false")
     assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
     assert db.session.get(PaymentTransaction, charge.id).finalized_at is None
+
+
+def signed_delivery(item: dict) -> tuple[dict, bytes]:
+    """A notification as the sandbox's Adyen signs it (HMAC per item, basic auth)."""
+    import base64
+    import json
+
+    from portal.sandbox.providers.adyen import AdyenEmulator
+
+    creds = AdyenEmulator.credentials
+    item = {"merchantAccountCode": creds["merchant_account"], "success": "true", **item}
+    item["additionalData"] = {"hmacSignature": AdyenEmulator._sign(AdyenEmulator, item)}
+    user = f"{creds['webhook_username']}:{creds['webhook_password']}".encode()
+    headers = {"Authorization": "Basic " + base64.b64encode(user).decode()}
+    body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
+    return headers, body.encode()
+
+
+def post_to(portal_url, gateway, item):
+    import requests
+
+    headers, body = signed_delivery(item)
+    answer = requests.post(f"{portal_url}/webhooks/{gateway.id}", data=body, headers=headers)
+    assert answer.status_code == 200 and answer.text == "[accepted]"
+
+
+def test_an_authorisation_after_the_reversal_was_asked_books_nothing(
+    sandbox, adyen_gateway, hooked, portal_url, make_invoice, run_for, make_user
+):
+    hooked()
+    sandbox.webhooks.delay = 4.0  # the reversal's confirmation comes after the authorisation
+    invoice = make_invoice(token="shopper_1|tok_review", gateway=adyen_gateway)
+    run_for()
+    charge = charge_of(invoice)
+    finalize.refund_and_unlock(charge.id, make_user("clerk"))
+    amount = {"value": 10000, "currency": "USD"}
+    post_to(portal_url, adyen_gateway, {"pspReference": charge.provider_reference,
+            "merchantReference": charge.idempotency_key, "eventCode": "AUTHORISATION",
+            "amount": amount})  # fmt: skip
+    db.session.expire_all()
+    assert db.session.get(PaymentTransaction, charge.id).status == S.REQUIRES_REVIEW
+    assert count(Payment) == 0  # the money is on its way back: no payment on its word
+    (told,) = events()
+    assert told.outcome == Outcome.FOR_A_CLERK and "lookup #" in told.note
+    wait_for(lambda: db.session.get(Invoice, invoice.id).corrective_action is None)
+    assert count(Payment) == 0
+
+
+def test_asking_again_while_adyen_has_not_confirmed_sends_nothing_and_autovoid_never_asks(
+    sandbox, adyen_gateway, hooked, make_invoice, run_for, make_user
+):
+    hooked()
+    sandbox.webhooks.delay = 30.0  # no confirmation during this test
+    invoice = make_invoice(token="shopper_1|tok_review", gateway=adyen_gateway)
+    run_for()
+    charge = charge_of(invoice)
+    outcome = finalize.refund_and_unlock(charge.id, None, voids_only=True)
+    assert "a clerk decides" in outcome.problems[0] and follow_ups(charge) == []
+    clerk = make_user("clerk")
+    finalize.refund_and_unlock(charge.id, clerk)
+    again = finalize.refund_and_unlock(charge.id, clerk)
+    assert "asked already" in again.problems[0]
+    assert len(follow_ups(charge)) == 1  # one reversal, never a second
+
+
+def test_a_refund_that_fails_after_adyen_confirmed_it_reopens_the_charge(
+    sandbox, adyen_gateway, hooked, portal_url, make_invoice, run_for, make_user
+):
+    hooked()
+    invoice = make_invoice(token="shopper_1|tok_review", gateway=adyen_gateway)
+    run_for()
+    charge = charge_of(invoice)
+    sandbox.ledger.settle(charge.provider_reference)  # captured: the reversal refunds it
+    finalize.refund_and_unlock(charge.id, make_user("clerk"))
+    wait_for(lambda: db.session.get(Invoice, invoice.id).corrective_action is None)
+    (asked,) = follow_ups(charge)
+    assert asked.gateway_state == "refunded"
+    post_to(portal_url, adyen_gateway, {"pspReference": asked.provider_reference,
+            "originalReference": charge.provider_reference, "eventCode": "REFUND_FAILED",
+            "amount": {"value": 10000, "currency": "USD"}})  # fmt: skip
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+    charge = db.session.get(PaymentTransaction, charge.id)
+    assert (charge.locked_invoice, charge.finalized_at) == (True, None)
+    asked = db.session.get(PaymentTransaction, asked.id)
+    assert asked.status == S.DECLINE  # no longer counts as given back

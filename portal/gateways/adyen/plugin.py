@@ -225,8 +225,41 @@ class AdyenGateway(Gateway):
         return Notice(**about, operation=operation, final=True, result=result)
 
     def scrub(self, text: str) -> str:
-        """No stored payment method id, shopper reference or signature is stored."""
-        return _SECRETS.sub(r"\1[FILTERED]\2", text)
+        """No stored payment method id, shopper reference, card data or signature is stored:
+        of additionalData only what Settle reads is kept, and an authorisation's reason (auth
+        code, last four digits, expiry) is not."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return _SECRETS.sub(r"\1[FILTERED]\2", text)
+        return json.dumps(_scrubbed(data))
+
+
+# What of a payment's or a notification's additionalData is kept when it is stored.
+KEPT_ADDITIONAL = frozenset({"modification.action", "refusalReasonRaw", "paymentMethodVariant"})
+SECRET_FIELDS = frozenset({"storedPaymentMethodId", "shopperReference", "shopperEmail",
+                           "holderName", "cardHolderName", "hmacSignature"})  # fmt: skip
+
+
+def _scrubbed(value):
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kept = {}
+    for key, item in value.items():
+        if key == "additionalData" and isinstance(item, dict):
+            kept[key] = {k: v for k, v in item.items() if k in KEPT_ADDITIONAL}
+        elif (
+            key in SECRET_FIELDS
+            or key == "reason"
+            and value.get("eventCode") == "AUTHORISATION"
+            and value.get("success") == "true"
+        ):
+            kept[key] = "[FILTERED]"
+        else:
+            kept[key] = _scrubbed(item)
+    return kept
 
 
 def _items(body: bytes) -> list[dict]:

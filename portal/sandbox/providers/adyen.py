@@ -200,11 +200,16 @@ class AdyenEmulator(Emulator):
                     happen()  # no one to tell: it happens at once
                 return
 
+            told: list = []  # carried out once; a second delivery repeats the same event
+
             def done():
-                with self._lock:
-                    success, reason, action = happen()
-                extra = {"modification.action": action} if action else {}
-                return success, reason, extra
+                if not told:
+                    with self._lock:
+                        success, reason, action = happen()
+                    told.append(
+                        (success, reason, {"modification.action": action} if action else {})
+                    )
+                return told[0]
 
             self.notify(event, modification, psp, charge["order_id"], amount, done, None)
 

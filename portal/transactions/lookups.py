@@ -73,8 +73,6 @@ def latest_word(charge: PaymentTransaction) -> PaymentTransaction | None:
     ).first()
 
 
-# What a charge's latest word from its gateway may say for it to count as given back: a void or
-# refund that went through, or a lookup (or reversal) that found it so, or found no money held.
 def is_undo(txn: PaymentTransaction) -> bool:
     """A void or refund of a charge, or a lookup that reverses it (Payeezy's, Adyen's)."""
     return txn.parent_id is not None and (
@@ -83,6 +81,8 @@ def is_undo(txn: PaymentTransaction) -> bool:
     )
 
 
+# What a charge's latest word from its gateway may say for it to count as given back: a void or
+# refund that went through, or a lookup (or reversal) that found it so, or found no money held.
 GIVEN_BACK = ("voided", "refunded", "declined", "not found")
 
 

@@ -276,9 +276,8 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
     if finalize.being_finalized(txn.invoice_id):
         note = f"{said}, while a Refund & Unlock of this invoice is under way: nothing changed"
         return _to_a_clerk(row, txn, note)
-    moved_back = _undo_that_may_have_moved(txn)
-    if moved_back is not None:
-        follow = moved_back
+    follow = _undo_that_may_have_moved(txn)
+    if follow is not None:
         note = (
             f"{said}, but {follow.operation} #{follow.id} of it is {follow.status}: nothing changed"
         )

@@ -6,15 +6,12 @@ again before a clerk has looked."""
 from __future__ import annotations
 
 from portal.audit import service as audit
-from portal.gateways import registry
 from portal.gateways.base import GatewayResult
 from portal.gateways.webhooks import Notice
 from portal.invoices import service as invoices
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions import calls, confirmations, lookups
 from portal.transactions.models import Operation, PaymentTransaction
-
-UNDOES = lookups.UNDOES
 
 
 def about(notice: Notice, txn: PaymentTransaction) -> bool:
@@ -24,8 +21,8 @@ def about(notice: Notice, txn: PaymentTransaction) -> bool:
         return True
     return (
         txn.operation == Operation.LOOKUP
-        and notice.operation in UNDOES
-        and registry.plugin_class(txn.gateway.plugin).lookup_moves_money
+        and notice.operation in lookups.UNDOES
+        and not lookups.lookup_is_read_only(txn)
     )
 
 

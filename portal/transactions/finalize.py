@@ -55,10 +55,11 @@ def _charge(txn_id: int) -> PaymentTransaction:
 
 def ensure_finalizable(txn: PaymentTransaction) -> None:
     """Refuse, with the reason a clerk needs, a finalization that is not (or no longer) possible."""
-    # Both read now, in one database snapshot: an invoice seen unlocked by another clerk's commit
-    # is then seen with that clerk's finalization, and the refusal says who did it and when.
-    db.session.refresh(txn)
+    # Both read now, the invoice first: SQLite reads each in its own snapshot, and another
+    # clerk's unlock and finalization commit together, so an invoice seen unlocked is then seen
+    # with that clerk's finalization, and the refusal says who did it and when.
     db.session.refresh(txn.invoice)
+    db.session.refresh(txn)
     if txn.finalized_at is not None:
         who = txn.finalized_by or "Settle"
         raise NotAllowed(

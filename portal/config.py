@@ -20,6 +20,14 @@ def _secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def _flag(value: str | None) -> bool:
+    if value is None or value.strip().lower() in ("", "0", "false", "no", "off"):
+        return False
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    raise RuntimeError(f"A SETTLE_ on/off setting must be 1 or 0, not {value!r}")
+
+
 def from_environment(instance_path: str) -> dict:
     env = os.environ.get
     database_url = env("SETTLE_DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'settle.db'}"
@@ -39,6 +47,10 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_HOST": env("SETTLE_HOST", "127.0.0.1"),
         "SETTLE_PORT": int(env("SETTLE_PORT", "5080")),
         "SETTLE_TIMEZONE": env("SETTLE_TIMEZONE", "UTC"),
+        # Production: gateways send only to their providers' published hosts over https (with
+        # SETTLE_GATEWAY_TEST_HOSTS, also to their test hosts and this machine's sandbox).
+        "SETTLE_PRODUCTION": _flag(env("SETTLE_PRODUCTION")),
+        "SETTLE_GATEWAY_TEST_HOSTS": _flag(env("SETTLE_GATEWAY_TEST_HOSTS")),
         # Background run execution: "thread" on the embedded default; "inline" runs in the caller.
         "SETTLE_JOBS": env("SETTLE_JOBS", "thread"),
         # An upload larger than this is refused before it is read (imports are at most 20 MB).

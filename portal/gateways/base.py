@@ -39,6 +39,8 @@ class GatewayConfig:
     credentials: dict[str, str]
     timeout: float = 120.0
     connect_timeout: float = 10.0
+    # Why nothing may be sent to base_url (gateways.hosts, in production mode); None: it may.
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,9 @@ class Gateway:
     required_credentials: ClassVar[tuple[str, ...]] = ()
     # Credentials some operations need (a reporting login for lookups, say); the form offers them.
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # The provider's published hosts, live and test (gateways.hosts: enforced in production mode).
+    live_hosts: ClassVar[tuple[str, ...]] = ()
+    test_hosts: ClassVar[tuple[str, ...]] = ()
     # True where the provider has no read-only lookup and "asking" reverses an unsettled charge
     # (Payeezy's timeout reversal): Settle then never looks up just to show a clerk.
     lookup_moves_money: ClassVar[bool] = False
@@ -315,6 +320,8 @@ class Gateway:
 
     def _call(self, operation: str, request: GatewayRequest) -> GatewayResult:
         try:
+            if self.config.refused:
+                raise CallNotMade(self.config.refused)
             missing = [k for k in self.required_credentials if not self.config.credentials.get(k)]
             if missing:
                 raise CallNotMade(f"missing credential {', '.join(missing)}")

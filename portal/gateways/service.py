@@ -7,13 +7,14 @@ import uuid
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.gateways import registry
+from portal.gateways import hosts, registry
 from portal.gateways.base import Gateway, GatewayConfig, GatewayRequest
 from portal.gateways.models import Gateway as GatewayRow
 from portal.gateways.models import UnmappedReview
@@ -24,14 +25,34 @@ from portal.statuses import GatewayStatus
 _plugins = threading.local()
 
 
+def host_refusal(plugin: str, base_url: str) -> str | None:
+    """Why this app may not send `plugin`'s calls to `base_url` (gateways.hosts), or None."""
+    return hosts.refusal(
+        registry.plugin_class(plugin), base_url,
+        production=current_app.config.get("SETTLE_PRODUCTION", False),
+        test_hosts=current_app.config.get("SETTLE_GATEWAY_TEST_HOSTS", False),
+    )  # fmt: skip
+
+
+def allowed_hosts(plugin: str) -> tuple[str, ...] | None:
+    """The hosts the gateway form names, or None where any host is accepted."""
+    return hosts.allowed_hosts(
+        registry.plugin_class(plugin),
+        production=current_app.config.get("SETTLE_PRODUCTION", False),
+        test_hosts=current_app.config.get("SETTLE_GATEWAY_TEST_HOSTS", False),
+    )
+
+
 def plugin_for(row: GatewayRow) -> Gateway:
     config = GatewayConfig(
         base_url=row.base_url,
         credentials=dict(row.credentials or {}),
         timeout=float(row.timeout_seconds),
+        refused=host_refusal(row.plugin, row.base_url),
     )
     cache = _plugins.__dict__.setdefault("by_config", {})
     key = (row.plugin, config.base_url, tuple(sorted(config.credentials.items())), config.timeout)
+    key += (config.refused,)
     if key not in cache:
         if len(cache) > 32:  # configurations changed many times: start afresh
             cache.clear()
@@ -39,7 +60,7 @@ def plugin_for(row: GatewayRow) -> Gateway:
     return cache[key]
 
 
-def _check(name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -> None:
+def _check(plugin: str, name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -> None:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DomainError("The base URL must start with https:// (or http:// for a local sandbox)")
@@ -47,6 +68,8 @@ def _check(name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
     except ValueError:
         raise DomainError("The base URL's port must be a number from 1 to 65535") from None
+    if refused := host_refusal(plugin, base_url):
+        raise DomainError(refused)
     if not timeout.is_finite() or not Decimal(1) <= timeout <= Decimal(300):
         raise DomainError("The timeout must be between 1 and 300 seconds")
     clash = db.session.scalar(select(GatewayRow).where(GatewayRow.name == name))
@@ -66,10 +89,14 @@ def save_gateway(
     gateway: GatewayRow | None = None,
     resend_after_timeout: bool = False,
 ) -> GatewayRow:
-    """Create a gateway, or update one; a credential left empty on update keeps its old value."""
+    """Create a gateway, or update one; a credential left empty on update keeps its old value,
+    but only while the URL's scheme, host and port stay: credentials belong to the address they
+    were entered for, so a changed address clears them and asks for them again (else a
+    supervisor could point a gateway at a server of their own and have Test connection send it
+    the merchant's keys)."""
     cls = registry.plugin_class(plugin)
     name, base_url = name.strip(), base_url.strip()
-    _check(name, base_url, timeout, gateway.id if gateway else None)
+    _check(plugin, name, base_url, timeout, gateway.id if gateway else None)
     retry = registry.shipped_mapping(plugin).retry
     if resend_after_timeout and not retry.resend_after_timeout:
         raise DomainError(
@@ -77,9 +104,15 @@ def save_gateway(
             " resend_after_timeout: false): Settle never sends its calls twice"
         )
     kept = dict(gateway.credentials) if gateway else {}
+    moved = gateway is not None and hosts.origin(gateway.base_url) != hosts.origin(base_url)
     names = cls.required_credentials + cls.optional_credentials
-    merged = {k: credentials.get(k) or kept.get(k, "") for k in names}
+    merged = {k: credentials.get(k) or ("" if moved else kept.get(k, "")) for k in names}
     missing = [k for k in cls.required_credentials if not merged[k]]
+    if missing and moved:
+        raise DomainError(
+            "The base URL's address changed: saved credentials are kept only for the address they"
+            f" were entered for, so give the {', '.join(missing)} again"
+        )
     if missing:
         raise DomainError(f"Give the {', '.join(missing)}")
     before = _public(gateway) if gateway else None

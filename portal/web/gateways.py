@@ -127,6 +127,7 @@ def _edit(plugin: str, gateway: Gateway | None):
         plugin=cls,
         credential_names=names,
         mapping=registry.shipped_mapping(plugin),
+        allowed_hosts=service.allowed_hosts(plugin),
     ), status
 
 

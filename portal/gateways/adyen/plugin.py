@@ -72,6 +72,8 @@ class AdyenGateway(Gateway):
     name = "adyen"
     display_name = "Adyen"
     required_credentials = ("api_key", "merchant_account")
+    live_hosts = (".adyenpayments.com",)
+    test_hosts = ("checkout-test.adyen.com", "pal-test.adyen.com")
     # The webhook endpoint's HMAC key (hex) and, if set in the Customer Area, its basic auth.
     optional_credentials = ("hmac_key", "webhook_username", "webhook_password")
     webhook_credential = "hmac_key"

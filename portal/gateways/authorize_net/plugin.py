@@ -100,6 +100,8 @@ class AuthorizeNetGateway(Gateway):
     display_name = "Authorize.Net"
     not_reconcilable = None  # the settled batches and the open batch list a period (listing.py)
     required_credentials = ("api_login_id", "transaction_key")
+    live_hosts = ("api.authorize.net", "api2.authorize.net")
+    test_hosts = ("apitest.authorize.net",)
     account_currency = "USD"
 
     # Requests ---------------------------------------------------------------------------------

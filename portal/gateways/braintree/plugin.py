@@ -93,6 +93,8 @@ class BraintreeGateway(Gateway):
     name = "braintree"
     display_name = "Braintree"
     required_credentials = ("merchant_id", "public_key", "private_key")
+    live_hosts = ("api.braintreegateway.com",)
+    test_hosts = ("api.sandbox.braintreegateway.com",)
     # "USD:acct_usd, EUR:acct_eur": the merchant account to charge each currency in (Braintree
     # charges in the merchant account's currency; a currency without one is refused, unsent).
     # Unset: the default merchant account, and a sale in another currency is held for review.

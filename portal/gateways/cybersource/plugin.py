@@ -56,6 +56,8 @@ class CyberSourceGateway(Gateway):
         " the Payment Batch Detail report, which Settle does not read yet."
     )
     required_credentials = ("merchant_id", "transaction_key")
+    live_hosts = ("api.cybersource.com", "ics2wsa.ic3.com")
+    test_hosts = ("apitest.cybersource.com", "ics2wstesta.ic3.com")
     # Lookups only: a Business Center user allowed to download reports (see report.py).
     optional_credentials = ("report_username", "report_password")
 

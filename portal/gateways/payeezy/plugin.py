@@ -89,6 +89,8 @@ class PayeezyGateway(Gateway):
         " period's transactions."
     )
     required_credentials = ("api_key", "api_secret", "merchant_token")
+    live_hosts = ("api.payeezy.com",)
+    test_hosts = ("api-cert.payeezy.com", "api-cat.payeezy.com")
     lookup_moves_money = True  # a lookup is a timeout reversal: see the module docstring
 
     # Replaceable in tests, so that a signed request can be checked byte for byte.

@@ -173,6 +173,8 @@ class PayflowProGateway(Gateway):
         " daily activity report) is not read by Settle yet."
     )
     required_credentials = ("partner", "vendor", "user", "password")
+    live_hosts = ("payflowpro.paypal.com",)
+    test_hosts = ("pilot-payflowpro.paypal.com",)
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         if operation not in TRXTYPES:

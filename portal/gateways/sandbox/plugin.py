@@ -27,6 +27,8 @@ class SandboxGateway(Gateway):
     display_name = "Settle Sandbox"
     not_reconcilable = None  # GET /v1/charges?created_gte=&created_lt= lists a period
     required_credentials = ("api_key",)
+    live_hosts = ()
+    test_hosts = ()
 
     def build(self, operation: str, request: GatewayRequest) -> HttpCall:
         base = self.config.base_url.rstrip("/")

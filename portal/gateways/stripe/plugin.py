@@ -68,6 +68,8 @@ class StripeGateway(Gateway):
     name = "stripe"
     display_name = "Stripe"
     required_credentials = ("secret_key",)
+    live_hosts = ("api.stripe.com",)
+    test_hosts = ()
     # The endpoint's signing secret ("whsec_..."), for the webhooks Stripe sends.
     optional_credentials = ("webhook_secret",)
     webhook_credential = "webhook_secret"

@@ -280,6 +280,8 @@ def serve_command():
     """The embedded default: migrate, demo data, the sandbox server, and the portal."""
     from werkzeug.serving import run_simple
 
+    from portal.web.security import QuietRequestHandler
+
     _prepare()
     # After the migrations, whose alembic.ini logging setup would otherwise hide Settle's own.
     logging.basicConfig(
@@ -317,6 +319,9 @@ def serve_command():
     click.echo(f"Sandbox gateway server: {sandbox.url} (webhooks to {', '.join(hooked) or 'none'})")
     click.echo(f"Settle portal: http://{host}:{port}/   (Ctrl-C stops it)")
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        run_simple(
+            host, port, app, threaded=True, use_reloader=False,
+            request_handler=QuietRequestHandler,
+        )  # fmt: skip
     finally:
         sandbox.stop()

@@ -104,7 +104,9 @@ def sandbox(sandbox_server):
 @pytest.fixture
 def portal_url(app):
     """The portal served on a loopback port (for a browser, or a sandbox's webhooks)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    from portal.web.security import QuietRequestHandler
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -31,6 +31,10 @@ def register_web(app: Flask) -> None:
     for bp in [*blueprints, gateways_bp, settings_bp, audit_bp]:
         app.register_blueprint(bp)
 
+    from portal.web.security import error_reference, init_security
+
+    init_security(app)
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
@@ -138,6 +142,17 @@ def register_web(app: Flask) -> None:
         return page(
             e, 413, "File too large", "The file is larger than Settle accepts. Nothing was stored."
         )
+
+    @app.errorhandler(500)
+    def failed(e):
+        reference = error_reference()
+        app.logger.error("Error reference %s: %s %s", reference, request.method, request.path)
+        return page(
+            e, 500, "Something went wrong",
+            f"Settle could not finish this request (error reference {reference}, in the log)."
+            " What was saved before the error stays saved; the rest was not done. Reload the"
+            " page to see where things stand, and quote the reference if it happens again.",
+        )  # fmt: skip
 
     @app.errorhandler(405)
     def not_allowed(e):

@@ -32,10 +32,18 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A tab; whatever the test does, the browser must refuse nothing under the portal's
+    Content-Security-Policy (an inline script, handler or style would be refused and reported)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
+    refused = []
+    tab.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield tab
     context.close()
+    assert refused == [], f"the browser refused under the CSP: {refused}"
 
 
 @pytest.fixture

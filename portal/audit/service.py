@@ -13,6 +13,7 @@ from portal.audit.models import RECORDS, SENTENCES, AuditEvent, sentence
 from portal.auth.models import User
 from portal.exports import cell
 from portal.extensions import db
+from portal.ids import record_id
 
 SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, the janitor)
 
@@ -62,7 +63,7 @@ class EventFilters:
             what=filters.choice(args.get("what", ""), SENTENCES),
             record=filters.choice(args.get("record", ""), RECORDS),
         )
-        f.record_id = args.get("id", type=int)
+        f.record_id = args.get("id", type=record_id)
         f.since = filters.day(args.get("since", ""), "From", f.problems)
         f.until = filters.day(args.get("until", ""), "To", f.problems)
         return f

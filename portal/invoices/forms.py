@@ -2,7 +2,9 @@
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from portal.ids import LARGEST
 
 
 class ResetRetriesForm(FlaskForm):
@@ -18,7 +20,7 @@ class ResetRetriesForm(FlaskForm):
 class OwnerForm(FlaskForm):
     """Take a locked invoice, give it back, or (a supervisor) give it to a clerk."""
 
-    owner = IntegerField(validators=[Optional()])
+    owner = IntegerField(validators=[Optional(), NumberRange(min=1, max=LARGEST)])
     # The list the clerk came from, to go back to: a path of this site only (see `back_to`).
     next = HiddenField()
 

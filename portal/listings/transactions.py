@@ -16,6 +16,7 @@ from portal import exports, filters
 from portal.accounts.models import Account
 from portal.exports import cell
 from portal.gateways.models import Gateway
+from portal.ids import record_id
 from portal.invoices.models import Invoice
 from portal.money import MoneyError, parse_amount
 from portal.statuses import GatewayStatus
@@ -55,7 +56,7 @@ class TxnFilters:
         f = cls()
         f.kind = filters.choice(args.get("kind", ""), KINDS, "payments")
         f.status = filters.choice(args.get("status", ""), {s.value for s in GatewayStatus})
-        f.gateway_id = args.get("gateway", type=int)
+        f.gateway_id = args.get("gateway", type=record_id)
         f.invoice = args.get("invoice", "").strip()[:40]
         f.account = args.get("account", "").strip()[:80]
         f.since = filters.day(args.get("since", ""), "From", f.problems)

@@ -114,7 +114,8 @@ def _ensure_gateway(name: str, plugin: str, url: str) -> Gateway:
         plugin=plugin, name=name, base_url=url,
         timeout=gateway.timeout_seconds if gateway else Decimal("3"),
         enabled=gateway.enabled if gateway else True,
-        credentials={} if gateway else sandbox_credentials(plugin),  # empty: keep the saved ones
+        # Always given: a new sandbox address clears saved credentials (gateways.service).
+        credentials=sandbox_credentials(plugin),
         actor=None, gateway=gateway,
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from portal import clock
+from portal.gateways import transport
 from portal.gateways.mapping import CodeMapping
 from portal.money import Money, MoneyError
 from portal.statuses import GatewayStatus
@@ -39,6 +40,8 @@ class GatewayConfig:
     credentials: dict[str, str]
     timeout: float = 120.0
     connect_timeout: float = 10.0
+    # The most a call may take in all, however the gateway drips its answer (gateways.transport).
+    deadline: float = 120.0
     # Why nothing may be sent to base_url (gateways.hosts, in production mode); None: it may.
     refused: str | None = None
 
@@ -173,7 +176,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, mapping: CodeMapping, session=None):
         self.config = config
         self.mapping = mapping
-        self.session = session or requests.Session()
+        self.session = session or transport.new_session()
 
     # The contract -----------------------------------------------------------------------------
 
@@ -335,44 +338,72 @@ class Gateway:
             return self._not_sent(str(exc))
         except Exception as exc:  # a request Settle could not build never left
             return self._not_sent(f"the request could not be built ({type(exc).__name__})")
+        with transport.Deadline(self.config.deadline) as deadline:
+            try:
+                response = self.session.request(
+                    call.method,
+                    call.url,
+                    headers=call.headers,
+                    data=call.body,
+                    timeout=(
+                        self.config.connect_timeout,
+                        min(self.config.timeout, deadline.seconds),
+                    ),
+                    allow_redirects=False,
+                    stream=True,
+                )
+                body = transport.read_capped(response)
+                if deadline.fired:  # cut off: what was read is a fragment, not an answer
+                    raise transport.DeadlinePassed
+            except transport.AnswerTooLong as exc:
+                response.close()
+                result = self.unreadable(f"longer than Settle reads ({exc})")
+                return result.with_raw(
+                    {"request": stored_request,
+                     "response": {"http_status": response.status_code, "body": None}}
+                )  # fmt: skip
+            except Exception as exc:
+                if not deadline.fired:
+                    result = self._failed(exc)
+                else:  # the watchdog cut it off: sent, and no whole answer in time
+                    result = self.decided_by_settle(
+                        GatewayStatus.INDETERMINATE,
+                        f"Sent, but no complete answer within the call's deadline of"
+                        f" {self.config.deadline:g} s",
+                        timed_out=True,
+                    )
+            else:
+                return self._read(response, body, operation, stored_request)
+        return result.with_raw({"request": stored_request, "response": None})
+
+    def _failed(self, exc: Exception) -> GatewayResult:
+        """What an exception of requests says about a call: never sent, or sent with no answer."""
         try:
-            response = self.session.request(
-                call.method,
-                call.url,
-                headers=call.headers,
-                data=call.body,
-                timeout=(self.config.connect_timeout, self.config.timeout),
-                allow_redirects=False,
-            )
+            raise exc
         except requests.exceptions.ConnectTimeout:
-            result = self._not_sent("the connection timed out")
+            return self._not_sent("the connection timed out")
         except requests.exceptions.SSLError:
-            result = self._not_sent("TLS failure")
+            return self._not_sent("TLS failure")
         except _NOT_SENT_ERRORS as exc:
-            result = self._not_sent(
-                f"the gateway URL or a header is invalid ({type(exc).__name__})"
-            )
+            return self._not_sent(f"the gateway URL or a header is invalid ({type(exc).__name__})")
         except requests.exceptions.ReadTimeout:
-            result = self.decided_by_settle(
+            return self.decided_by_settle(
                 GatewayStatus.INDETERMINATE,
                 f"Sent, but no answer within the gateway's timeout of {self.config.timeout:g} s",
                 timed_out=True,
             )
         except requests.exceptions.ConnectionError as exc:
-            result = self._connection_error(exc)
+            return self._connection_error(exc)
         except requests.exceptions.RequestException as exc:
             # Anything else requests raises happened while talking to the gateway: it may have acted.
-            result = self.decided_by_settle(
+            return self.decided_by_settle(
                 GatewayStatus.INDETERMINATE, f"Call broke off ({type(exc).__name__})"
             )
-        else:
-            return self._read(response, operation, stored_request)
-        return result.with_raw({"request": stored_request, "response": None})
 
-    def _read(self, response, operation: str, stored_request: dict) -> GatewayResult:
+    def _read(self, response, raw: bytes, operation: str, stored_request: dict) -> GatewayResult:
         """The answer arrived: whatever goes wrong reading it, the request reached the gateway."""
         try:
-            body = self._text(response)
+            body = self._text(response, raw)
             result = self.interpret(response.status_code, dict(response.headers), body, operation)
             stored_body = self.scrub(body)
         except Exception as exc:
@@ -386,11 +417,14 @@ class Gateway:
         )
 
     @staticmethod
-    def _text(response) -> str:
+    def _text(response, raw: bytes) -> str:
         # requests reads text/* without a charset as ISO-8859-1 (RFC 2616); gateways send UTF-8.
         declared = "charset=" in response.headers.get("Content-Type", "").lower()
         encoding = (response.encoding if declared else None) or "utf-8"
-        return response.content.decode(encoding, errors="replace")
+        try:
+            return raw.decode(encoding, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return raw.decode("utf-8", errors="replace")
 
     def _connection_error(self, exc: requests.exceptions.ConnectionError) -> GatewayResult:
         inner = exc.args[0] if exc.args else None

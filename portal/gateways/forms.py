@@ -22,6 +22,9 @@ class GatewayForm(FlaskForm):
         places=3,
         validators=[DataRequired(message="Give a timeout in seconds")],
     )
+    deadline_seconds = DecimalField(
+        "Deadline (seconds)", places=3, validators=[Optional()]
+    )  # empty: 120 s (at least the timeout), or the saved one
     enabled = BooleanField("Enabled: runs may charge through it", default=True)
     resend_after_timeout = BooleanField(
         "Send a call that timed out once more, with the same key (only where the provider makes a"

@@ -23,6 +23,10 @@ class Gateway(db.Model):
     credentials: Mapped[dict] = mapped_column(JSONValue, default=dict)
     base_url: Mapped[str] = mapped_column(String(500))
     timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal(120))
+    # The most one call may take in all, however slowly the gateway drips its answer.
+    deadline_seconds: Mapped[Decimal] = mapped_column(
+        Numeric(8, 3), default=Decimal(120), server_default="120"
+    )
     enabled: Mapped[bool] = mapped_column(default=True)
     # A supervisor's choice, allowed only where the plugin's mapping declares a repeated key safe:
     # a call that timed out is sent once more with the same key (calls.Call.make).

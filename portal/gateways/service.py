@@ -48,11 +48,12 @@ def plugin_for(row: GatewayRow) -> Gateway:
         base_url=row.base_url,
         credentials=dict(row.credentials or {}),
         timeout=float(row.timeout_seconds),
+        deadline=float(row.deadline_seconds or row.timeout_seconds),
         refused=host_refusal(row.plugin, row.base_url),
     )
     cache = _plugins.__dict__.setdefault("by_config", {})
     key = (row.plugin, config.base_url, tuple(sorted(config.credentials.items())), config.timeout)
-    key += (config.refused,)
+    key += (config.deadline, config.refused)
     if key not in cache:
         if len(cache) > 32:  # configurations changed many times: start afresh
             cache.clear()
@@ -60,7 +61,10 @@ def plugin_for(row: GatewayRow) -> Gateway:
     return cache[key]
 
 
-def _check(plugin: str, name: str, base_url: str, timeout: Decimal, gateway_id: int | None) -> None:
+def _check(
+    plugin: str, name: str, base_url: str, timeout: Decimal, deadline: Decimal,
+    gateway_id: int | None,
+) -> None:  # fmt: skip
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DomainError("The base URL must start with https:// (or http:// for a local sandbox)")
@@ -72,6 +76,9 @@ def _check(plugin: str, name: str, base_url: str, timeout: Decimal, gateway_id: 
         raise DomainError(refused)
     if not timeout.is_finite() or not Decimal(1) <= timeout <= Decimal(300):
         raise DomainError("The timeout must be between 1 and 300 seconds")
+    # 300 s: recovery's longest call (runs.lease.LONGEST_CALL) must outlast every deadline.
+    if not deadline.is_finite() or not timeout <= deadline <= Decimal(300):
+        raise DomainError("The deadline must be at least the timeout and at most 300 seconds")
     clash = db.session.scalar(select(GatewayRow).where(GatewayRow.name == name))
     if clash is not None and clash.id != gateway_id:
         raise DomainError(f"A gateway named {name!r} exists already")
@@ -84,6 +91,7 @@ def save_gateway(
     base_url: str,
     timeout: Decimal,
     enabled: bool,
+    deadline: Decimal | None = None,
     credentials: dict[str, str],
     actor,
     gateway: GatewayRow | None = None,
@@ -96,7 +104,10 @@ def save_gateway(
     the merchant's keys)."""
     cls = registry.plugin_class(plugin)
     name, base_url = name.strip(), base_url.strip()
-    _check(plugin, name, base_url, timeout, gateway.id if gateway else None)
+    if deadline is None:
+        default = max(timeout, Decimal(120)) if timeout.is_finite() else Decimal(120)
+        deadline = gateway.deadline_seconds if gateway else default
+    _check(plugin, name, base_url, timeout, deadline, gateway.id if gateway else None)
     retry = registry.shipped_mapping(plugin).retry
     if resend_after_timeout and not retry.resend_after_timeout:
         raise DomainError(
@@ -122,6 +133,7 @@ def save_gateway(
     changed_credentials = sorted(k for k in merged if merged[k] != kept.get(k))
     gateway.name, gateway.base_url = name, base_url
     gateway.timeout_seconds, gateway.enabled = timeout, enabled
+    gateway.deadline_seconds = deadline
     gateway.resend_after_timeout = resend_after_timeout
     gateway.credentials = merged
     db.session.flush()
@@ -139,6 +151,7 @@ def _public(gateway: GatewayRow) -> dict:
         "plugin": gateway.plugin,
         "base_url": gateway.base_url,
         "timeout_seconds": str(gateway.timeout_seconds),
+        "deadline_seconds": str(gateway.deadline_seconds),
         "enabled": gateway.enabled,
         "resend_after_timeout": gateway.resend_after_timeout,
     }

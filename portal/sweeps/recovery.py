@@ -49,8 +49,9 @@ def recover(now: datetime | None = None, *, alone: bool = False) -> RecoveryRepo
         .order_by(PaymentTransaction.id)
     ).all()
     for txn in pending:
-        timeout = float(txn.gateway.timeout_seconds)
-        if lease.call_may_be_in_flight(txn.requested_at, timeout, now) or _in_a_live_chunk(
+        # The call's deadline bounds it in all (gateways.transport), its timeout each read only.
+        longest = float(max(txn.gateway.timeout_seconds, txn.gateway.deadline_seconds))
+        if lease.call_may_be_in_flight(txn.requested_at, longest, now) or _in_a_live_chunk(
             txn, now
         ):
             continue  # may still be in flight in another process

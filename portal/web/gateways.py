@@ -99,6 +99,7 @@ def _edit(plugin: str, gateway: Gateway | None):
     )
     if not form.is_submitted() and gateway is None:
         form.timeout_seconds.data = 120
+        form.deadline_seconds.data = 120
     if form.validate_on_submit():
         try:
             saved = service.save_gateway(
@@ -106,6 +107,7 @@ def _edit(plugin: str, gateway: Gateway | None):
                 name=form.name.data,
                 base_url=form.base_url.data,
                 timeout=form.timeout_seconds.data,
+                deadline=form.deadline_seconds.data,
                 enabled=form.enabled.data,
                 resend_after_timeout=form.resend_after_timeout.data,
                 credentials={n: form[f"credential_{n}"].data or "" for n in names},

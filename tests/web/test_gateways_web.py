@@ -55,6 +55,10 @@ def test_an_empty_credential_on_edit_keeps_the_saved_one(client, login, make_use
         ({"base_url": "not a url"}, "The base URL must start with https://"),
         ({"timeout_seconds": "0.5"}, "between 1 and 300 seconds"),
         ({"timeout_seconds": "many"}, "Give a timeout in seconds"),
+        ({"timeout_seconds": "nan"}, "between 1 and 300 seconds"),
+        ({"deadline_seconds": "10"}, "The deadline must be at least the timeout"),
+        ({"deadline_seconds": "301"}, "at most 300 seconds"),
+        ({"deadline_seconds": "inf"}, "The deadline must be"),
         ({"name": ""}, "Give the gateway a name"),
     ],
 )

@@ -30,6 +30,7 @@ def _flag(value: str | None) -> bool:
 
 def from_environment(instance_path: str) -> dict:
     env = os.environ.get
+    broker = env("SETTLE_BROKER_URL") or None
     database_url = env("SETTLE_DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'settle.db'}"
     return {
         "SECRET_KEY": _secret_key(instance_path),
@@ -58,8 +59,17 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
         # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
         "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),
+        # Flask-Limiter's counters (login throttling): shared in Redis where there is one.
+        "RATELIMIT_STORAGE_URI": env("SETTLE_RATELIMIT_STORAGE_URL")
+        or (broker if broker and broker.startswith("redis") else "memory://"),
+        # Redis down: count in memory meanwhile rather than refuse every login.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # Login attempts allowed per client address, and per username, before a 429.
+        "SETTLE_LOGIN_LIMIT_ADDRESS": env("SETTLE_LOGIN_LIMIT_ADDRESS", "30 per minute"),
+        "SETTLE_LOGIN_LIMIT_USERNAME": env("SETTLE_LOGIN_LIMIT_USERNAME", "10 per minute"),
         # With a broker (Redis), runs are executed in chunks by Celery workers on any machine.
-        "SETTLE_BROKER_URL": env("SETTLE_BROKER_URL") or None,
+        "SETTLE_BROKER_URL": broker,
         # Invoices per chunk: the unit a worker takes, and the most a lost worker leaves to redo.
         "SETTLE_RUN_CHUNK_SIZE": int(env("SETTLE_RUN_CHUNK_SIZE", "2000")),
         # An import confirmed with more rows to write than this is written in the background.

@@ -1,5 +1,7 @@
 """Flask extensions, created once without an app and bound in create_app."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -28,3 +30,5 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 # The JSON API and its OpenAPI description (portal/api/).
 api = Api()
+# Login throttling (portal/web/auth.py): memory on the embedded default, Redis when configured.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import close_all_sessions
 from werkzeug.serving import make_server
@@ -58,8 +59,19 @@ def app(tmp_path_factory):
             "WTF_CSRF_ENABLED": False,
             "SETTLE_JOBS": "inline",
             "SERVER_NAME": None,
+            # The suite logs in thousands of times from one address; tests/web/test_login_throttle.py
+            # lowers these to see the refusals.
+            "SETTLE_LOGIN_LIMIT_ADDRESS": "100000 per minute",
+            "SETTLE_LOGIN_LIMIT_USERNAME": "100000 per minute",
         }
     )
+
+    @application.before_request
+    def _each_request_loads_its_own_user():
+        # pytest-flask keeps one app context for a whole test, and Flask-Login caches the user on
+        # g: without this, one client's user would answer another client's request.
+        g.pop("_login_user", None)
+
     with application.app_context():
         upgrade()  # the migrations build the schema, so every test also tests them
     return application

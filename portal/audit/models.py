@@ -45,6 +45,9 @@ class AuditEvent(db.Model):
 # What each event says to a person; the stored action name stays the machine's key.
 SENTENCES = {
     "user.logged_in": "logged in",
+    "login.locked": "locked the username after repeated failed logins",
+    "login.throttled": "refused login attempts over the limit",
+    "user.sessions_ended": "ended sessions of",
     "gateway.created": "added the gateway",
     "gateway.updated": "changed the gateway",
     "gateway.tested": "tested the gateway's connection",
@@ -93,6 +96,7 @@ RECORDS = {
     "payment_methods": "payment method",
     "gateways": "gateway",
     "users": "user",
+    "login_throttles": "login name",
     "settings": "setting",
     "accounts": "account",
     "allocations": "allocation",

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from portal.audit import service as audit
+from portal.auth import sessions, throttle
 from portal.auth.models import Role, User
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
@@ -80,6 +81,10 @@ def change(user: User, actor, *, role: Role, active: bool) -> None:
     after = {"role": user.role, "active": user.active}
     if before != after:
         audit.record("user.changed", user, actor=actor, before=before, after=after)
+    if not active and before["active"]:
+        end_sessions(user, actor, "deactivated")
+    elif before["role"] != user.role:
+        end_sessions(user, actor, "role changed")
 
 
 def reset_password(user: User, actor) -> str:
@@ -87,7 +92,9 @@ def reset_password(user: User, actor) -> str:
     temporary = secrets.token_urlsafe(12)
     user.set_password(temporary)
     user.must_change_password = True
+    throttle.unlock(user.username)
     audit.record("user.password_reset", user, actor=actor)
+    end_sessions(user, actor, "password reset by an admin")
     return temporary
 
 
@@ -100,3 +107,21 @@ def change_own_password(user: User, current: str, new: str) -> None:
     user.set_password(new)
     user.must_change_password = False
     audit.record("user.password_changed", user, actor=user)
+    # Every other copy of the old login ends; this browser stays logged in.
+    end_sessions(user, user, "password changed", keep=sessions.current())
+
+
+def end_sessions(user: User, actor, reason: str, *, keep=None, only=None) -> int:
+    """End the user's open sessions (or the one `only`), audited; how many were ended."""
+    if only is not None:
+        if only.user_id != user.id or only.ended_at is not None:
+            raise NotAllowed("That session is not open any more")
+        sessions.end(only, reason)
+        ended = 1
+    else:
+        ended = sessions.end_all(user, reason, keep=keep)
+    if ended:
+        audit.record(
+            "user.sessions_ended", user, actor=actor, after={"sessions": ended, "why": reason}
+        )
+    return ended

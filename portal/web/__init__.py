@@ -55,10 +55,16 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        from portal.auth import sessions
         from portal.auth.models import User
 
         user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        # The cookie's session must still be open at Settle: logout, a password or role change,
+        # deactivation and an admin's "End" close it for every copy of the cookie.
+        row = sessions.current()
+        return user if row is not None and row.user_id == user.id else None
 
     clock.show_in(app.config["SETTLE_TIMEZONE"])
     app.add_template_filter(clock.shown, "when")

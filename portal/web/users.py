@@ -7,7 +7,8 @@ from sqlalchemy import select
 from portal.api import tokens as api_tokens
 from portal.api.models import ApiToken
 from portal.audit import service as audit
-from portal.auth.models import Role, User
+from portal.auth import sessions
+from portal.auth.models import Role, User, UserSession
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
@@ -67,7 +68,9 @@ def detail(user_id: int):
 
 def _detail(user: User, form: ChangeUserForm, status: int = 200, new_token: str | None = None):
     return render_template("users/detail.html", user=user, form=form, events=audit.timeline(user),
-                           tokens=api_tokens.tokens_of(user), new_token=new_token), status  # fmt: skip
+                           tokens=api_tokens.tokens_of(user), new_token=new_token,
+                           sessions=sessions.open_sessions(user),
+                           current_session_id=getattr(sessions.current(), "id", None)), status  # fmt: skip
 
 
 @bp.route("/users/<int:user_id>/api-tokens", methods=["POST"])
@@ -102,6 +105,34 @@ def revoke_token(user_id: int, token_id: int):
     db.session.commit()
     flash(f"API token {token.name} ({token.prefix}…) is revoked: it no longer works.", "success")
     return redirect(url_for("users.detail", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/sessions/end", methods=["POST"])
+@requires(Role.ADMIN)
+def end_sessions(user_id: int):
+    """End one of the user's sessions (session_id in the form), or all of them."""
+    user = db.get_or_404(User, user_id)
+    if not ActionForm().validate_on_submit():
+        flash("The form expired: reload the page and try again.", "error")
+        return redirect(url_for("users.detail", user_id=user.id))
+    chosen = request.form.get("session_id", "")
+    only = None
+    if chosen:
+        only = (
+            db.session.get(UserSession, int(chosen))
+            if chosen.isdigit() and len(chosen) < 18
+            else None
+        )
+        if only is None or only.user_id != user.id:
+            abort(404)
+    try:
+        ended = service.end_sessions(user, current_user, "ended by an admin", only=only)
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("users.detail", user_id=user.id))
+    db.session.commit()
+    flash(f"{ended} session(s) of {user.username} ended: they must log in again.", "success")
+    return redirect(url_for("users.detail", user_id=user.id) + "#sessions")
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from portal import clock
+from portal import clock, once
 from portal.extensions import db
 from portal.gateways import registry
 from portal.settings import service as settings
@@ -88,6 +88,7 @@ def run_janitor(now: datetime | None = None) -> JanitorReport:
         except Exception:  # one gateway's trouble must not stop the others
             db.session.rollback()
             log.exception("janitor: transaction #%s", charge.id)
+    once.forget_expired(now)
     return report
 
 

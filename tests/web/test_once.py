@@ -1,6 +1,8 @@
 """One-time form tokens: showing a form writes nothing; a token is spent once, only by the user
 and for the action it was issued for."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -38,3 +40,36 @@ def test_a_page_with_one_time_tokens_commits_nothing_on_get(client, login, make_
     login(make_user("supervisor"))
     assert client.get("/payments/1").status_code == 200
     assert count() == 0
+
+
+def test_a_token_expires_and_its_issue_time_cannot_be_moved(app, make_user):
+    import time_machine
+
+    from portal import clock
+
+    clerk = make_user("clerk")
+    with app.test_request_context():
+        start = clock.now()
+        with time_machine.travel(start, tick=False) as moment:
+            token = once.issue(clerk, "manual-payment:3")
+            nonce, issued, signature = token.split(".")
+            later = f"{nonce}.{int(issued) + 86400}.{signature}"
+            with pytest.raises(NotAllowed, match="not issued to you"):
+                once.spend(later, clerk, "manual-payment:3")
+            moment.shift(once.LIFETIME + timedelta(seconds=1))
+            with pytest.raises(NotAllowed, match="shown more than 12 hours ago"):
+                once.spend(token, clerk, "manual-payment:3")
+            assert count() == 0
+
+
+def test_the_janitor_forgets_spent_tokens_once_they_are_too_old_to_spend(app, make_user):
+    from portal import clock
+    from portal.sweeps.janitor import run_janitor
+
+    clerk = make_user("clerk")
+    with app.test_request_context():
+        once.spend(once.issue(clerk, "allocate:1"), clerk, "allocate:1")
+        run_janitor()
+        assert count() == 1  # fresh: kept, so that a repeat is still refused
+        run_janitor(clock.now() + once.LIFETIME + timedelta(minutes=6))
+        assert count() == 0

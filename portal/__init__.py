@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from portal import vault
 from portal.config import from_environment
 from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.types import json_text
@@ -25,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(from_environment(app.instance_path))
     app.config.update(config or {})
+    # A malformed credentials key stops start-up here, naming where it came from.
+    app.extensions["settle_vault"] = vault.load(app.instance_path)
+    _private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     engine = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # JSON columns (types.JSONValue): sorted keys, and dates and Decimals written as text.
     engine.setdefault("json_serializer", json_text)
@@ -77,6 +81,20 @@ def _register_api(app: Flask) -> None:
     )  # fmt: skip
     rest.init_app(app)
     rest.register_blueprint(bp)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The embedded default's database file is readable by its owner only (0600), made so
+    before SQLite creates it (its -wal and -shm files take the same mode)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = parsed.database
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 @event.listens_for(Engine, "connect")

@@ -68,6 +68,7 @@ def _prepare() -> None:
     from portal import demo
 
     upgrade()
+    _check_vault()
     loaded = demo.load(_sandbox_url())
     password = demo.ensure_users(current_app.config["SETTLE_DEMO_PASSWORD"])
     click.echo(
@@ -80,6 +81,35 @@ def _prepare() -> None:
         click.echo(
             "Password: the one printed at the first start (set SETTLE_DEMO_PASSWORD to change it)."
         )
+
+
+def _check_vault() -> None:
+    from portal import vault
+
+    try:
+        vault.check(db.session)
+    except vault.VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@settle_cli.command("rotate-key")
+@with_appcontext
+def rotate_key_command():
+    """Seal every gateway's saved credentials under a new key (see README, Security)."""
+    from portal import vault
+
+    _check_vault()
+    try:
+        count = vault.rotate(db.session)
+    except vault.VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    where = vault.current().source
+    click.echo(f"Sealed the credentials of {count} gateway(s) under the first key of {where}.")
+    if where == vault.ENV:
+        click.echo(f"Every row is under the first key now: the others may leave {vault.ENV}.")
+    else:
+        click.echo("The previous key stays second in the file until the next rotation.")
 
 
 @settle_cli.command("seed")

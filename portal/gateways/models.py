@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
-from portal.types import JSONValue
+from portal.vault import Sealed
 
 
 class Gateway(db.Model):
@@ -20,7 +20,8 @@ class Gateway(db.Model):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     plugin: Mapped[str] = mapped_column(String(40))
     # Never shown again once saved, never logged, never stored in a raw answer.
-    credentials: Mapped[dict] = mapped_column(JSONValue, default=dict)
+    # Sealed at rest (portal/vault.py): the column holds Fernet tokens, never a readable secret.
+    credentials: Mapped[dict] = mapped_column(Sealed, default=dict)
     base_url: Mapped[str] = mapped_column(String(500))
     timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal(120))
     # The most one call may take in all, however slowly the gateway drips its answer.

@@ -68,6 +68,8 @@ def workers(app, tmp_path):
             SETTLE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             SETTLE_BROKER_URL=BROKER,
             SETTLE_INSTANCE_PATH=str(tmp_path / name),
+            # Every machine holds the same credentials key (README, Production).
+            SETTLE_CREDENTIALS_KEY=",".join(app.extensions["settle_vault"].keys),
             SETTLE_RUN_CHUNK_SIZE=str(chunk_size),
             SETTLE_GATEWAY_CONCURRENCY="4",
         )

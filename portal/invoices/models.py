@@ -60,6 +60,11 @@ class Invoice(db.Model):
     # While locked: since when, and the clerk who took (or was given) the work of finalizing it.
     locked_at: Mapped[datetime | None] = mapped_column(index=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # A clerk's (or autovoid's) claim while Attempt Refund & Unlock talks to the gateway: one per
+    # invoice, taken by a conditional UPDATE of this row, so that a manual payment (which locks
+    # the row) and a second clerk on any charge of the invoice wait for it or are refused.
+    finalizing_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    finalizing_at: Mapped[datetime | None]
     # Soft declines since the last success or reset, and when the retry schedule allows the next.
     decline_count: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
@@ -70,6 +75,7 @@ class Invoice(db.Model):
 
     account = relationship("Account")
     owner = relationship("User", foreign_keys=[owner_id])
+    finalizing_by = relationship("User", foreign_keys=[finalizing_by_id])
 
     @property
     def state(self) -> str:

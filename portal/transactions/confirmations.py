@@ -38,13 +38,13 @@ def finish_confirmed_undo(charge_id: int, note: str) -> RefundOutcome | None:
         outcome.actions += actions
         outcome.problems += problems
         if outcome.problems:
-            _release(charge.id, asker)
+            _release(charge.invoice_id, asker)
             return outcome
         _unlock(charge.id, asker, outcome, {c.id for c in undone}, note)
         return outcome
     except NotAllowed:
-        _release(charge.id, asker)  # another confirmation unlocked it a moment ago
+        _release(charge.invoice_id, asker)  # another confirmation unlocked it a moment ago
         return None
     except BaseException:
-        _release(charge.id, asker)
+        _release(charge.invoice_id, asker)
         raise

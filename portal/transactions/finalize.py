@@ -108,65 +108,76 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
 
 
 def _claim(charge: PaymentTransaction, actor) -> None:
+    """Claim the charge's invoice for a Refund & Unlock, or refuse with who holds it.
+
+    One conditional UPDATE of the invoice's row, which a manual payment locks (FOR UPDATE) for its
+    whole database transaction: on PostgreSQL this claim waits for that payment to commit and then
+    finds the invoice unlocked; a payment that comes after the claim sees it. Per invoice, so two
+    clerks on two charges of one invoice cannot both give its money back."""
     now = clock.now()
     won = db.session.execute(
-        update(PaymentTransaction)
+        update(Invoice)
         .where(
-            PaymentTransaction.id == charge.id,
-            PaymentTransaction.finalized_at.is_(None),
-            or_(
-                PaymentTransaction.finalizing_at.is_(None),
-                PaymentTransaction.finalizing_at < now - CLAIM_TIMEOUT,
-            ),
+            Invoice.id == charge.invoice_id,
+            Invoice.corrective_action == ACTION_REQUIRED,
+            or_(Invoice.finalizing_at.is_(None), Invoice.finalizing_at < now - CLAIM_TIMEOUT),
         )
         .values(finalizing_by_id=_id(actor), finalizing_at=now)
     ).rowcount
     if won != 1:
         db.session.rollback()
         current = _charge(charge.id)
-        if current.finalized_at is not None:
-            ensure_finalizable(current)
+        ensure_finalizable(current)  # done or unlocked meanwhile: says by whom
+        invoice = db.session.get(Invoice, current.invoice_id, populate_existing=True)
         raise NotAllowed(
-            f"{current.finalizing_by or 'Another clerk'} is finalizing this transaction right now"
+            f"{invoice.finalizing_by or 'Settle (autovoid)'} is finalizing this invoice right now"
         )
     db.session.commit()
 
 
-def _refresh_claim(charge_id: int, actor) -> None:
+def _refresh_claim(invoice_id: int, actor) -> None:
     db.session.execute(
-        update(PaymentTransaction)
-        .where(
-            PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == _id(actor)
-        )
+        update(Invoice)
+        .where(Invoice.id == invoice_id, _claimed_by(actor))
         .values(finalizing_at=clock.now())
     )
     db.session.commit()
 
 
-def _release(charge_id: int, actor) -> None:
+def _release(invoice_id: int, actor) -> None:
     """Give up this clerk's claim (never another clerk's, who may have taken over a stale one)."""
     db.session.rollback()
     db.session.execute(
-        update(PaymentTransaction)
-        .where(
-            PaymentTransaction.id == charge_id, PaymentTransaction.finalizing_by_id == _id(actor)
-        )
+        update(Invoice)
+        .where(Invoice.id == invoice_id, _claimed_by(actor))
         .values(finalizing_by_id=None, finalizing_at=None)
     )
     db.session.commit()
 
 
-def _claim_is_fresh(charge: PaymentTransaction) -> bool:
-    return charge.finalizing_at is not None and charge.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+def _claimed_by(actor):
+    """The claim is `actor`'s: their id, or no one's id for Settle itself (autovoid)."""
+    return (
+        Invoice.finalizing_by_id.is_(None)
+        if _id(actor) is None
+        else Invoice.finalizing_by_id == _id(actor)
+    )
+
+
+def _claim_is_fresh(invoice: Invoice) -> bool:
+    return (
+        invoice.finalizing_at is not None and invoice.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+    )
 
 
 def being_finalized(invoice_id: int) -> bool:
-    """Whether a clerk (or autovoid) holds a fresh claim on a charge of the invoice right now."""
-    return any(_claim_is_fresh(c) for c in calls.charges_of(invoice_id))
+    """Whether a clerk (or autovoid) holds a fresh claim on the invoice right now."""
+    invoice = db.session.get(Invoice, invoice_id, populate_existing=True)
+    return invoice is not None and _claim_is_fresh(invoice)
 
 
-def _claimed_by_another(charge: PaymentTransaction, actor) -> bool:
-    return _claim_is_fresh(charge) and charge.finalizing_by_id != _id(actor)
+def _claimed_by_another(invoice: Invoice, actor) -> bool:
+    return _claim_is_fresh(invoice) and invoice.finalizing_by_id != _id(actor)
 
 
 def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoice]:
@@ -176,11 +187,11 @@ def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoi
     invoice = invoices.lock_invoice(charge.invoice_id)
     charge = _charge(txn_id)
     ensure_finalizable(charge)
-    if _claimed_by_another(charge, actor):
+    if _claimed_by_another(invoice, actor):
         # A Refund & Unlock is talking to the gateway: acting now could be undone under it.
         raise NotAllowed(
-            f"{charge.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
-            " this transaction right now"
+            f"{invoice.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
+            " this invoice right now"
         )
     return charge, invoice
 
@@ -192,25 +203,26 @@ def refund_and_unlock(
     charge = _charge(txn_id)
     ensure_finalizable(charge)
     _claim(charge, actor)
+    invoice_id = charge.invoice_id
     try:
         outcome = RefundOutcome(unlocked=False)
-        undone = open_charges(charge.invoice_id)
+        undone = open_charges(invoice_id)
         undone_ids = {c.id for c in undone}
         for open_charge in undone:
-            _refresh_claim(charge.id, actor)
+            _refresh_claim(invoice_id, actor)
             _undo_at_gateway(open_charge, actor, outcome, voids_only=voids_only)
         if not outcome.problems:
-            _refresh_claim(charge.id, actor)
+            _refresh_claim(invoice_id, actor)
             actions, problems = lookups.find_unexplained(undone, actor)
             outcome.actions += actions
             outcome.problems += problems
         if outcome.problems:
-            _release(charge.id, actor)
+            _release(invoice_id, actor)
             return outcome
         _unlock(charge.id, actor, outcome, undone_ids, note)
         return outcome
     except BaseException:
-        _release(charge.id, actor)
+        _release(invoice_id, actor)
         raise
 
 
@@ -308,7 +320,7 @@ def _unlock(
     if arrived:
         # A late answer reopened a charge while the others were undone: it was never looked at.
         db.session.rollback()
-        _release(charge_id, actor)
+        _release(invoice.id, actor)
         outcome.problems.append(
             "An answer arrived meanwhile for transaction(s) "
             + ", ".join(f"#{i}" for i in sorted(arrived))
@@ -345,14 +357,12 @@ def _note(*parts: str | None) -> str | None:
 def _finalize_open_charges(
     invoice_id: int, actor, how: Finalization, note: str | None = None, **after
 ) -> None:
-    """Mark every open charge of the invoice finalized (and its claim given up), audited."""
+    """Mark every open charge of the invoice finalized, audited."""
     now = clock.now()
     for open_charge in open_charges(invoice_id):
         open_charge.finalization = how.value
         open_charge.finalized_at = now
         open_charge.finalized_by_id = _id(actor)
-        open_charge.finalizing_by_id = None
-        open_charge.finalizing_at = None
         audit.record(
             "transaction.finalized", open_charge, actor=actor,
             after={"finalization": how.value, **after}, note=note,
@@ -364,7 +374,13 @@ def clear_lock(invoice: Invoice, actor, note: str) -> None:
     cleared = db.session.execute(
         update(Invoice)
         .where(Invoice.id == invoice.id, Invoice.corrective_action == ACTION_REQUIRED)
-        .values(corrective_action=None, locked_at=None, owner_id=None)
+        .values(
+            corrective_action=None,
+            locked_at=None,
+            owner_id=None,
+            finalizing_by_id=None,
+            finalizing_at=None,
+        )  # fmt: skip
     ).rowcount
     if cleared != 1:
         db.session.rollback()

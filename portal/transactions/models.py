@@ -107,9 +107,6 @@ class PaymentTransaction(db.Model):
     # The janitor's lookups of a locked charge: how many so far, and when the next is due.
     janitor_checks: Mapped[int] = mapped_column(default=0, server_default="0")
     janitor_next_at: Mapped[datetime | None] = mapped_column(index=True)
-    # A clerk's claim while Refund & Unlock talks to the gateway, so that two clerks cannot both act.
-    finalizing_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    finalizing_at: Mapped[datetime | None]
 
     invoice = relationship("Invoice")
     run = relationship("PaymentRun")
@@ -118,7 +115,6 @@ class PaymentTransaction(db.Model):
     parent = relationship("PaymentTransaction", remote_side=[id])
     created_by = relationship("User", foreign_keys=[created_by_id])
     finalized_by = relationship("User", foreign_keys=[finalized_by_id])
-    finalizing_by = relationship("User", foreign_keys=[finalizing_by_id])
     # The payment that came from this transaction: its Success, or the clerk's manual payment.
     payment = relationship("Payment", back_populates="transaction", uselist=False, viewonly=True)
 

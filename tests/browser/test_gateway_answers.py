@@ -57,9 +57,7 @@ def test_two_pages_confirming_one_refund_and_unlock_make_one_effect(
         expect(tab.locator(".flash").first).to_be_visible()
     texts = [tab.locator(".flashes").inner_text() for tab in pages]
     assert sum("is unlocked and eligible" in t for t in texts) == 1, texts
-    assert any("Already done by" in t or "is finalizing this transaction" in t for t in texts), (
-        texts
-    )
+    assert any("Already done by" in t or "is finalizing this invoice" in t for t in texts), texts
     assert [c["state"] for c in sandbox.ledger.all()] == ["voided"]
     shot(pages[0], "10-race-first")
     shot(pages[1], "11-race-second")

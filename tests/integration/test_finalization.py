@@ -85,7 +85,7 @@ def test_a_gateway_that_cannot_answer_keeps_the_lock_and_a_retry_voids_once(
     assert not outcome.unlocked
     assert "could not say what it holds" in outcome.problems[0]
     assert reload(charge).invoice.corrective_action == "Action Required"
-    assert reload(charge).finalizing_at is None  # the claim is released for the next try
+    assert reload(charge).invoice.finalizing_at is None  # the claim is released for the next try
 
     gateway = reload(gateway)
     gateway.base_url = real_url
@@ -185,9 +185,9 @@ def test_two_clerks_confirming_at_once_create_exactly_one_payment(app, locked_ch
 def test_a_manual_payment_is_refused_while_another_clerk_refunds(locked_charge, clerk, make_user):
     charge = locked_charge("tok_review", amount="30.00")
     other = make_user("clerk", "clerk2")
-    charge.finalizing_by_id, charge.finalizing_at = other.id, clock.now()
+    charge.invoice.finalizing_by_id, charge.invoice.finalizing_at = other.id, clock.now()
     db.session.commit()
-    with pytest.raises(NotAllowed, match="is attempting a refund and unlock of this transaction"):
+    with pytest.raises(NotAllowed, match="is attempting a refund and unlock of this invoice"):
         manual_payment.record_manual_payment(
             charge.id, amount=Decimal("30.00"), currency="USD", method=PaymentMethodKind.GATEWAY,
             reference=None, received_on=None, actor=clerk,

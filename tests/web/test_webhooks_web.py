@@ -184,7 +184,7 @@ def test_a_charge_being_refunded_and_unlocked_is_not_changed_under_the_clerk(
 
     txn = charged(make_invoice, run_for, stripe_gateway, "tok_timeout")
     clerk = make_user("clerk")
-    txn.finalizing_by_id, txn.finalizing_at = clerk.id, clock.now()
+    txn.invoice.finalizing_by_id, txn.invoice.finalizing_at = clerk.id, clock.now()
     db.session.commit()
     body = event(intent=txn.provider_reference, key=txn.idempotency_key)
     assert post(client, stripe_gateway, body).status_code == 200

@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from portal import models  # noqa: F401  (registers every model with SQLAlchemy)
+    from portal.audit import chain  # noqa: F401  (seals audit events after each commit)
     from portal.ids import RecordIdConverter
 
     app.url_map.converters["int"] = RecordIdConverter  # before any route is added

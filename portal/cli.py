@@ -92,6 +92,34 @@ def _check_vault() -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@settle_cli.group("audit")
+def audit_cli():
+    """The audit trail's hash chain."""
+
+
+@audit_cli.command("verify")
+@with_appcontext
+def audit_verify_command():
+    """Seal what is not sealed yet, then walk the chain: exit 1 on a changed or removed event."""
+    from portal.audit import chain
+
+    sealed = chain.seal()
+    verdict = chain.verify()
+    if sealed:
+        click.echo(f"Sealed {sealed} event(s) written since the last seal.")
+    for problem in verdict.problems:
+        click.echo(f"PROBLEM: {problem}")
+    if not verdict.intact:
+        raise click.ClickException(
+            f"The audit trail is not intact: {len(verdict.problems)} problem(s) in"
+            f" {verdict.events} event(s)"
+        )
+    click.echo(
+        f"{verdict.events} event(s) checked: the chain is intact. Head: {verdict.head}"
+        " (keep it elsewhere: a later verify must reach it)"
+    )
+
+
 @settle_cli.command("rotate-key")
 @with_appcontext
 def rotate_key_command():

@@ -26,6 +26,10 @@ class AuditEvent(db.Model):
     before: Mapped[dict | None] = mapped_column(JSONValue)
     after: Mapped[dict | None] = mapped_column(JSONValue)
     note: Mapped[str | None] = mapped_column(Text)
+    # The hash chain (portal/audit/chain.py): set once, moments after the event's commit.
+    seq: Mapped[int | None] = mapped_column(unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
     actor = relationship("User")
 
@@ -43,6 +47,16 @@ class AuditEvent(db.Model):
 
 
 # What each event says to a person; the stored action name stays the machine's key.
+class AuditChain(db.Model):
+    """The chain's head: its last place and hash (one row), to tell a chain cut at its end."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
 SENTENCES = {
     "user.logged_in": "logged in",
     "login.locked": "locked the username after repeated failed logins",

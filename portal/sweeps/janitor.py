@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from portal import clock, once
+from portal.audit import chain
 from portal.extensions import db
 from portal.gateways import registry
 from portal.settings import service as settings
@@ -89,6 +90,7 @@ def run_janitor(now: datetime | None = None) -> JanitorReport:
             db.session.rollback()
             log.exception("janitor: transaction #%s", charge.id)
     once.forget_expired(now)
+    chain.seal()  # events a crash left unsealed
     return report
 
 

@@ -37,7 +37,7 @@ class SandboxProcess:
     def __init__(self, latency: float = 0.0, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        folder = tempfile.mkdtemp(prefix="settle-sandbox-")
+        folder = self.folder = tempfile.mkdtemp(prefix="settle-sandbox-")
         env = dict(env or os.environ, SETTLE_SANDBOX_PORT=str(self.port),
                    SETTLE_SANDBOX_SETTLE_AFTER="86400", SETTLE_INSTANCE_PATH=folder)  # fmt: skip
         env.pop("SETTLE_DATABASE_URL", None)  # the sandbox keeps its own ledger; no Settle database

@@ -264,11 +264,15 @@ def import_command(path: str, dry_run: bool):
 @with_appcontext
 def recover_command(alone: bool):
     """Sort every call left Pending by a crash (asking the gateway) and end orphaned runs."""
+    from portal import jobs
     from portal.sweeps.recovery import recover
 
     report = recover(alone=alone)
     for line in report.transactions:
         click.echo(line)
+    # Without a broker an orphaned run goes on in a thread of this process: wait for it, or it
+    # would die with the command (and stay Running, blocking the next run of its filter).
+    jobs.wait_for_threads(current_app._get_current_object(), timeout=None)
     for run_id in report.runs:
         click.echo(f"payment run #{run_id}: finished after the interruption")
     if not report.transactions and not report.runs:

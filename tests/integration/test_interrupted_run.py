@@ -168,3 +168,24 @@ def test_an_internal_error_on_one_invoice_is_listed_without_python_text(
     assert run.processed_count + run.skipped_count == run.selected_count == 3
     skip = db.session.scalar(select(RunSkip).where(RunSkip.run_id == run.id))
     assert (skip.invoice_id, skip.reason) == (invoices[1].id, "not attempted: an internal error")
+
+
+def test_the_recover_command_finishes_a_killed_run_before_it_exits(
+    app, make_invoice, sandbox, monkeypatch
+):
+    """Without a broker an orphaned run goes on in a thread of the recovering process: the command
+    must wait for it, else the run dies with the command and stays Running (found by
+    benchmarks/crash_soak.py: the next run of its filter was refused)."""
+    for n in range(INVOICES):
+        make_invoice(token=TOKENS[n % len(TOKENS)])
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    run_id = run.id
+    _kill_mid_run(app, run_id)
+    monkeypatch.setitem(app.config, "SETTLE_JOBS", "thread")  # the embedded default's executor
+    result = app.test_cli_runner().invoke(args=["settle", "recover", "--alone"])
+    assert result.exit_code == 0, result.output
+    assert f"payment run #{run_id}: finished after the interruption" in result.output
+    db.session.expire_all()
+    run = db.session.get(PaymentRun, run_id)
+    assert run.finished_at is not None and run.processed_count + run.skipped_count == INVOICES

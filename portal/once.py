@@ -51,7 +51,10 @@ def _signature(user_id: int, action: str, nonce: str, issued: str) -> str:
 def issue(user, action: str) -> str:
     """A fresh token for a form about to be shown: signed for this user and action, and written
     nowhere, so that showing a page changes nothing (a GET never commits)."""
-    nonce, issued = secrets.token_urlsafe(18), str(int(clock.now().timestamp()))
+    nonce, issued = (
+        secrets.token_urlsafe(18),
+        str(int(clock.now().replace(tzinfo=UTC).timestamp())),
+    )  # clock.now() is naive UTC
     return f"{nonce}.{issued}.{_signature(user.id, action, nonce, issued)}"
 
 

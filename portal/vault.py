@@ -39,6 +39,7 @@ class Vault:
                 f"A credentials key in {source} is not a Fernet key (32 url-safe base64 bytes)"
             ) from None
         self.keys, self.source = keys, source
+        self.read_at: int | None = None  # the key file's mtime when read (None: environment)
 
     def seal(self, value: dict) -> str:
         return self._fernet.encrypt(json.dumps(value, sort_keys=True).encode()).decode()
@@ -68,14 +69,21 @@ def load(instance_path: str) -> Vault:
     path = Path(instance_path) / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under another name, then linked in place: a second process starting at
+        # the same moment finds either no file or the whole key, never an empty one.
+        fresh = path.with_name(f"{KEY_FILE}.{os.getpid()}.new")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Fernet.generate_key().decode() + "\n")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it a moment ago
+            os.link(fresh, path)
+        except FileExistsError:  # the other process's key won
             pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(Fernet.generate_key().decode() + "\n")
-    return Vault(_lines(path), str(path))
+        finally:
+            fresh.unlink()
+    vault = Vault(_lines(path), str(path))
+    vault.read_at = path.stat().st_mtime_ns
+    return vault
 
 
 def _lines(path: Path) -> list[str]:
@@ -83,8 +91,17 @@ def _lines(path: Path) -> list[str]:
 
 
 def current() -> Vault:
+    """This app's vault; with the key file, read again when another process rotated it (so
+    nothing is sealed under a key the file no longer holds)."""
     app = current_app._get_current_object()
     vault = app.extensions.get("settle_vault")
+    if vault is not None and vault.read_at is not None:
+        try:
+            changed = Path(vault.source).stat().st_mtime_ns != vault.read_at
+        except OSError:
+            changed = False
+        if changed:
+            vault = None
     if vault is None:
         vault = app.extensions["settle_vault"] = load(app.instance_path)
     return vault
@@ -167,11 +184,20 @@ def rotate(session) -> int:
         sealer = Vault(keys + vault.keys[1:], vault.source)
     rows = _stored(session)
     for gateway_id, _, token in rows:
-        if token is not None:
-            session.execute(
-                text("UPDATE gateways SET credentials = :sealed WHERE id = :id"),
-                {"sealed": sealer.reseal(token), "id": gateway_id},
-            )
+        while token is not None:
+            # Only if the row still holds what was read: a supervisor's save in between wins,
+            # and is sealed again from what it holds now.
+            done = session.execute(
+                text(
+                    "UPDATE gateways SET credentials = :sealed WHERE id = :id AND credentials = :was"
+                ),
+                {"sealed": sealer.reseal(token), "id": gateway_id, "was": token},
+            ).rowcount
+            if done:
+                break
+            token = session.execute(
+                text("SELECT credentials FROM gateways WHERE id = :id"), {"id": gateway_id}
+            ).scalar()
     if keys is not None:
         # The new key is in place before the rows sealed under it commit (the old one stays
         # second, so the rows still open if the commit fails).
@@ -181,5 +207,7 @@ def rotate(session) -> int:
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(keys) + "\n")
         os.replace(temporary, path)
-        current_app.extensions["settle_vault"] = Vault(keys, vault.source)
+        rotated = Vault(keys, vault.source)
+        rotated.read_at = path.stat().st_mtime_ns
+        current_app.extensions["settle_vault"] = rotated
     return len(rows)

@@ -85,6 +85,9 @@ def _clean_database(request):
     from portal.extensions import db
 
     app = request.getfixturevalue("app")
+    from portal.audit import chain
+
+    chain.wait_idle()  # the audit sealer's last batch, before its tables are emptied
     # The test's own session may still hold a transaction (and its locks on PostgreSQL).
     close_all_sessions()
     with app.app_context():

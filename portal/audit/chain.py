@@ -114,8 +114,15 @@ def verify() -> Verdict:
     """Walk the chain in order; every event changed, removed or out of place is a problem."""
     verdict = Verdict()
     expected_seq, last = 0, GENESIS
+    # The head first, then the events up to it: what another process seals meanwhile lies beyond
+    # the head read, and is not mistaken for a cut.
+    head = db.session.execute(
+        select(AuditChain.last_seq, AuditChain.last_hash).where(AuditChain.id == 1)
+    ).one_or_none() or (0, GENESIS)
     rows = db.session.execute(
-        select(AuditEvent.__table__).where(AuditEvent.seq.is_not(None)).order_by(AuditEvent.seq)
+        select(AuditEvent.__table__)
+        .where(AuditEvent.seq.is_not(None), AuditEvent.seq <= head[0])
+        .order_by(AuditEvent.seq)
     )
     for row in rows:
         verdict.events += 1
@@ -132,18 +139,15 @@ def verify() -> Verdict:
         if digest(row.prev_hash, row) != row.hash:
             verdict.problems.append(f"Event #{row.id} was changed after it was written")
         last = row.hash
-    head = db.session.execute(
-        select(AuditChain.last_seq, AuditChain.last_hash).where(AuditChain.id == 1)
-    ).one()
-    if (head.last_seq, head.last_hash) != (expected_seq, last):
+    if (head[0], head[1]) != (expected_seq, last):
         verdict.problems.append(
-            f"The chain's head says {head.last_seq} event(s), the table holds {expected_seq}:"
+            f"The chain's head says {head[0]} event(s), the table holds {expected_seq}:"
             " the newest were removed or the head was changed"
         )
     verdict.unsealed = db.session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))
     )
-    verdict.head = head.last_hash
+    verdict.head = head[1]
     db.session.rollback()
     return verdict
 
@@ -156,6 +160,8 @@ class _Sealer:
 
     def __init__(self):
         self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
         self._engines: dict[int, object] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -166,7 +172,12 @@ class _Sealer:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
                 self._thread.start()
+        self._idle.clear()
         self._wake.set()
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Until every commit poked so far is sealed (tests, before they empty the tables)."""
+        return self._idle.wait(timeout)
 
     def _run(self) -> None:
         while True:
@@ -180,9 +191,12 @@ class _Sealer:
                     seal(engine)
                 except Exception:  # sealed by the next poke, the janitor or verify
                     log.exception("sealing audit events failed; they stay unsealed for now")
+            if not self._wake.is_set():
+                self._idle.set()
 
 
 _sealer = _Sealer()
+wait_idle = _sealer.wait_idle
 
 
 @event.listens_for(Session, "after_flush")

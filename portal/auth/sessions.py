@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from flask import request, session
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
 from portal.auth.models import UserSession
@@ -58,6 +59,9 @@ def current() -> UserSession | None:
             connection.execute(
                 update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now)
             )
+        # The loaded row says so too: asked again in this request, it writes nothing (a second
+        # write from the side would wait on this request's own SQLite write lock).
+        set_committed_value(row, "last_seen_at", now)
     return row
 
 

@@ -45,6 +45,7 @@ class Deadline:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.fired = False
+        self.closed = False
         self._connection = None
         self._lock = threading.Lock()
 
@@ -56,11 +57,14 @@ class Deadline:
             self._cut(connection)
 
     def fire(self) -> None:
+        # Under the lock, and never once the call is over: the connection may already carry
+        # this thread's next call (kept alive), which is not this deadline's to cut.
         with self._lock:
+            if self.closed:
+                return
             self.fired = True
-            connection = self._connection
-        if connection is not None:
-            self._cut(connection)
+            if self._connection is not None:
+                self._cut(self._connection)
 
     @staticmethod
     def _cut(connection) -> None:
@@ -79,6 +83,8 @@ class Deadline:
 
     def __exit__(self, *exc) -> None:
         _current.deadline = None
+        with self._lock:
+            self.closed, self._connection = True, None
         _watchdog.remove(self)
 
 
@@ -132,7 +138,11 @@ def _named(cls):
             deadline = getattr(_current, "deadline", None)
             if deadline is not None:
                 deadline.watch(self)
-            return super().request(*args, **kwargs)
+            sent = super().request(*args, **kwargs)
+            if deadline is not None and deadline.fired:
+                # It fired while connecting (no socket to cut yet): cut it now, before the wait.
+                deadline._cut(self)
+            return sent
 
     Watched.__name__ = f"Watched{cls.__name__}"
     return Watched
@@ -147,9 +157,17 @@ class _TlsPool(HTTPSConnectionPool):
 
 
 class _Adapter(HTTPAdapter):
+    """Every pool the session opens uses the watched connections: direct, and through an HTTP(S)
+    proxy (HTTPS_PROXY) alike."""
+
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+        return manager
 
 
 def new_session() -> requests.Session:

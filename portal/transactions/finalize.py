@@ -136,12 +136,19 @@ def _claim(charge: PaymentTransaction, actor) -> None:
 
 
 def _refresh_claim(invoice_id: int, actor) -> None:
-    db.session.execute(
+    """Keep the claim fresh before the next call; stop if it is not this actor's any more (held
+    past CLAIM_TIMEOUT and taken over): another clerk is finalizing, and nothing more is sent."""
+    kept = db.session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice_id, _claimed_by(actor))
+        .where(Invoice.id == invoice_id, Invoice.finalizing_at.is_not(None), _claimed_by(actor))
         .values(finalizing_at=clock.now())
-    )
+    ).rowcount
     db.session.commit()
+    if kept != 1:
+        raise NotAllowed(
+            "This Refund & Unlock took so long that its claim on the invoice lapsed and was taken"
+            " over, or the invoice was finalized meanwhile: nothing more was sent; reload the page"
+        )
 
 
 def _release(invoice_id: int, actor) -> None:
@@ -149,7 +156,7 @@ def _release(invoice_id: int, actor) -> None:
     db.session.rollback()
     db.session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice_id, _claimed_by(actor))
+        .where(Invoice.id == invoice_id, Invoice.finalizing_at.is_not(None), _claimed_by(actor))
         .values(finalizing_by_id=None, finalizing_at=None)
     )
     db.session.commit()
@@ -176,10 +183,6 @@ def being_finalized(invoice_id: int) -> bool:
     return invoice is not None and _claim_is_fresh(invoice)
 
 
-def _claimed_by_another(invoice: Invoice, actor) -> bool:
-    return _claim_is_fresh(invoice) and invoice.finalizing_by_id != _id(actor)
-
-
 def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoice]:
     """The charge, read under its invoice's row lock, for a finalization made in one database
     transaction (a manual payment, an unlock of an unsent charge)."""
@@ -187,8 +190,9 @@ def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoi
     invoice = invoices.lock_invoice(charge.invoice_id)
     charge = _charge(txn_id)
     ensure_finalizable(charge)
-    if _claimed_by_another(invoice, actor):
-        # A Refund & Unlock is talking to the gateway: acting now could be undone under it.
+    if _claim_is_fresh(invoice):
+        # A Refund & Unlock is talking to the gateway (another clerk's, autovoid's, or this
+        # clerk's own in another tab): acting now could be undone under it.
         raise NotAllowed(
             f"{invoice.finalizing_by or 'Settle (autovoid)'} is attempting a refund and unlock of"
             " this invoice right now"

@@ -22,6 +22,8 @@ def upgrade():
             sa.Column('deadline_seconds', sa.Numeric(precision=8, scale=3), nullable=False,
                       server_default='120')
         )
+    # A gateway given a longer timeout keeps it whole: its deadline is never below its timeout.
+    op.execute('UPDATE gateways SET deadline_seconds = timeout_seconds WHERE timeout_seconds > 120')
 
 
 def downgrade():

@@ -61,7 +61,7 @@ class User(UserMixin, db.Model):
 
 class LoginThrottle(db.Model):
     """Failed logins for one username as typed (lower case), whether or not such a user exists:
-    a locked unknown name and a locked real account answer alike (portal/auth/throttle.py)."""
+    a locked unknown name and a locked real account answer alike (portal/users/throttle.py)."""
 
     __tablename__ = "login_throttles"
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from portal.audit import service as audit
-from portal.auth import sessions, throttle
+from portal.auth import sessions
 from portal.auth.models import Role, User
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
+from portal.users import throttle
 
 MIN_LENGTH = 12
 COMMON = {

@@ -1,5 +1,5 @@
 """Login and logout: throttled per client address and per username, locked after repeated
-failures (portal/auth/throttle.py), a server-side session per login (portal/auth/sessions.py)."""
+failures (portal/users/throttle.py), a server-side session per login (portal/auth/sessions.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from portal import clock
 from portal.audit import service as audit
-from portal.auth import sessions, throttle
+from portal.auth import sessions
 from portal.auth.forms import LoginForm
 from portal.auth.service import authenticate
 from portal.extensions import db, limiter
+from portal.users import throttle
 
 bp = Blueprint("auth", __name__)
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.audit.models import AuditEvent
-from portal.auth import throttle
 from portal.extensions import db, limiter
+from portal.users import throttle
 from tests.conftest import PASSWORD
 
 

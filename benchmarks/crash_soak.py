@@ -6,8 +6,8 @@ double charges, 0 lost transactions, 0 ledger mismatches.
 
 Each round starts `flask settle run --wait` as a process of its own and kills it with SIGKILL
 after a random 0.3 to 4 s (so while it starts, while it charges and as it ends), then runs `flask settle
-recover --alone` (Pending calls sorted by asking the sandbox, the orphaned run finished). When a
-run ends before its kill, more invoices are seeded. At the end:
+recover --alone` (Pending calls sorted by asking the sandbox, the orphaned run finished) and
+seeds the next round's invoices. At the end:
 - double charges: invoices the sandbox holds two or more approved, not given back charges for;
 - lost transactions: sandbox charges whose idempotency key Settle has no transaction for, and
   transactions still Pending after the last recovery;
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._processes import FLASK, ROOT, Stack  # noqa: E402
 
-BATCH = 400  # invoices seeded at a time: more than a run charges before its kill
+BATCH = 100  # invoices seeded before each round: more than a run charges before its kill
 
 
 @dataclass
@@ -123,9 +123,8 @@ def soak(kills: int, minutes: float, seed: int, out=print) -> Soak:
                 run.send_signal(signal.SIGKILL)
                 run.wait()
                 result.kills += 1
-            else:  # the run ended before its moment: give the next one work
-                stack.command("seed", "--invoices", str(BATCH), "--gateway", "Bench")
-            stack.command("recover", "--alone")
+            stack.command("recover", "--alone")  # finishes the killed run's remaining invoices
+            stack.command("seed", "--invoices", str(BATCH), "--gateway", "Bench")
             if result.rounds % 10 == 0:
                 out(f"  round {result.rounds}: {result.kills} kills")
         stack.command("recover", "--alone")

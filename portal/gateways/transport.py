@@ -184,7 +184,8 @@ def read_capped(response, limit: int = MAX_ANSWER_BYTES) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise AnswerTooLong(f"the gateway announced {int(declared):,} bytes")
     parts, size = [], 0
-    for chunk in response.iter_content(chunk_size=65536):
+    # A read waits until its chunk is full: never ask for more than the cap allows.
+    for chunk in response.iter_content(chunk_size=min(65536, limit + 1)):
         size += len(chunk)
         if size > limit:
             raise AnswerTooLong(f"more than {limit:,} bytes")

@@ -49,6 +49,7 @@ class Dripper:
                     conn.sendall(self.answer[i : i + self.size])
                     time.sleep(self.every)
                 self.sent_all.set()
+                time.sleep(1.0)  # closing at once could reset the socket before the client reads
             except OSError:
                 pass
 
@@ -105,7 +106,7 @@ def test_an_answer_longer_than_settle_reads_is_indeterminate_with_the_reason(
     answer = f"HTTP/1.1 200 OK\r\nConnection: close\r\n{length}\r\n".encode() + huge
     dripper = Dripper(answer, every=0, size=65536)
     try:
-        result, _ = call(dripper.url)
+        result, _ = call(dripper.url, timeout=5.0, deadline=5.0)
     finally:
         dripper.close()
     assert result.status is GatewayStatus.INDETERMINATE

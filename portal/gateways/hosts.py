@@ -34,10 +34,10 @@ def _listed(host: str, entries: tuple[str, ...]) -> bool:
 
 def refusal(cls, url: str, *, production: bool, test_hosts: bool) -> str | None:
     """Why `cls` may not send to `url`, in words for a supervisor; None when it may."""
-    if not production:
+    allowed = allowed_hosts(cls, production=production, test_hosts=test_hosts)
+    if allowed is None:
         return None
     scheme, host, _ = origin(url)
-    allowed = cls.live_hosts + ((*cls.test_hosts, *LOOPBACK) if test_hosts else ())
     if _listed(host, allowed) and (scheme == "https" or host in LOOPBACK):
         return None
     shown = ", ".join(allowed) or "none (its hosts are test hosts)"

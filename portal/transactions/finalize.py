@@ -140,7 +140,7 @@ def _refresh_claim(invoice_id: int, actor) -> None:
     past CLAIM_TIMEOUT and taken over): another clerk is finalizing, and nothing more is sent."""
     kept = db.session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.finalizing_at.is_not(None), _claimed_by(actor))
+        .where(Invoice.id == invoice_id, _held_by(actor))
         .values(finalizing_at=clock.now())
     ).rowcount
     db.session.commit()
@@ -156,19 +156,21 @@ def _release(invoice_id: int, actor) -> None:
     db.session.rollback()
     db.session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.finalizing_at.is_not(None), _claimed_by(actor))
+        .where(Invoice.id == invoice_id, _held_by(actor))
         .values(finalizing_by_id=None, finalizing_at=None)
     )
     db.session.commit()
 
 
-def _claimed_by(actor):
-    """The claim is `actor`'s: their id, or no one's id for Settle itself (autovoid)."""
-    return (
+def _held_by(actor):
+    """The invoice carries a claim, and it is `actor`'s: their id, or no one's id for Settle
+    itself (autovoid)."""
+    who = (
         Invoice.finalizing_by_id.is_(None)
         if _id(actor) is None
         else Invoice.finalizing_by_id == _id(actor)
     )
+    return Invoice.finalizing_at.is_not(None) & who
 
 
 def _claim_is_fresh(invoice: Invoice) -> bool:

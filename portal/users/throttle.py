@@ -62,13 +62,8 @@ def failed(username: str, address: str | None) -> datetime | None:
             last_failure_at=now,
         )
     )
-    if db.session.execute(bump).rowcount == 0:
-        try:
-            with db.session.begin_nested():
-                db.session.add(LoginThrottle(username=name, failures=1, last_failure_at=now))
-        except IntegrityError:  # a second failure for a new name, at the same moment
-            db.session.execute(bump)
-    row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.username == name))
+    row = _row(name)
+    db.session.execute(bump)
     db.session.refresh(row)
     length = lock_for(row.failures)
     if length is None:
@@ -97,19 +92,26 @@ def throttled(username: str, address: str | None, limit: str) -> bool:
         _audited.clear()
     _audited[(address, limit)] = now
     name = key(username)
-    row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.username == name))
-    if row is None:
-        row = LoginThrottle(username=name, failures=0)
-        db.session.add(row)
-        try:
-            with db.session.begin_nested():
-                db.session.flush()
-        except IntegrityError:
-            row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.username == name))
+    row = _row(name)
     audit.record(
         "login.throttled", row, after={"username": name, "address": address, "limit": limit}
     )
     return True
+
+
+def _row(name: str) -> LoginThrottle:
+    """The name's row, made (with no failures) if it is new; two requests making it at once
+    end with the one row the unique index let in."""
+    find = select(LoginThrottle).where(LoginThrottle.username == name)
+    row = db.session.scalar(find)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = LoginThrottle(username=name, failures=0)
+                db.session.add(row)
+        except IntegrityError:
+            row = db.session.scalar(find)
+    return row
 
 
 def succeeded(username: str) -> None:

@@ -12,6 +12,7 @@ from portal.auth.models import Role, User, UserSession
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.ids import record_id
 from portal.transactions.forms import ActionForm
 from portal.users import service
 from portal.users.forms import ApiTokenForm, ChangeUserForm, NewUserForm, OwnPasswordForm
@@ -115,14 +116,10 @@ def end_sessions(user_id: int):
     if not ActionForm().validate_on_submit():
         flash("The form expired: reload the page and try again.", "error")
         return redirect(url_for("users.detail", user_id=user.id))
-    chosen = request.form.get("session_id", "")
     only = None
-    if chosen:
-        only = (
-            db.session.get(UserSession, int(chosen))
-            if chosen.isdigit() and len(chosen) < 18
-            else None
-        )
+    if request.form.get("session_id"):
+        chosen = request.form.get("session_id", type=record_id)
+        only = db.session.get(UserSession, chosen) if chosen else None
         if only is None or only.user_id != user.id:
             abort(404)
     try:

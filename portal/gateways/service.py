@@ -25,22 +25,22 @@ from portal.statuses import GatewayStatus
 _plugins = threading.local()
 
 
+def _host_mode() -> dict[str, bool]:
+    """This app's settings for gateways.hosts."""
+    return {
+        "production": current_app.config.get("SETTLE_PRODUCTION", False),
+        "test_hosts": current_app.config.get("SETTLE_GATEWAY_TEST_HOSTS", False),
+    }
+
+
 def host_refusal(plugin: str, base_url: str) -> str | None:
     """Why this app may not send `plugin`'s calls to `base_url` (gateways.hosts), or None."""
-    return hosts.refusal(
-        registry.plugin_class(plugin), base_url,
-        production=current_app.config.get("SETTLE_PRODUCTION", False),
-        test_hosts=current_app.config.get("SETTLE_GATEWAY_TEST_HOSTS", False),
-    )  # fmt: skip
+    return hosts.refusal(registry.plugin_class(plugin), base_url, **_host_mode())
 
 
 def allowed_hosts(plugin: str) -> tuple[str, ...] | None:
     """The hosts the gateway form names, or None where any host is accepted."""
-    return hosts.allowed_hosts(
-        registry.plugin_class(plugin),
-        production=current_app.config.get("SETTLE_PRODUCTION", False),
-        test_hosts=current_app.config.get("SETTLE_GATEWAY_TEST_HOSTS", False),
-    )
+    return hosts.allowed_hosts(registry.plugin_class(plugin), **_host_mode())
 
 
 def plugin_for(row: GatewayRow) -> Gateway:

@@ -46,7 +46,7 @@ def test_no_secret_leaves_the_sealed_column(app, client, make_invoice, make_user
     secrets = secrets_of(providers)
     for name in providers:
         gateway = Gateway(name=f"{name} account", plugin=name, base_url=sandbox.url_for(name),
-                          credentials=sandbox_credentials(name), timeout_seconds=1)  # fmt: skip
+                          credentials=sandbox_credentials(name), timeout_seconds=5)  # fmt: skip
         db.session.add(gateway)
         db.session.commit()
         for token in TOKENS:

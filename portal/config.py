@@ -59,6 +59,9 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
         # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
         "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),
+        # A run writes its answers back in batches: at least every so many, or so many seconds.
+        "SETTLE_ANSWER_BATCH": int(env("SETTLE_ANSWER_BATCH", "64")),
+        "SETTLE_ANSWER_FLUSH_SECONDS": float(env("SETTLE_ANSWER_FLUSH_SECONDS", "0.2")),
         # Flask-Limiter's counters (login throttling): shared in Redis where there is one.
         "RATELIMIT_STORAGE_URI": env("SETTLE_RATELIMIT_STORAGE_URL")
         or (broker if broker and broker.startswith("redis") else "memory://"),

@@ -18,26 +18,37 @@ from portal.statuses import ACTION_REQUIRED
 
 
 def lock_invoice(invoice_id: int) -> Invoice:
-    """Take the invoice's row lock for the rest of the database transaction, and read it fresh.
+    """Take the invoice's row lock for the rest of the database transaction, and read it fresh."""
+    invoice = lock_invoices([invoice_id]).get(invoice_id)
+    if invoice is None:
+        raise DomainError(f"Invoice {invoice_id} does not exist")
+    return invoice
 
-    PostgreSQL locks the row with SELECT ... FOR UPDATE. SQLite has no row locks: a no-op UPDATE
+
+def lock_invoices(invoice_ids) -> dict[int, Invoice]:
+    """Take the row locks of these invoices for the rest of the database transaction, in id
+    order (so that two writers never wait on each other in a circle), and read them fresh; an id
+    with no invoice is left out.
+
+    PostgreSQL locks the rows with SELECT ... FOR UPDATE. SQLite has no row locks: a no-op UPDATE
     of an unindexed column takes its database write lock. Either way the same code serializes two
-    clerks (or a clerk and a run).
+    clerks (or a clerk and a run, or a run's window of invoices).
     """
-    query = select(Invoice).where(Invoice.id == invoice_id)
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return {}
+    query = select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id)
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
             update(Invoice)
-            .where(Invoice.id == invoice_id)
+            .where(Invoice.id.in_(ids))
             .values(decline_count=Invoice.decline_count)
             .execution_options(synchronize_session=False)
         )
     else:
         query = query.with_for_update()
-    invoice = db.session.scalars(query.execution_options(populate_existing=True)).one_or_none()
-    if invoice is None:
-        raise DomainError(f"Invoice {invoice_id} does not exist")
-    return invoice
+    rows = db.session.scalars(query.execution_options(populate_existing=True))
+    return {invoice.id: invoice for invoice in rows}
 
 
 DEFAULT_RETRY_DAYS = [1, 3, 7]
@@ -49,10 +60,10 @@ def retry_schedule() -> list[int]:
     return list(settings.get(RETRY_SCHEDULE, DEFAULT_RETRY_DAYS))
 
 
-def past_retry_schedule(decline_count):
-    """More soft declines than the schedule has retries: a clerk decides now. Given an invoice's
-    count, a bool; given the column, the same rule in SQL."""
-    return decline_count > len(retry_schedule())
+def past_retry_schedule(decline_count, retries: int | None = None):
+    """More soft declines than the schedule has `retries` (read when not given): a clerk decides
+    now. Given an invoice's count, a bool; given the column, the same rule in SQL."""
+    return decline_count > (len(retry_schedule()) if retries is None else retries)
 
 
 def retries_exhausted():

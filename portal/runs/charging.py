@@ -1,12 +1,16 @@
-"""Charging one invoice: claim it, record the call, make it, apply the status's policy."""
+"""Charging invoices: claim them and record their calls, then write their answers with each
+status's policy. One invoice or a window of them, through the same functions (runs/pipeline.py
+makes the calls in between)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import replace
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.extensions import db
@@ -25,43 +29,61 @@ from portal.transactions.models import Operation, PaymentTransaction
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    invoice_id: int
-    status: GatewayStatus | None = None
-    transaction_id: int | None = None
-    skipped: str | None = None
-
-
 def claim(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> calls.Call | str:
     """Step 1, committed before any call: the Pending charge's call, or why the invoice was
     skipped."""
-    invoice = invoices.lock_invoice(invoice_id)
+    return claim_many([invoice_id], run, rf)[invoice_id]
+
+
+def claim_many(
+    invoice_ids: list[int], run: PaymentRun | None, rf: RunFilter
+) -> dict[int, calls.Call | str]:
+    """Step 1 for a window of invoices, in one database transaction committed before any call:
+    each invoice's lock, its eligibility read as `claim` reads it for one, and a Pending charge
+    recorded for each eligible one. Returns each invoice's call, or why it was skipped."""
+    locked = invoices.lock_invoices(invoice_ids)
     if run is not None and _cancelled(run.id):
-        # Calls queued for a gateway's turn when a supervisor cancelled: none of them leaves.
+        # Calls waiting for their turn when a supervisor cancelled: none of them leaves.
         db.session.rollback()
-        return CANCELLED_BEFORE_ITS_TURN
-    method = eligibility.charging_method(invoice)
-    reason = eligibility.why_not_eligible(invoice, method, rf)
-    if reason:
-        db.session.rollback()
-        return reason
-    try:
-        call = calls.record(
-            operation=Operation.CHARGE,
-            invoice=invoice,
-            gateway=method.gateway,
-            amount=invoice.balance,
-            currency=invoice.currency,
-            run=run,
-            method=method,
+        return dict.fromkeys(invoice_ids, CANCELLED_BEFORE_ITS_TURN)
+    methods = eligibility.charging_methods(invoice.account_id for invoice in locked.values())
+    pending = eligibility.pending_charges(locked)
+    retries = len(invoices.retry_schedule())
+    outcome: dict[int, calls.Call | str] = {}
+    charge, charged = [], []
+    for invoice_id in invoice_ids:
+        invoice = locked.get(invoice_id)
+        if invoice is None:
+            outcome[invoice_id] = "no such invoice"
+            continue
+        method = methods.get(invoice.account_id)
+        reason = eligibility.why_not_eligible(
+            invoice, method, rf, pending=invoice_id in pending, retries=retries
         )
+        if reason:
+            outcome[invoice_id] = reason
+            continue
+        charge.append(
+            dict(operation=Operation.CHARGE, invoice=invoice, gateway=method.gateway,
+                 amount=invoice.balance, currency=invoice.currency, run=run, method=method)
+        )  # fmt: skip
+        charged.append(invoice_id)
+    if not charge:
+        db.session.rollback()
+        return outcome
+    try:
+        recorded = calls.record_many(charge)
         db.session.commit()  # record before call
     except IntegrityError:
-        # The unique in-flight index: another run holds a Pending charge for this invoice.
+        # The unique in-flight index: another run recorded a charge for one of them meanwhile.
         db.session.rollback()
-        return "charged by another run in progress"
-    return call
+        if len(invoice_ids) == 1:
+            return {invoice_ids[0]: "charged by another run in progress"}
+        for invoice_id in invoice_ids:  # one at a time, so that only that one is skipped
+            outcome.update(claim_many([invoice_id], run, rf))
+        return outcome
+    outcome.update(zip(charged, recorded, strict=True))
+    return outcome
 
 
 CANCELLED_BEFORE_ITS_TURN = "the run was cancelled before its turn"
@@ -72,18 +94,15 @@ def _cancelled(run_id: int) -> bool:
     return state == RunState.CANCELLED
 
 
-def charge_invoice(invoice_id: int, run: PaymentRun | None, rf: RunFilter) -> Outcome:
-    call = claim(invoice_id, run, rf)
-    if isinstance(call, str):
-        return Outcome(invoice_id, skipped=call)
-    result = call.make()
-    finish_charge(call.txn_id, result, invoice_id)
-    return Outcome(invoice_id, status=result.status, transaction_id=call.txn_id)
-
-
 def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = None) -> None:
     """Step 3: a charge's answer and its status's action, in one database transaction."""
-    calls.answer(txn_id, result, apply_policy, late=keep_late_answer, invoice_id=invoice_id)
+    finish_charges([(txn_id, result, invoice_id)])
+
+
+def finish_charges(answers: list[tuple[int, GatewayResult, int | None]]) -> None:
+    """Step 3 for a batch of charges' answers (transaction id, result, invoice id), each with its
+    status's action, all in one database transaction."""
+    calls.answer_many(answers, apply_policy, late=keep_late_answer)
 
 
 _MONEY_MAY_HAVE_MOVED = (
@@ -167,15 +186,38 @@ def apply_policy(
 
 def count_on_run(txn: PaymentTransaction, policy, replacing=None) -> None:
     """The run's counter for the status moves with the answer, in the same database transaction;
-    an answer that replaces another moves the count from the old status's counter instead."""
+    an answer that replaces another moves the count from the old status's counter instead.
+
+    The moves are added up in the session and written by one UPDATE per run as the transaction
+    commits (`_write_counts`): a batch of answers moves its run's counters once."""
     if txn.run_id is None:
         return
-    column = getattr(PaymentRun, policy.counter.value)
     if replacing is None:
-        values = {column: column + 1, PaymentRun.processed_count: PaymentRun.processed_count + 1}
+        moves = {policy.counter.value: 1, "processed_count": 1}
     elif replacing.counter is policy.counter:
         return
     else:
-        old = getattr(PaymentRun, replacing.counter.value)
-        values = {column: column + 1, old: old - 1}
-    db.session.execute(update(PaymentRun).where(PaymentRun.id == txn.run_id).values(values))
+        moves = {policy.counter.value: 1, replacing.counter.value: -1}
+    counts = db.session.info.setdefault(_RUN_COUNTS, {}).setdefault(txn.run_id, Counter())
+    counts.update(moves)
+
+
+_RUN_COUNTS = "run_counts"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_counts(session) -> None:
+    for run_id, counts in session.info.pop(_RUN_COUNTS, {}).items():
+        values = {
+            getattr(PaymentRun, name): getattr(PaymentRun, name) + n
+            for name, n in counts.items()
+            if n
+        }
+        if values:
+            session.execute(update(PaymentRun).where(PaymentRun.id == run_id).values(values))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_counts(session, transaction) -> None:
+    if transaction.parent is None:  # rolled back (a commit wrote and forgot them already)
+        session.info.pop(_RUN_COUNTS, None)

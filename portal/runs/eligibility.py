@@ -32,13 +32,33 @@ class RunFilter:
 def charging_method(invoice: Invoice) -> PaymentMethod | None:
     """The account's payment method a run charges: an Active one first, the default first among
     those; else the best of the rest, so that the skip reason names its state."""
+    return charging_methods([invoice.account_id]).get(invoice.account_id)
+
+
+def charging_methods(account_ids) -> dict[int, PaymentMethod]:
+    """`charging_method` for many accounts in one query: each account's best method."""
     rank = case((PaymentMethod.state == MethodState.ACTIVE.value, 0), else_=1)
-    return db.session.scalars(
+    best: dict[int, PaymentMethod] = {}
+    for method in db.session.scalars(
         select(PaymentMethod)
-        .where(PaymentMethod.account_id == invoice.account_id)
-        .order_by(rank, PaymentMethod.is_default.desc(), PaymentMethod.id)
-        .limit(1)
-    ).first()
+        .where(PaymentMethod.account_id.in_(set(account_ids)))
+        .order_by(PaymentMethod.account_id, rank, PaymentMethod.is_default.desc(), PaymentMethod.id)
+    ):
+        best.setdefault(method.account_id, method)
+    return best
+
+
+def pending_charges(invoice_ids) -> set[int]:
+    """Which of these invoices have a charge in flight (a Pending charge), in one query."""
+    return set(
+        db.session.scalars(
+            select(PaymentTransaction.invoice_id).where(
+                PaymentTransaction.invoice_id.in_(set(invoice_ids)),
+                PaymentTransaction.operation == Operation.CHARGE.value,
+                PaymentTransaction.status == GatewayStatus.PENDING.value,
+            )
+        )
+    )
 
 
 def has_pending_charge(invoice: Invoice) -> bool:
@@ -53,8 +73,14 @@ def has_pending_charge(invoice: Invoice) -> bool:
     )
 
 
-def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilter) -> str | None:
-    """The first eligibility rule the invoice fails, in a clerk's words; None when eligible."""
+def why_not_eligible(
+    invoice: Invoice, method: PaymentMethod | None, rf: RunFilter, *, pending: bool | None = None,
+    retries: int | None = None,
+) -> str | None:  # fmt: skip
+    """The first eligibility rule the invoice fails, in a clerk's words; None when eligible.
+
+    A window of invoices passes what it read for all of them at once: whether each has a charge
+    in flight (`pending`) and the retry schedule's length (`retries`)."""
     if invoice.cancelled_at is not None:
         return "cancelled"
     if not invoice.posted:
@@ -77,9 +103,9 @@ def why_not_eligible(invoice: Invoice, method: PaymentMethod | None, rf: RunFilt
         return "other gateway"
     if not method.gateway.enabled:
         return "gateway disabled"
-    if has_pending_charge(invoice):
+    if has_pending_charge(invoice) if pending is None else pending:
         return "charged by another run in progress"
-    if past_retry_schedule(invoice.decline_count):
+    if past_retry_schedule(invoice.decline_count, retries):
         return "retries exhausted"
     if invoice.next_attempt_at and invoice.next_attempt_at > (rf.at or clock.now()):
         return "next retry not yet due"

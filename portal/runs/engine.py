@@ -1,5 +1,5 @@
-"""Executing a payment run: split it into chunks, charge each chunk with calls in flight per
-gateway, finish the run when its last chunk is done.
+"""Executing a payment run: split it into chunks, charge each chunk (pipeline.py: windows of
+invoices claimed together, calls in flight per gateway, answers written back in batches), finish the run when its last chunk is done.
 
 The portal's background thread and a Celery worker call the very same two functions: `begin_run`
 then `run_chunk` for each chunk. Every step moves state by a conditional UPDATE, so a run begun
@@ -12,26 +12,18 @@ import logging
 import os
 import socket
 import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from portal import clock
 from portal.extensions import db
-from portal.gateways.models import Gateway
-from portal.invoices.models import Invoice
 from portal.runs import eligibility, lease
-from portal.runs.charging import charge_invoice
-from portal.runs.eligibility import RunFilter
 from portal.runs.lease import HEARTBEAT_EVERY
-from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunSkip, RunState
+from portal.runs.models import ChunkState, PaymentRun, RunChunk, RunState
+from portal.runs.pipeline import ChargeLoop
 from portal.runs.service import (
-    NOT_ATTEMPTED_CANCELLED,
-    NOT_ATTEMPTED_ERROR,
     append_error,
-    considered,
     maybe_finish,
     not_attempted_ids,
     open_chunks,
@@ -135,7 +127,10 @@ def run_chunk(chunk_id: int) -> None:
     owner = _Owner(chunk_id, chunk.attempts)
     run_id, ids = chunk.run_id, list(chunk.invoice_ids)
     try:
-        errors = _charge_all(run_id, owner, ids) if _state(run_id) == RunState.RUNNING else []
+        if _state(run_id) == RunState.RUNNING:
+            errors = ChargeLoop(current_app._get_current_object(), run_id, owner, ids).run()
+        else:
+            errors = []
     except Exception as exc:  # the chunk ends with the reason; its run is not left Running
         log.exception("payment run #%s: chunk #%s stopped", run_id, chunk_id)
         db.session.rollback()
@@ -197,141 +192,6 @@ class _Owner:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _charge_all(run_id: int, owner: _Owner, ids: list[int]) -> list[str]:
-    """Charge the invoices with up to C calls in flight per gateway; returns the errors."""
-    run = db.session.get(PaymentRun, run_id)
-    rf = run_filter(run)
-    limit = run.invoice_limit
-    charged = 0
-    if owner.attempt > 1:
-        # Taken over or resumed: go on after what the earlier worker charged or skipped.
-        done, charged = considered(run_id, ids)
-        ids = [i for i in ids if i not in done]
-    db.session.rollback()  # no transaction stays open while the calls are made
-    errors: list[str] = []
-    reached = 0
-    app = current_app._get_current_object()
-    gates = _Gates(app.config["SETTLE_GATEWAY_CONCURRENCY"])
-    width = gates.per_gateway * max(1, _gateway_count())
-    in_flight: set[Future] = set()
-    unsaved = {"skips": [], "since": time.monotonic()}
-
-    def save(force: bool = False) -> None:
-        """Skips at most once a second: one write, not one per invoice."""
-        if not force and time.monotonic() - unsaved["since"] < 1.0:
-            return
-        skips = unsaved["skips"]
-        if skips:
-            db.session.add_all(skips)
-            db.session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == run_id)
-                .values(skipped_count=PaymentRun.skipped_count + len(skips))
-            )
-            db.session.commit()
-        unsaved["skips"], unsaved["since"] = [], time.monotonic()
-
-    def settle(done) -> None:
-        nonlocal charged
-        for future in done:
-            invoice_id = future.invoice_id
-            try:
-                outcome = future.result()
-            except Exception as exc:  # one invoice's trouble must not stop the run
-                log.exception("payment run #%s: invoice %s failed", run_id, invoice_id)
-                errors.append(trouble(f"invoice id {invoice_id}", exc))
-                if not considered(run_id, [invoice_id])[0]:
-                    # No call was recorded for it: list it, so that the counts still add up.
-                    unsaved["skips"].append(
-                        RunSkip(run_id=run_id, invoice_id=invoice_id, reason=NOT_ATTEMPTED_ERROR)
-                    )
-                db.session.rollback()
-                continue
-            if outcome.skipped:
-                unsaved["skips"].append(
-                    RunSkip(run_id=run_id, invoice_id=invoice_id, reason=outcome.skipped)
-                )
-            else:
-                charged += 1
-        save()
-
-    cancelled_at_check = {"at": 0.0, "cancelled": False}
-
-    def stopped() -> bool:
-        """Cancelled, or taken over: asked before each invoice, read at most every 0.2 s."""
-        if time.monotonic() - cancelled_at_check["at"] >= 0.2:
-            cancelled_at_check["cancelled"] = _state(run_id) == RunState.CANCELLED
-            cancelled_at_check["at"] = time.monotonic()
-        return cancelled_at_check["cancelled"] or owner.lost
-
-    with ThreadPoolExecutor(max_workers=min(width, 64), thread_name_prefix=f"run-{run_id}") as pool:
-        for invoice_id in ids:
-            # A capped run keeps what is in flight within the cap: each call may yet charge.
-            while in_flight and (
-                len(in_flight) >= width or (limit and charged + len(in_flight) >= limit)
-            ):
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                settle(done)
-            if limit and charged >= limit:
-                break
-            if stopped():
-                break  # cancelled (or taken over): the calls in flight finish and are recorded
-            reached += 1
-            future = pool.submit(_charge_in_worker, app, run_id, rf, invoice_id, gates)
-            future.invoice_id = invoice_id
-            in_flight.add(future)
-        settle(wait(in_flight).done)
-    if cancelled_at_check["cancelled"] and not owner.lost:
-        # Listed, so that a cancelled run's counts add up too.
-        unsaved["skips"] += [
-            RunSkip(run_id=run_id, invoice_id=i, reason=NOT_ATTEMPTED_CANCELLED)
-            for i in ids[reached:]
-        ]
-    save(force=True)
-    if limit and reached < len(ids):
-        # The cap stopped the run early: it considered only these.
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(selected_count=PaymentRun.selected_count - (len(ids) - reached))
-        )
-        db.session.commit()
-    return errors
-
-
-class _Gates:
-    """At most `per_gateway` calls in flight to any one gateway, whatever the run's width."""
-
-    def __init__(self, per_gateway: int):
-        self.per_gateway = max(1, per_gateway)
-        self._gates: dict[int, threading.Semaphore] = {}
-        self._lock = threading.Lock()
-
-    def gate(self, gateway_id: int) -> threading.Semaphore:
-        with self._lock:
-            return self._gates.setdefault(gateway_id, threading.Semaphore(self.per_gateway))
-
-
-def _gateway_count() -> int:
-    return db.session.scalar(select(func.count()).select_from(Gateway)) or 1
-
-
-def _charge_in_worker(app, run_id: int, rf: RunFilter, invoice_id: int, gates: _Gates):
-    """One invoice, in a worker thread with its own database session."""
-    with app.app_context():
-        try:
-            run = db.session.get(PaymentRun, run_id)
-            invoice = db.session.get(Invoice, invoice_id)
-            method = eligibility.charging_method(invoice)
-            with gates.gate(method.gateway_id if method else 0):
-                return charge_invoice(invoice_id, run, rf)
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
 
 
 def _state(run_id: int) -> str:

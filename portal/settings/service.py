@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import service as audit
@@ -11,6 +12,10 @@ from portal.extensions import db
 from portal.settings.models import Setting
 
 STRICT_MODE = "strict_mode"
+# What this database transaction read of the settings, kept in the session's info: a batch of
+# answers asks each setting once, not once per answer. A change in it, or its end, forgets.
+_READ = "settings_read"
+_MISSING = object()
 
 
 def _row(key: str) -> Setting | None:
@@ -18,11 +23,22 @@ def _row(key: str) -> Setting | None:
 
 
 def get(key: str, default=None):
-    row = _row(key)
-    return default if row is None else row.value.get("value", default)
+    read = db.session.info.setdefault(_READ, {})
+    if key not in read:
+        row = _row(key)
+        read[key] = _MISSING if row is None else row.value.get("value", _MISSING)
+    value = read[key]
+    return default if value is _MISSING else value
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_READ, None)
 
 
 def put(key: str, value, actor, note: str | None = None) -> None:
+    db.session.info.pop(_READ, None)
     row = _row(key)
     before = None if row is None else row.value.get("value")
     if row is None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import clock
 from portal.extensions import db
@@ -49,6 +50,7 @@ class Call:
     # Seconds within which the provider answers a repeated key with its first answer, where the
     # plugin declares that and the gateway's supervisor chose to resend (else None: never).
     resend_within: float | None = None
+    gateway_id: int | None = None
 
     def make(self) -> GatewayResult:
         send = getattr(self.plugin, self.operation)
@@ -76,7 +78,35 @@ def resend_within(gateway, plugin) -> float | None:
     return None
 
 
-def record(
+def record(**fields) -> Call:
+    """Step 1: a Pending transaction with its idempotency key. The caller commits it before
+    making the call."""
+    return record_many([fields])[0]
+
+
+def record_many(items: list[dict]) -> list[Call]:
+    """Step 1 for a window of calls: their Pending transactions in one flush (one INSERT), each
+    with the fields `pending_row` takes. The caller commits them before making any call."""
+    txns = [pending_row(**fields) for fields in items]
+    db.session.add_all(txns)
+    db.session.flush()
+    calls = []
+    for txn in txns:
+        plugin = plugin_for(txn.gateway)
+        calls.append(
+            Call(
+                txn.id,
+                plugin,
+                txn.operation,
+                request_for(txn),
+                resend_within(txn.gateway, plugin),
+                txn.gateway_id,
+            )  # fmt: skip
+        )
+    return calls
+
+
+def pending_row(
     *,
     operation: Operation,
     invoice,
@@ -88,10 +118,8 @@ def record(
     parent: PaymentTransaction | None = None,
     reference: str | None = None,
     actor=None,
-) -> Call:
-    """Step 1: a Pending transaction with its idempotency key. The caller commits it before
-    making the call."""
-    txn = PaymentTransaction(
+) -> PaymentTransaction:
+    return PaymentTransaction(
         operation=operation.value,
         invoice_id=invoice.id,
         run_id=getattr(run, "id", None),
@@ -105,10 +133,6 @@ def record(
         requested_at=clock.now(),
         created_by_id=getattr(actor, "id", None),
     )
-    db.session.add(txn)
-    db.session.flush()
-    plugin = plugin_for(txn.gateway)
-    return Call(txn.id, plugin, txn.operation, request_for(txn), resend_within(txn.gateway, plugin))
 
 
 def request_for(txn: PaymentTransaction) -> GatewayRequest:
@@ -140,24 +164,57 @@ def answer(
     When the transaction is no longer Pending (crash recovery closed it meanwhile, believing the
     call dead), its record stands, and `late`, if given, decides what of the answer to keep.
     """
-    if invoice_id is None:
-        invoice_id = db.session.scalar(
-            select(PaymentTransaction.invoice_id).where(PaymentTransaction.id == txn_id)
+    return answer_many([(txn_id, result, invoice_id)], then, late=late)[0]
+
+
+def answer_many(
+    answers: list[tuple[int, GatewayResult, int | None]],
+    then: Then | None = None,
+    *,
+    late: Then | None = None,
+) -> list[PaymentTransaction]:
+    """Step 3 for a batch of answers (transaction id, result, invoice id or None), in one
+    database transaction, committed: every invoice's lock, taken at once, then each answer and
+    what it does, in the order given, exactly as `answer` does for one."""
+    unknown = [txn_id for txn_id, _, invoice_id in answers if invoice_id is None]
+    found = dict(
+        db.session.execute(
+            select(PaymentTransaction.id, PaymentTransaction.invoice_id).where(
+                PaymentTransaction.id.in_(unknown)
+            )
+        ).all()
+    ) if unknown else {}  # fmt: skip
+    # Held here: the session keeps only weak references, and each answer reads its invoice.
+    locked = invoices.lock_invoices(
+        invoice_id or found[txn_id] for txn_id, _, invoice_id in answers
+    )
+    txns = {
+        txn.id: txn
+        for txn in db.session.scalars(
+            select(PaymentTransaction)
+            .where(PaymentTransaction.id.in_([txn_id for txn_id, _, _ in answers]))
+            .options(selectinload(PaymentTransaction.payment_method))
+            .execution_options(populate_existing=True)
         )
-    invoices.lock_invoice(invoice_id)
-    txn = db.session.get(PaymentTransaction, txn_id, populate_existing=True)
-    if txn.status != GatewayStatus.PENDING:
-        if late is None:
-            db.session.rollback()
-            return txn
-        late(txn, result)
+    }
+    wrote = False
+    for txn_id, result, _ in answers:
+        txn = txns[txn_id]
+        if txn.status == GatewayStatus.PENDING:
+            write_answer(txn, result)
+            if then is not None:
+                then(txn, result)
+        elif late is not None:
+            late(txn, result)
+        else:
+            continue  # answered meanwhile, and nothing to keep: its record stands
+        wrote = True
+    if wrote:
         db.session.commit()
-        return txn
-    write_answer(txn, result)
-    if then is not None:
-        then(txn, result)
-    db.session.commit()
-    return txn
+    else:
+        db.session.rollback()
+    del locked
+    return [txns[txn_id] for txn_id, _, _ in answers]
 
 
 def make_recorded_call(

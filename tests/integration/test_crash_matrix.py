@@ -24,24 +24,25 @@ from portal.transactions.models import Operation, PaymentTransaction
 pytestmark = pytest.mark.integration
 
 # Each crash point wraps one step of the path; the process dies (os._exit, as kill -9 would) just
-# before or just after that step, on the second invoice.
+# before or just after that step, the second time it is taken: with one call in flight and every
+# answer written by itself, on the second invoice; with windows and batches, in their middle.
 DYING_RUN = textwrap.dedent(
     """
     import os, sys
     from portal import create_app
 
-    url, run_id, point = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    url, run_id, point, in_flight = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     where, when = point.split(":")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SETTLE_JOBS": "inline",
-                      "SETTLE_GATEWAY_CONCURRENCY": 1})
+                      "SETTLE_GATEWAY_CONCURRENCY": in_flight, "SETTLE_ANSWER_BATCH": in_flight})
     from portal.runs import charging, engine
     from portal.transactions import calls
 
     module, name = {
-        "claim": (charging, "claim"),
+        "claim": (charging, "claim_many"),
         "call": (calls.Call, "make"),
         "policy": (charging, "apply_policy"),
-        "answer": (charging, "finish_charge"),
+        "answer": (charging, "finish_charges"),
         "finish": (engine, "maybe_finish"),
     }[where]
     real, calls = getattr(module, name), []
@@ -71,6 +72,9 @@ POINTS = [
     "answer:after",  # the answer is committed; the run's skips and heartbeat are not
     "finish:before",  # every chunk is done; the run is not finished
 ]
+# With 2 calls in flight, windows of 2 and batches of 2 answers: the second window is recorded
+# while the first is at the gateway, and a batch dies half applied or just committed.
+IN_A_BATCH = ["claim:after", "call:after", "policy:after", "answer:after"]
 TOKENS = ["tok_approve", "tok_decline", "tok_review", "tok_approve"]
 
 
@@ -84,13 +88,19 @@ def _settle_ledger() -> dict[str, str]:
     return dict(rows.all())
 
 
-@pytest.mark.parametrize("point", POINTS)
-def test_a_crash_at_any_step_is_recovered_and_the_ledgers_agree(app, make_invoice, sandbox, point):
-    invoices = [make_invoice(token=t) for t in TOKENS]
+@pytest.mark.parametrize(
+    "point, in_flight, tokens",
+    [(p, 1, TOKENS) for p in POINTS] + [(p, 2, TOKENS * 2) for p in IN_A_BATCH],
+)
+def test_a_crash_at_any_step_is_recovered_and_the_ledgers_agree(
+    app, make_invoice, sandbox, point, in_flight, tokens
+):
+    invoices = [make_invoice(token=t) for t in tokens]
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
     died = subprocess.run(
-        [sys.executable, "-c", DYING_RUN, app.config["SQLALCHEMY_DATABASE_URI"], str(run.id), point],
+        [sys.executable, "-c", DYING_RUN, app.config["SQLALCHEMY_DATABASE_URI"], str(run.id), point,
+         str(in_flight)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert died.returncode == 9, died.stderr
@@ -134,4 +144,4 @@ def test_a_crash_at_any_step_is_recovered_and_the_ledgers_agree(app, make_invoic
     execute_run(again.id)
     orders = [c["order_id"] for c in sandbox.ledger.all()]
     assert len(orders) == len(set(orders)), orders
-    assert len(orders) <= len(TOKENS)
+    assert len(orders) <= len(tokens)

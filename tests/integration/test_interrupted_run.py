@@ -35,18 +35,18 @@ DYING_RUN = textwrap.dedent(
 
     url, run_id, dies_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SETTLE_JOBS": "inline",
-                      "SETTLE_GATEWAY_CONCURRENCY": 4})
+                      "SETTLE_GATEWAY_CONCURRENCY": 4, "SETTLE_ANSWER_BATCH": 4})
     from portal.runs import charging, engine
 
-    real, answers = charging.finish_charge, []
+    real, answers = charging.finish_charges, []
 
-    def dying(*args, **kwargs):
-        real(*args, **kwargs)
-        answers.append(1)
+    def dying(batch):
+        real(batch)
+        answers.extend(batch)
         if len(answers) >= dies_after:
             os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no clean-up of any kind
 
-    charging.finish_charge = dying
+    charging.finish_charges = dying
     with app.app_context():
         engine.execute_run(run_id)
     """
@@ -151,14 +151,14 @@ def test_an_internal_error_on_one_invoice_is_listed_without_python_text(
     from portal.runs import charging
 
     invoices = [make_invoice() for _ in range(3)]
-    real = charging.claim
+    real = charging.claim_many
 
-    def broken(invoice_id, run, rf):
-        if invoice_id == invoices[1].id:
+    def broken(invoice_ids, run, rf):
+        if invoices[1].id in invoice_ids:
             raise KeyError("internal detail")
-        return real(invoice_id, run, rf)
+        return real(invoice_ids, run, rf)
 
-    monkeypatch.setattr(charging, "claim", broken)
+    monkeypatch.setattr(charging, "claim_many", broken)
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
     run = execute_run(run.id)

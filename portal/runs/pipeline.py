@@ -1,0 +1,271 @@
+"""Charging a chunk's invoices at the gateway's pace: windows of invoices claimed and recorded
+together, their calls in flight at once, their answers written back in batches.
+
+The guarantee is the one of a single charge (record before call): every call is committed as
+Pending before it is made. What changes is how many share a database transaction:
+
+- a window (up to the free calls in flight of a gateway) is locked, checked and recorded in one
+  transaction, `charging.claim_many`;
+- the calls go out from a pool of threads that touch no database, at most C per gateway;
+- the answers, each with its status's action, are written back by `charging.finish_charges`, one
+  transaction per batch, at least every SETTLE_ANSWER_BATCH answers or SETTLE_ANSWER_FLUSH_SECONDS.
+
+Only this thread writes the run's rows, so windows and batches never wait on each other. A crash
+anywhere leaves only Pending rows, which recovery resolves as it always has. A window or a batch
+that fails is done again one invoice at a time, so that one invoice's trouble stays its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.runs import charging, eligibility
+from portal.runs.models import PaymentRun, RunSkip, RunState
+from portal.runs.service import (
+    NOT_ATTEMPTED_CANCELLED,
+    NOT_ATTEMPTED_ERROR,
+    considered,
+    run_filter,
+    trouble,
+)
+from portal.transactions.calls import Call
+
+log = logging.getLogger(__name__)
+
+# No gateway known (no payment method): the claim skips these, so they take no call in flight.
+NO_GATEWAY = 0
+# How many ids one query reads, well within SQLite's limit on bound parameters.
+READ_SLICE = 1000
+
+
+class ChargeLoop:
+    """One chunk's invoices, charged by this thread with its pool of calls."""
+
+    def __init__(self, app, run_id: int, owner, ids: list[int]):
+        self.run_id, self.owner = run_id, owner
+        run = db.session.get(PaymentRun, run_id)
+        self.payment_run, self.rf, self.limit = run, run_filter(run), run.invoice_limit
+        self.per_gateway = max(1, app.config["SETTLE_GATEWAY_CONCURRENCY"])
+        self.batch = max(1, app.config["SETTLE_ANSWER_BATCH"])
+        self.flush_after = float(app.config["SETTLE_ANSWER_FLUSH_SECONDS"])
+        self.attempted = 0  # calls made or in flight, for a capped run
+        if owner.attempt > 1:
+            # Taken over or resumed: go on after what the earlier worker charged or skipped.
+            done, self.attempted = considered(run_id, ids)
+            ids = [i for i in ids if i not in done]
+        self.queues = _by_gateway(ids)
+        db.session.rollback()  # no transaction stays open while the calls are made
+        self.in_flight: set[Future] = set()
+        self.busy: dict[int, int] = {}  # calls in flight per gateway
+        self.held: dict[int, deque[tuple[int, Call]]] = {}  # claimed, waiting for a free call
+        self.answers: list[tuple[int, object, int]] = []
+        self.answers_since = 0.0
+        self.skips: list[RunSkip] = []
+        self.skips_since = time.monotonic()
+        self.errors: list[str] = []
+        self.cancelled = False
+        self._checked_at = 0.0
+
+    # The loop ------------------------------------------------------------------------------
+
+    def run(self) -> list[str]:
+        """Charge every invoice (or up to the cap, or until cancelled); returns the errors."""
+        width = self.per_gateway * max(1, len(self.queues))
+        with ThreadPoolExecutor(min(width, 64), thread_name_prefix=f"run-{self.run_id}") as pool:
+            while True:
+                if self._may_claim():
+                    self._fill(pool)
+                if not self.in_flight:
+                    if self._may_claim() and self._waiting():
+                        continue  # the whole window was skipped: claim the next
+                    break
+                done, _ = wait(self.in_flight, self._until_flush(), FIRST_COMPLETED)
+                for future in done:
+                    self._collect(future, pool)
+                self._flush()
+        self._flush(force=True)
+        self._close()
+        return self.errors
+
+    def _may_claim(self) -> bool:
+        return not self._stopped() and not (self.limit and self.attempted >= self.limit)
+
+    def _waiting(self) -> bool:
+        return any(self.queues.values())
+
+    def _stopped(self) -> bool:
+        """Cancelled, or taken over: read at most every 0.2 s."""
+        if not self.cancelled and time.monotonic() - self._checked_at >= 0.2:
+            state = db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == self.run_id))
+            db.session.rollback()
+            self.cancelled = state == RunState.CANCELLED
+            self._checked_at = time.monotonic()
+        return self.cancelled or self.owner.lost
+
+    # Claiming a window ---------------------------------------------------------------------
+
+    def _fill(self, pool: ThreadPoolExecutor) -> None:
+        """Claim one window: for each gateway whose claimed calls are all in flight (C at most),
+        its next C invoices, which wait for their turn while those calls are made, within the
+        cap. So a window is claimed while the one before it is at the gateway."""
+        room = (self.limit - self.attempted) if self.limit else None
+        window: list[int] = []
+        for gateway_id, queue in self.queues.items():
+            if not queue:
+                continue
+            if gateway_id == NO_GATEWAY:
+                free = len(queue)
+            else:
+                if self.held.get(gateway_id):
+                    continue
+                free = 2 * self.per_gateway - self.busy.get(gateway_id, 0)
+            take = min(free, len(queue), READ_SLICE)
+            if room is not None:
+                take = min(take, room - len(window))
+            window += [queue.popleft() for _ in range(max(0, take))]
+        if not window:
+            return
+        for invoice_id, outcome in self._claim(window).items():
+            if isinstance(outcome, str):
+                self._skip(invoice_id, outcome)
+                if outcome == charging.CANCELLED_BEFORE_ITS_TURN:
+                    self.cancelled = True
+            else:
+                self.attempted += 1
+                self.held.setdefault(outcome.gateway_id, deque()).append((invoice_id, outcome))
+        self._send_held(pool)
+
+    def _claim(self, window: list[int]) -> dict[int, Call | str]:
+        try:
+            return charging.claim_many(window, self.payment_run, self.rf)
+        except Exception as exc:  # one invoice's trouble must not stop the run
+            db.session.rollback()
+            if len(window) > 1:
+                outcome: dict[int, Call | str] = {}
+                for invoice_id in window:  # one at a time: only the troubled one is left out
+                    outcome.update(self._claim([invoice_id]))
+                return outcome
+            log.exception("payment run #%s: invoice %s failed", self.run_id, window[0])
+            self.errors.append(trouble(f"invoice id {window[0]}", exc))
+            return {window[0]: NOT_ATTEMPTED_ERROR}
+
+    def _send_held(self, pool: ThreadPoolExecutor) -> None:
+        for gateway_id, held in self.held.items():
+            while held and self.busy.get(gateway_id, 0) < self.per_gateway:
+                invoice_id, call = held.popleft()
+                self.busy[gateway_id] = self.busy.get(gateway_id, 0) + 1
+                future = pool.submit(call.make)
+                future.invoice_id, future.call = invoice_id, call
+                self.in_flight.add(future)
+
+    # Answers -------------------------------------------------------------------------------
+
+    def _collect(self, future: Future, pool: ThreadPoolExecutor) -> None:
+        self.in_flight.discard(future)
+        call: Call = future.call
+        self.busy[call.gateway_id] -= 1
+        try:
+            result = future.result()
+        except Exception as exc:  # its Pending row stays: recovery asks the gateway
+            log.exception("payment run #%s: invoice %s failed", self.run_id, future.invoice_id)
+            self.errors.append(trouble(f"invoice id {future.invoice_id}", exc))
+        else:
+            if not self.answers:
+                self.answers_since = time.monotonic()
+            self.answers.append((call.txn_id, result, future.invoice_id))
+        self._send_held(pool)
+
+    def _until_flush(self) -> float | None:
+        if not self.answers:
+            return None
+        return max(0.0, self.answers_since + self.flush_after - time.monotonic())
+
+    def _answers_due(self) -> bool:
+        return bool(self.answers) and (
+            len(self.answers) >= self.batch
+            or time.monotonic() - self.answers_since >= self.flush_after
+            or not self.in_flight
+        )
+
+    def _flush(self, force: bool = False) -> None:
+        """The answers when a batch is full, old or the last; the skips once a second."""
+        if force or self._answers_due():
+            answers, self.answers = self.answers, []
+            self._write(answers)
+        if self.skips and (force or time.monotonic() - self.skips_since >= 1.0):
+            self._save_skips()
+
+    def _write(self, answers: list) -> None:
+        if answers:
+            try:
+                charging.finish_charges(answers)
+            except Exception:
+                db.session.rollback()
+                for answer in answers:  # one at a time: only the troubled one stays Pending
+                    try:
+                        charging.finish_charges([answer])
+                    except Exception as exc:
+                        log.exception("payment run #%s: invoice %s", self.run_id, answer[2])
+                        db.session.rollback()
+                        self.errors.append(trouble(f"invoice id {answer[2]}", exc))
+
+    # Skips and the end ---------------------------------------------------------------------
+
+    def _skip(self, invoice_id: int, reason: str) -> None:
+        if not self.skips:
+            self.skips_since = time.monotonic()
+        self.skips.append(RunSkip(run_id=self.run_id, invoice_id=invoice_id, reason=reason))
+
+    def _save_skips(self) -> None:
+        """Skips at most once a second: one write, not one per invoice."""
+        skips, self.skips = self.skips, []
+        db.session.add_all(skips)
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == self.run_id)
+            .values(skipped_count=PaymentRun.skipped_count + len(skips))
+        )
+        db.session.commit()
+
+    def _close(self) -> None:
+        left = [i for queue in self.queues.values() for i in queue]
+        if self.owner.lost or not left:
+            return
+        if self.cancelled:
+            for invoice_id in left:  # listed, so that a cancelled run's counts add up too
+                self._skip(invoice_id, NOT_ATTEMPTED_CANCELLED)
+            self._save_skips()
+        elif self.limit:
+            # The cap stopped the run early: it considered only the others.
+            db.session.execute(
+                update(PaymentRun)
+                .where(PaymentRun.id == self.run_id)
+                .values(selected_count=PaymentRun.selected_count - len(left))
+            )
+            db.session.commit()
+
+
+def _by_gateway(ids: list[int]) -> dict[int, deque[int]]:
+    """The invoices in their order, queued by the gateway their payment method charges now (the
+    claim checks it again under the lock; a call whose gateway changed waits for its turn)."""
+    queues: dict[int, deque[int]] = {}
+    for start in range(0, len(ids), READ_SLICE):
+        part = ids[start : start + READ_SLICE]
+        accounts = dict(
+            db.session.execute(
+                select(Invoice.id, Invoice.account_id).where(Invoice.id.in_(part))
+            ).all()
+        )
+        methods = eligibility.charging_methods(accounts.values())
+        for invoice_id in part:
+            method = methods.get(accounts.get(invoice_id))
+            gateway_id = method.gateway_id if method else NO_GATEWAY
+            queues.setdefault(gateway_id, deque()).append(invoice_id)
+    return queues

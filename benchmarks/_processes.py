@@ -98,3 +98,26 @@ class Stack:
 
     def stop(self) -> None:
         self.sandbox.stop()
+
+
+def peak_of_a_run(
+    invoices: int, latency: float = 0.0, **env: str
+) -> tuple[float, float, float, str]:
+    """A run of `invoices` by `flask settle run --wait` in a fresh process: (its peak MiB from the
+    kernel's wait4 ru_maxrss, run seconds, seed seconds, the run's summary line)."""
+    stack = Stack(latency=latency, **env)
+    try:
+        seeded = stack.prepare(invoices)
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [*FLASK, *stack.run_args()], cwd=ROOT, env=stack.env,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"the run failed: {out}")
+        return usage.ru_maxrss / 1024, seconds, seeded, out.strip().splitlines()[-1]
+    finally:
+        stack.stop()

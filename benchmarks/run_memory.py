@@ -9,33 +9,11 @@ the kernel (wait4's ru_maxrss) when it exits. The sandbox server is a process of
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._processes import FLASK, ROOT, Stack  # noqa: E402
-
-
-def peak_of_a_run(invoices: int) -> tuple[float, float, float, str]:
-    """(peak MiB, run seconds, seed seconds, the run's summary line)."""
-    stack = Stack()
-    try:
-        seeded = stack.prepare(invoices)
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [*FLASK, *stack.run_args()], cwd=ROOT, env=stack.env,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"the run failed: {out}")
-        return usage.ru_maxrss / 1024, seconds, seeded, out.strip().splitlines()[-1]
-    finally:
-        stack.stop()
+from benchmarks._processes import peak_of_a_run  # noqa: E402
 
 
 def main() -> None:

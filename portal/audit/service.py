@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, event, or_, select
+from sqlalchemy.orm import Session
 
-from portal import exports, filters
+from portal import clock, exports, filters
 from portal.audit.models import RECORDS, SENTENCES, AuditEvent, sentence
 from portal.auth.models import User
 from portal.exports import cell
@@ -19,7 +20,11 @@ SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, th
 
 
 def record(action: str, entity, *, actor=None, before=None, after=None, note=None) -> AuditEvent:
+    """An event about `entity`, written with the database transaction. An entity not written yet
+    (a payment among a batch of answers) has no id: its event waits for the flush that gives it
+    one, so that a batch needs no flush per record."""
     event = AuditEvent(
+        at=clock.now(),
         actor_id=getattr(actor, "id", None),
         action=action,
         entity_type=type(entity).__tablename__,
@@ -28,8 +33,44 @@ def record(action: str, entity, *, actor=None, before=None, after=None, note=Non
         after=after,
         note=note,
     )
-    db.session.add(event)
+    if entity.id is None:
+        db.session.info.setdefault(_WAITING, []).append((event, entity))
+    else:
+        db.session.add(event)
     return event
+
+
+_WAITING = "audit_waiting_for_ids"
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _give_ids(session, flush_context) -> None:
+    """The flush gave the waiting events' records their ids: the events join the session, and
+    the commit's next flush writes them (a commit flushes until nothing is left)."""
+    waiting = session.info.get(_WAITING)
+    if not waiting:
+        return
+    session.info[_WAITING] = []
+    for audit_event, entity in waiting:
+        if entity.id is None:
+            session.info[_WAITING].append((audit_event, entity))
+            continue
+        audit_event.entity_id = entity.id
+        session.add(audit_event)
+
+
+@event.listens_for(Session, "before_commit")
+def _none_left_waiting(session) -> None:
+    if session.info.get(_WAITING):
+        session.flush()
+    if session.info.get(_WAITING):  # never silently dropped: the commit fails instead
+        raise RuntimeError("an audit event's record was never written to the database")
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_waiting(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WAITING, None)
 
 
 def timeline(*entities) -> list[AuditEvent]:

@@ -42,7 +42,6 @@ def create_payment(
         allocations=[],  # new: known empty, so allocating does not ask the database
     )
     db.session.add(payment)
-    db.session.flush()
     audit.record(
         "payment.created",
         payment,
@@ -78,7 +77,6 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
         created_by_id=getattr(actor, "id", None),
     )
     db.session.add(allocation)
-    db.session.flush()
     audit.record(
         "invoice.allocated",
         invoice,

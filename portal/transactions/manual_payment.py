@@ -142,6 +142,7 @@ def record_manual_payment(
         actor=actor,
     )
     payments.allocate(payment, invoice, amount, actor=actor)
+    db.session.flush()  # the payment's id, for the charges it finalizes
     _finalize_open_charges(
         invoice.id, actor, Finalization.MANUAL_PAYMENT, payment_id=payment.id,
         note=_note(note, reason and f"Amount differs from {basis.amount}: {reason}"),

@@ -24,7 +24,7 @@ def _sandbox_url() -> str:
     return f"http://{cfg['SETTLE_SANDBOX_HOST']}:{cfg['SETTLE_SANDBOX_PORT']}"
 
 
-def _start_sandbox(ledger_path: str, latency: float = 0.0):
+def _start_sandbox(ledger_path: str, latency: float = 0.0, rate_limit: int | None = None):
     from portal.sandbox.server import SandboxServer
 
     cfg = current_app.config
@@ -34,6 +34,7 @@ def _start_sandbox(ledger_path: str, latency: float = 0.0):
         ledger_path=ledger_path,
         settle_after=cfg["SETTLE_SANDBOX_SETTLE_AFTER"],
         latency=latency,
+        rate_limit=rate_limit,
         webhook_delay=cfg["SETTLE_SANDBOX_WEBHOOK_DELAY"],
         webhook_twice=cfg["SETTLE_SANDBOX_WEBHOOK_TWICE"],
         webhook_disorder=cfg["SETTLE_SANDBOX_WEBHOOK_DISORDER"],
@@ -321,10 +322,18 @@ def janitor_command():
     help="Seconds every answer waits (load tests).",
     show_default=True,
 )
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests a second it answers; past that, HTTP 429 with Retry-After: 1 (load tests).",
+)
 @with_appcontext
-def sandbox_command(latency: float):
+def sandbox_command(latency: float, rate_limit: int | None):
     """Run the sandbox gateway server alone, in the foreground."""
-    server = _start_sandbox(f"{current_app.instance_path}/sandbox-ledger.db", latency=latency)
+    server = _start_sandbox(
+        f"{current_app.instance_path}/sandbox-ledger.db", latency=latency, rate_limit=rate_limit
+    )
     click.echo(f"Sandbox gateway server on {server.url} (Ctrl-C stops it)")
     try:
         server.serve_forever()

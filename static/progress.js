@@ -1,5 +1,6 @@
 // Live progress of work in the background (a payment run, an import): poll its JSON while it is
-// active, fill in each [data-count], the bar and the state badge, and reload once when it ends.
+// active, fill in each [data-count] and [data-note] (hidden when empty), the bar and the state
+// badge, and reload once when it ends.
 (function () {
   const box = document.querySelector("[data-progress-url]");
   if (!box || box.dataset.active !== "true") return;
@@ -10,6 +11,10 @@
       const data = await response.json();
       for (const cell of box.querySelectorAll("[data-count]")) {
         cell.textContent = data[cell.dataset.count];
+      }
+      for (const note of box.querySelectorAll("[data-note]")) {
+        note.textContent = data[note.dataset.note] || "";
+        note.hidden = !note.textContent;
       }
       const state = document.getElementById(box.dataset.stateBadge || "");
       if (state && state.textContent.trim() !== data.state) {

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -65,6 +65,13 @@ def _lock_head(connection):
     return connection.execute(query.with_for_update()).one()
 
 
+_SEAL = (
+    update(AuditEvent.__table__)
+    .where(AuditEvent.__table__.c.id == bindparam("row_id"))
+    .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h"))
+)
+
+
 def seal(engine=None) -> int:
     """Seal every committed event not sealed yet, in id order; how many were sealed."""
     engine = engine or db.engine
@@ -78,16 +85,15 @@ def seal(engine=None) -> int:
                 .order_by(AuditEvent.id)
                 .limit(BATCH)
             ).all()
+            seals = []
             for row in rows:
                 seq += 1
                 last_for_row = digest(last, row)
-                connection.execute(
-                    update(AuditEvent)
-                    .where(AuditEvent.id == row.id)
-                    .values(seq=seq, prev_hash=last, hash=last_for_row)
-                )
+                seals.append({"row_id": row.id, "s": seq, "p": last, "h": last_for_row})
                 last = last_for_row
             if rows:
+                # One statement for the batch (executemany): the head's lock is held briefly.
+                connection.execute(_SEAL, seals)
                 connection.execute(
                     update(AuditChain)
                     .where(AuditChain.id == 1)

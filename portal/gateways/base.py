@@ -109,6 +109,10 @@ class GatewayResult:
     # The provider took the request and tells its outcome later, by webhook (Adyen's "received",
     # a pending Stripe refund): asked, not done.
     awaiting_confirmation: bool = False
+    # HTTP 429, Too Many Requests: the gateway did nothing and asks to be called again, after
+    # `retry_after` seconds where it says (Retry-After). A run sends the same call again later.
+    slow_down: bool = False
+    retry_after: float | None = None
 
     def with_raw(self, raw: dict[str, Any]) -> GatewayResult:
         return replace(self, raw=raw)
@@ -406,6 +410,9 @@ class Gateway:
             body = self._text(response, raw)
             result = self.interpret(response.status_code, dict(response.headers), body, operation)
             stored_body = self.scrub(body)
+            if response.status_code == 429:
+                wait = transport.retry_after(response.headers.get("Retry-After"))
+                result = replace(result, slow_down=True, retry_after=wait)
         except Exception as exc:
             result = self.unreadable(f"the answer could not be read ({type(exc).__name__}: {exc})")
             stored_body = None

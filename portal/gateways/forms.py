@@ -25,6 +25,9 @@ class GatewayForm(FlaskForm):
     deadline_seconds = DecimalField(
         "Deadline (seconds)", places=3, validators=[Optional()]
     )  # empty: 120 s (at least the timeout), or the saved one
+    rate_limit = DecimalField(
+        "Rate limit (requests per second)", places=2, validators=[Optional()]
+    )  # empty: none of its own (its calls in flight still apply)
     enabled = BooleanField("Enabled: runs may charge through it", default=True)
     resend_after_timeout = BooleanField(
         "Send a call that timed out once more, with the same key (only where the provider makes a"

@@ -29,6 +29,9 @@ class Gateway(db.Model):
         Numeric(8, 3), default=Decimal(120), server_default="120"
     )
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Requests per second the provider allows this account (None: no limit of its own); a run
+    # keeps to it besides the calls in flight (portal/runs/pace.py).
+    rate_limit: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     # A supervisor's choice, allowed only where the plugin's mapping declares a repeated key safe:
     # a call that timed out is sent once more with the same key (calls.Call.make).
     resend_after_timeout: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -96,6 +96,7 @@ def save_gateway(
     actor,
     gateway: GatewayRow | None = None,
     resend_after_timeout: bool = False,
+    rate_limit: Decimal | None = None,
 ) -> GatewayRow:
     """Create a gateway, or update one; a credential left empty on update keeps its old value,
     but only while the URL's scheme, host and port stay: credentials belong to the address they
@@ -108,6 +109,12 @@ def save_gateway(
         default = max(timeout, Decimal(120)) if timeout.is_finite() else Decimal(120)
         deadline = gateway.deadline_seconds if gateway else default
     _check(plugin, name, base_url, timeout, deadline, gateway.id if gateway else None)
+    if rate_limit is not None and not (
+        rate_limit.is_finite() and Decimal("0.1") <= rate_limit <= Decimal(10000)
+    ):
+        raise DomainError(
+            "The rate limit must be between 0.1 and 10000 requests a second, or empty for none"
+        )
     retry = registry.shipped_mapping(plugin).retry
     if resend_after_timeout and not retry.resend_after_timeout:
         raise DomainError(
@@ -135,6 +142,7 @@ def save_gateway(
     gateway.timeout_seconds, gateway.enabled = timeout, enabled
     gateway.deadline_seconds = deadline
     gateway.resend_after_timeout = resend_after_timeout
+    gateway.rate_limit = rate_limit
     gateway.credentials = merged
     db.session.flush()
     audit.record(
@@ -154,6 +162,7 @@ def _public(gateway: GatewayRow) -> dict:
         "deadline_seconds": str(gateway.deadline_seconds),
         "enabled": gateway.enabled,
         "resend_after_timeout": gateway.resend_after_timeout,
+        "rate_limit": None if gateway.rate_limit is None else str(gateway.rate_limit),
     }
 
 

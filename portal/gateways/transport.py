@@ -13,11 +13,13 @@ alike.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import heapq
 import itertools
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -191,3 +193,20 @@ def read_capped(response, limit: int = MAX_ANSWER_BYTES) -> bytes:
             raise AnswerTooLong(f"more than {limit:,} bytes")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """The seconds a Retry-After header asks to wait: a number of seconds or an HTTP date;
+    None when there is none or it cannot be read."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -25,10 +25,11 @@ def lock_invoice(invoice_id: int) -> Invoice:
     return invoice
 
 
-def lock_invoices(invoice_ids) -> dict[int, Invoice]:
+def lock_invoices(invoice_ids, *, rows: bool = False) -> dict:
     """Take the row locks of these invoices for the rest of the database transaction, in id
     order (so that two writers never wait on each other in a circle), and read them fresh; an id
-    with no invoice is left out.
+    with no invoice is left out. `rows`: plain rows (a run's window reads many and changes none)
+    instead of the ORM's objects.
 
     PostgreSQL locks the rows with SELECT ... FOR UPDATE. SQLite has no row locks: a no-op UPDATE
     of an unindexed column takes its database write lock. Either way the same code serializes two
@@ -37,7 +38,7 @@ def lock_invoices(invoice_ids) -> dict[int, Invoice]:
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}
-    query = select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id)
+    query = select(Invoice.__table__ if rows else Invoice).where(Invoice.id.in_(ids))
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
             update(Invoice)
@@ -46,9 +47,11 @@ def lock_invoices(invoice_ids) -> dict[int, Invoice]:
             .execution_options(synchronize_session=False)
         )
     else:
-        query = query.with_for_update()
-    rows = db.session.scalars(query.execution_options(populate_existing=True))
-    return {invoice.id: invoice for invoice in rows}
+        query = query.order_by(Invoice.id).with_for_update()
+    if rows:
+        return {row.id: row for row in db.session.execute(query)}
+    found = db.session.scalars(query.execution_options(populate_existing=True))
+    return {invoice.id: invoice for invoice in found}
 
 
 DEFAULT_RETRY_DAYS = [1, 3, 7]

@@ -41,7 +41,7 @@ def claim_many(
     """Step 1 for a window of invoices, in one database transaction committed before any call:
     each invoice's lock, its eligibility read as `claim` reads it for one, and a Pending charge
     recorded for each eligible one. Returns each invoice's call, or why it was skipped."""
-    locked = invoices.lock_invoices(invoice_ids)
+    locked = invoices.lock_invoices(invoice_ids, rows=True)
     if run is not None and _cancelled(run.id):
         # Calls waiting for their turn when a supervisor cancelled: none of them leaves.
         db.session.rollback()

@@ -60,6 +60,8 @@ class PaymentRun(db.Model):
     # With a broker: when the run was last handed to it, and why that failed if it did.
     dispatched_at: Mapped[datetime | None]
     dispatch_error: Mapped[str | None] = mapped_column(Text)
+    # The gateway answered 429 (Too Many Requests): its calls wait until then, and are sent again.
+    rate_limited_until: Mapped[datetime | None]
     chunk_count: Mapped[int] = mapped_column(default=0, server_default="0")
     selected_count: Mapped[int] = mapped_column(default=0)
     processed_count: Mapped[int] = mapped_column(default=0)
@@ -85,6 +87,17 @@ class PaymentRun(db.Model):
     @property
     def is_active(self) -> bool:
         return self.state in RunState.active()
+
+    @property
+    def rate_limit_note(self) -> str:
+        """While a gateway's 429 pause lasts: what the run waits for, in a clerk's words."""
+        until = self.rate_limited_until
+        if not self.is_active or until is None or until <= clock.now():
+            return ""
+        return (
+            "Waiting for the gateway's rate limit: it answered 429 (Too Many Requests), so its"
+            f" calls pause and are sent again, with the same keys, from {clock.shown(until)}."
+        )
 
     def describe_filter(self) -> str:
         if self.follows_run_id:

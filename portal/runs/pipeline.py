@@ -4,9 +4,10 @@ together, their calls in flight at once, their answers written back in batches.
 The guarantee is the one of a single charge (record before call): every call is committed as
 Pending before it is made. What changes is how many share a database transaction:
 
-- a window (up to the free calls in flight of a gateway) is locked, checked and recorded in one
-  transaction, `charging.claim_many`;
-- the calls go out from a pool of threads that touch no database, at most C per gateway;
+- a window (up to 2 C invoices of a gateway) is locked, checked and recorded in one transaction,
+  `charging.claim_many`;
+- the calls go out from the gateway's line, C at a time, at its pace (its rate limit, and its
+  429 pauses), by threads that touch no database (runs/senders.py);
 - the answers, each with its status's action, are written back by `charging.finish_charges`, one
   transaction per batch, at least every SETTLE_ANSWER_BATCH answers or SETTLE_ANSWER_FLUSH_SECONDS.
 
@@ -18,16 +19,21 @@ that fails is done again one invoice at a time, so that one invoice's trouble st
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from portal import clock
 from portal.extensions import db
+from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
 from portal.runs import charging, eligibility
 from portal.runs.models import PaymentRun, RunSkip, RunState
+from portal.runs.pace import Pace
+from portal.runs.senders import Paused, Senders, Sent
 from portal.runs.service import (
     NOT_ATTEMPTED_CANCELLED,
     NOT_ATTEMPTED_ERROR,
@@ -46,7 +52,8 @@ READ_SLICE = 1000
 
 
 class ChargeLoop:
-    """One chunk's invoices, charged by this thread with its pool of calls."""
+    """One chunk's invoices: this thread claims windows and writes answers, the run's senders
+    (runs/senders.py) make the calls."""
 
     def __init__(self, app, run_id: int, owner, ids: list[int]):
         self.run_id, self.owner = run_id, owner
@@ -55,16 +62,19 @@ class ChargeLoop:
         self.per_gateway = max(1, app.config["SETTLE_GATEWAY_CONCURRENCY"])
         self.batch = max(1, app.config["SETTLE_ANSWER_BATCH"])
         self.flush_after = float(app.config["SETTLE_ANSWER_FLUSH_SECONDS"])
-        self.attempted = 0  # calls made or in flight, for a capped run
+        self.attempted = 0  # calls made or claimed, for a capped run
         if owner.attempt > 1:
             # Taken over or resumed: go on after what the earlier worker charged or skipped.
             done, self.attempted = considered(run_id, ids)
             ids = [i for i in ids if i not in done]
         self.queues = _by_gateway(ids)
+        paces = {
+            gateway_id: Pace(float(rate) if rate else None)
+            for gateway_id, rate in db.session.execute(select(Gateway.id, Gateway.rate_limit))
+        }
         db.session.rollback()  # no transaction stays open while the calls are made
-        self.in_flight: set[Future] = set()
-        self.busy: dict[int, int] = {}  # calls in flight per gateway
-        self.held: dict[int, deque[tuple[int, Call]]] = {}  # claimed, waiting for a free call
+        self.senders = Senders(self.per_gateway, paces, f"run-{run_id}")
+        self.outstanding: dict[int, int] = {}  # claimed, answer not yet back, per gateway
         self.answers: list[tuple[int, object, int]] = []
         self.answers_since = 0.0
         self.skips: list[RunSkip] = []
@@ -72,24 +82,24 @@ class ChargeLoop:
         self.errors: list[str] = []
         self.cancelled = False
         self._checked_at = 0.0
+        self._paused_note_at = 0.0
 
     # The loop ------------------------------------------------------------------------------
 
     def run(self) -> list[str]:
         """Charge every invoice (or up to the cap, or until cancelled); returns the errors."""
-        width = self.per_gateway * max(1, len(self.queues))
-        with ThreadPoolExecutor(min(width, 64), thread_name_prefix=f"run-{self.run_id}") as pool:
+        try:
             while True:
                 if self._may_claim():
-                    self._fill(pool)
-                if not self.in_flight:
+                    self._fill()
+                if not any(self.outstanding.values()):
                     if self._may_claim() and self._waiting():
                         continue  # the whole window was skipped: claim the next
                     break
-                done, _ = wait(self.in_flight, self._until_flush(), FIRST_COMPLETED)
-                for future in done:
-                    self._collect(future, pool)
+                self._take_answers()
                 self._flush()
+        finally:
+            self.senders.close()
         self._flush(force=True)
         self._close()
         return self.errors
@@ -111,25 +121,27 @@ class ChargeLoop:
 
     # Claiming a window ---------------------------------------------------------------------
 
-    def _fill(self, pool: ThreadPoolExecutor) -> None:
-        """Claim one window: for each gateway whose claimed calls are all in flight (C at most),
-        its next C invoices, which wait for their turn while those calls are made, within the
-        cap. So a window is claimed while the one before it is at the gateway."""
+    def _fill(self) -> None:
+        """Claim one window: for each gateway with at most C calls claimed and unanswered, its
+        next invoices up to 2 C, within the cap. So the next window waits in the gateway's
+        line while the one before it is at the gateway, and its calls never wait for this
+        thread."""
         room = (self.limit - self.attempted) if self.limit else None
         window: list[int] = []
-        for gateway_id, queue in self.queues.items():
-            if not queue:
+        for gateway_id, waiting in self.queues.items():
+            if not waiting:
                 continue
             if gateway_id == NO_GATEWAY:
-                free = len(queue)
+                take = len(waiting)
             else:
-                if self.held.get(gateway_id):
+                outstanding = self.outstanding.get(gateway_id, 0)
+                if outstanding > self.per_gateway:
                     continue
-                free = 2 * self.per_gateway - self.busy.get(gateway_id, 0)
-            take = min(free, len(queue), READ_SLICE)
+                take = 2 * self.per_gateway - outstanding
+            take = min(take, len(waiting), READ_SLICE)
             if room is not None:
                 take = min(take, room - len(window))
-            window += [queue.popleft() for _ in range(max(0, take))]
+            window += [waiting.popleft() for _ in range(max(0, take))]
         if not window:
             return
         for invoice_id, outcome in self._claim(window).items():
@@ -139,8 +151,9 @@ class ChargeLoop:
                     self.cancelled = True
             else:
                 self.attempted += 1
-                self.held.setdefault(outcome.gateway_id, deque()).append((invoice_id, outcome))
-        self._send_held(pool)
+                gateway_id = outcome.gateway_id
+                self.outstanding[gateway_id] = self.outstanding.get(gateway_id, 0) + 1
+                self.senders.send(gateway_id, invoice_id, outcome)
 
     def _claim(self, window: list[int]) -> dict[int, Call | str]:
         try:
@@ -156,31 +169,48 @@ class ChargeLoop:
             self.errors.append(trouble(f"invoice id {window[0]}", exc))
             return {window[0]: NOT_ATTEMPTED_ERROR}
 
-    def _send_held(self, pool: ThreadPoolExecutor) -> None:
-        for gateway_id, held in self.held.items():
-            while held and self.busy.get(gateway_id, 0) < self.per_gateway:
-                invoice_id, call = held.popleft()
-                self.busy[gateway_id] = self.busy.get(gateway_id, 0) + 1
-                future = pool.submit(call.make)
-                future.invoice_id, future.call = invoice_id, call
-                self.in_flight.add(future)
-
     # Answers -------------------------------------------------------------------------------
 
-    def _collect(self, future: Future, pool: ThreadPoolExecutor) -> None:
-        self.in_flight.discard(future)
-        call: Call = future.call
-        self.busy[call.gateway_id] -= 1
+    def _take_answers(self) -> None:
+        """Wait for the next answer (at most until a batch is due), then take all that came."""
         try:
-            result = future.result()
-        except Exception as exc:  # its Pending row stays: recovery asks the gateway
-            log.exception("payment run #%s: invoice %s failed", self.run_id, future.invoice_id)
-            self.errors.append(trouble(f"invoice id {future.invoice_id}", exc))
-        else:
-            if not self.answers:
-                self.answers_since = time.monotonic()
-            self.answers.append((call.txn_id, result, future.invoice_id))
-        self._send_held(pool)
+            item = self.senders.results.get(timeout=self._until_flush())
+        except queue.Empty:
+            return
+        while True:
+            self._take(item)
+            try:
+                item = self.senders.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _take(self, item: Sent | Paused) -> None:
+        if isinstance(item, Paused):
+            self._note_pause(item.seconds)
+            return
+        call = item.call
+        self.outstanding[call.gateway_id] -= 1
+        if item.error is not None:  # its Pending row stays: recovery asks the gateway
+            log.error("payment run #%s: invoice %s failed", self.run_id, item.invoice_id,
+                      exc_info=item.error)  # fmt: skip
+            self.errors.append(trouble(f"invoice id {item.invoice_id}", item.error))
+            return
+        if not self.answers:
+            self.answers_since = time.monotonic()
+        self.answers.append((call.txn_id, item.result, item.invoice_id))
+
+    def _note_pause(self, seconds: float) -> None:
+        """The run's page says it waits for the gateway's rate limit, until when (at most one
+        write a second)."""
+        if time.monotonic() - self._paused_note_at < 1.0:
+            return
+        self._paused_note_at = time.monotonic()
+        db.session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == self.run_id)
+            .values(rate_limited_until=clock.now() + timedelta(seconds=seconds))
+        )
+        db.session.commit()
 
     def _until_flush(self) -> float | None:
         if not self.answers:
@@ -191,7 +221,7 @@ class ChargeLoop:
         return bool(self.answers) and (
             len(self.answers) >= self.batch
             or time.monotonic() - self.answers_since >= self.flush_after
-            or not self.in_flight
+            or not any(self.outstanding.values())
         )
 
     def _flush(self, force: bool = False) -> None:
@@ -235,7 +265,7 @@ class ChargeLoop:
         db.session.commit()
 
     def _close(self) -> None:
-        left = [i for queue in self.queues.values() for i in queue]
+        left = [i for waiting in self.queues.values() for i in waiting]
         if self.owner.lost or not left:
             return
         if self.cancelled:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -69,11 +72,38 @@ class Drop(Exception):
 class Faults:
     """The server-wide fault settings, and the event that ends every hang when the server stops."""
 
-    def __init__(self, hang_seconds: float = 30.0, latency: float = 0.0):
+    def __init__(self, hang_seconds: float = 30.0, latency: float = 0.0,
+                 rate_limit: int | None = None, retry_after: int = 1):  # fmt: skip
         self.hang_seconds = hang_seconds
         # Every answer waits this long first: a gateway's ordinary latency, for benchmarks.
         self.latency = latency
+        # Requests a second every emulation answers, as a provider's rate limit does; past it,
+        # HTTP 429 with Retry-After, and nothing done (None: no limit).
+        self.rate_limit, self.retry_after = rate_limit, retry_after
+        self.refused = 0  # requests answered 429
+        self._recent: deque[float] = deque()
+        self._counting = threading.Lock()
         self.stopping = threading.Event()
+
+    def limit_rate(self, per_second: int | None) -> None:
+        """A new rate limit, counted afresh (tests)."""
+        with self._counting:
+            self.rate_limit, self.refused = per_second, 0
+            self._recent.clear()
+
+    def over_rate_limit(self) -> bool:
+        """Whether this request is one too many within the last second (counted when it is not)."""
+        if not self.rate_limit:
+            return False
+        now = time.monotonic()
+        with self._counting:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.rate_limit:
+                self.refused += 1
+                return True
+            self._recent.append(now)
+            return False
 
 
 GARBAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -112,7 +142,18 @@ class Emulator:
             return Response(GARBAGE, status=200, mimetype="text/html")
         return response
 
+    def too_many_requests(self) -> Response:
+        """HTTP 429: the request was not handled; call again after Retry-After seconds."""
+        return Response(
+            json.dumps({"error": {"type": "rate_limit_error", "code": "rate_limit",
+                                  "message": "Too many requests"}}),
+            status=429, mimetype="application/json",
+            headers={"Retry-After": str(self.faults.retry_after)},
+        )  # fmt: skip
+
     def __call__(self, environ, start_response):
+        if self.faults.over_rate_limit():
+            return self.too_many_requests()(environ, start_response)
         try:
             response = self.handle(Request(environ))
         except Drop:

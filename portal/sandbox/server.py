@@ -53,9 +53,9 @@ class SandboxServer:
 
     def __init__(self, host="127.0.0.1", port=0, *, ledger_path=":memory:", settle_after=120.0,
                  hang_seconds=30.0, latency=0.0, webhook_delay=1.0, webhook_twice=0.0,
-                 webhook_disorder=0.0):  # fmt: skip
+                 webhook_disorder=0.0, rate_limit=None):  # fmt: skip
         self.ledger = Ledger(ledger_path, settle_after=settle_after)
-        self.faults = Faults(hang_seconds, latency)
+        self.faults = Faults(hang_seconds, latency, rate_limit)
         self.webhooks = WebhookSender(webhook_delay, webhook_twice, webhook_disorder)
         apps = {
             name: cls(self.ledger, self.faults, self.webhooks) for name, cls in emulators().items()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
 from portal import clock
@@ -27,6 +27,7 @@ from portal.extensions import db
 from portal.gateways.base import GatewayRequest, GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
+from portal.money import Money
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction
 
@@ -78,35 +79,7 @@ def resend_within(gateway, plugin) -> float | None:
     return None
 
 
-def record(**fields) -> Call:
-    """Step 1: a Pending transaction with its idempotency key. The caller commits it before
-    making the call."""
-    return record_many([fields])[0]
-
-
-def record_many(items: list[dict]) -> list[Call]:
-    """Step 1 for a window of calls: their Pending transactions in one flush (one INSERT), each
-    with the fields `pending_row` takes. The caller commits them before making any call."""
-    txns = [pending_row(**fields) for fields in items]
-    db.session.add_all(txns)
-    db.session.flush()
-    calls = []
-    for txn in txns:
-        plugin = plugin_for(txn.gateway)
-        calls.append(
-            Call(
-                txn.id,
-                plugin,
-                txn.operation,
-                request_for(txn),
-                resend_within(txn.gateway, plugin),
-                txn.gateway_id,
-            )  # fmt: skip
-        )
-    return calls
-
-
-def pending_row(
+def record(
     *,
     operation: Operation,
     invoice,
@@ -118,34 +91,88 @@ def pending_row(
     parent: PaymentTransaction | None = None,
     reference: str | None = None,
     actor=None,
-) -> PaymentTransaction:
-    return PaymentTransaction(
-        operation=operation.value,
-        invoice_id=invoice.id,
-        run_id=getattr(run, "id", None),
-        gateway_id=gateway.id,
-        payment_method_id=getattr(method, "id", None),
-        parent_id=getattr(parent, "id", None),
-        provider_reference=reference,
-        amount=amount,
-        currency=currency,
-        idempotency_key=new_idempotency_key(),
-        requested_at=clock.now(),
-        created_by_id=getattr(actor, "id", None),
-    )
+) -> Call:
+    """Step 1: a Pending transaction with its idempotency key. The caller commits it before
+    making the call."""
+    fields = dict(operation=operation, invoice=invoice, gateway=gateway, amount=amount,
+                  currency=currency, run=run, method=method, parent=parent, reference=reference,
+                  actor=actor)  # fmt: skip
+    return record_many([fields])[0]
+
+
+def record_many(items: list[dict]) -> list[Call]:
+    """Step 1 for a window of calls: their Pending transactions in one INSERT (SQLAlchemy Core,
+    no unit of work: a run records thousands), each described by the fields `record` takes. The
+    caller commits them before making any call."""
+    now = clock.now()
+    rows = [
+        {
+            "operation": f["operation"].value,
+            "invoice_id": f["invoice"].id,
+            "run_id": getattr(f.get("run"), "id", None),
+            "gateway_id": f["gateway"].id,
+            "payment_method_id": getattr(f.get("method"), "id", None),
+            "parent_id": getattr(f.get("parent"), "id", None),
+            "provider_reference": f.get("reference"),
+            "amount": f["amount"],
+            "currency": f["currency"],
+            "idempotency_key": new_idempotency_key(),
+            "status": GatewayStatus.PENDING.value,
+            "requested_at": now,
+            "created_by_id": getattr(f.get("actor"), "id", None),
+        }
+        for f in items
+    ]
+    ids = db.session.scalars(
+        insert(PaymentTransaction).returning(PaymentTransaction.id, sort_by_parameter_order=True),
+        rows,
+    ).all()
+    plugins: dict[int, object] = {}
+    recorded = []
+    for fields, row, txn_id in zip(items, rows, ids, strict=True):
+        gateway = fields["gateway"]
+        if gateway.id not in plugins:
+            plugins[gateway.id] = plugin_for(gateway)
+        plugin = plugins[gateway.id]
+        parent = fields.get("parent")
+        request = build_request(
+            row["operation"], row["idempotency_key"], fields["invoice"].number,
+            Money(row["amount"], row["currency"]),
+            fields.get("method") or (parent.payment_method if parent else None),
+            row["provider_reference"], parent,
+        )  # fmt: skip
+        recorded.append(
+            Call(
+                txn_id,
+                plugin,
+                row["operation"],
+                request,
+                resend_within(gateway, plugin),
+                gateway.id,
+            )  # fmt: skip
+        )
+    return recorded
 
 
 def request_for(txn: PaymentTransaction) -> GatewayRequest:
+    """The request a recorded transaction describes."""
     parent = txn.parent
     # A refund may need the charge's stored payment method (Authorize.Net refunds by profile).
     method = txn.payment_method or (parent.payment_method if parent else None)
+    return build_request(txn.operation, txn.idempotency_key, txn.invoice.number, txn.money,
+                         method, txn.provider_reference, parent)  # fmt: skip
+
+
+def build_request(
+    operation: str, key: str, order_id: str, money: Money, method, reference: str | None, parent
+) -> GatewayRequest:
     return GatewayRequest(
-        operation=txn.operation,
-        idempotency_key=txn.idempotency_key,
-        order_id=txn.invoice.number,
-        amount=txn.money if txn.operation != Operation.LOOKUP else None,
+        operation=operation,
+        idempotency_key=key,
+        order_id=order_id,
+        amount=money if operation != Operation.LOOKUP else None,
         token=method.token if method else None,
-        reference=txn.provider_reference or (parent.provider_reference if parent else None),
+        reference=reference or (parent.provider_reference if parent else None),
         original_key=parent.idempotency_key if parent else None,
         original_at=parent.requested_at if parent else None,
     )

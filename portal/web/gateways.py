@@ -110,6 +110,7 @@ def _edit(plugin: str, gateway: Gateway | None):
                 deadline=form.deadline_seconds.data,
                 enabled=form.enabled.data,
                 resend_after_timeout=form.resend_after_timeout.data,
+                rate_limit=form.rate_limit.data,
                 credentials={n: form[f"credential_{n}"].data or "" for n in names},
                 actor=current_user,
                 gateway=gateway,

@@ -162,4 +162,5 @@ def progress(run_id: int):
     data = {f: getattr(run, f) for f in fields}
     data["percent"] = run.progress_percent
     data["active"] = run.is_active
+    data["rate_limit_note"] = run.rate_limit_note
     return jsonify(data)

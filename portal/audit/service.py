@@ -22,7 +22,8 @@ SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, th
 def record(action: str, entity, *, actor=None, before=None, after=None, note=None) -> AuditEvent:
     """An event about `entity`, written with the database transaction. An entity not written yet
     (a payment among a batch of answers) has no id: its event waits for the flush that gives it
-    one, so that a batch needs no flush per record."""
+    one, so that a batch needs no flush per record; so does an event whose `after` names such a
+    record (the record itself, whose id it then keeps)."""
     event = AuditEvent(
         at=clock.now(),
         actor_id=getattr(actor, "id", None),
@@ -33,11 +34,16 @@ def record(action: str, entity, *, actor=None, before=None, after=None, note=Non
         after=after,
         note=note,
     )
-    if entity.id is None:
+    if entity.id is None or any(_unwritten(v) for v in (after or {}).values()):
         db.session.info.setdefault(_WAITING, []).append((event, entity))
     else:
         db.session.add(event)
     return event
+
+
+def _unwritten(value) -> bool:
+    """A record (a payment) named in an event's `after` before the flush that gives it an id."""
+    return hasattr(value, "__tablename__") and value.id is None
 
 
 _WAITING = "audit_waiting_for_ids"
@@ -52,10 +58,15 @@ def _give_ids(session, flush_context) -> None:
         return
     session.info[_WAITING] = []
     for audit_event, entity in waiting:
-        if entity.id is None:
+        after = audit_event.after or {}
+        if entity.id is None or any(_unwritten(v) for v in after.values()):
             session.info[_WAITING].append((audit_event, entity))
             continue
         audit_event.entity_id = entity.id
+        if after:
+            audit_event.after = {
+                k: v.id if hasattr(v, "__tablename__") else v for k, v in after.items()
+            }
         session.add(audit_event)
 
 

@@ -82,7 +82,8 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
         invoice,
         actor=actor,
         before={"balance": str(before)},
-        after={"balance": str(invoice.balance), "payment_id": payment.id, "amount": str(amount)},
+        # The payment itself, not its id: a payment not yet written gets it with the next flush.
+        after={"balance": str(invoice.balance), "payment_id": payment, "amount": str(amount)},
     )
     return allocation
 

@@ -77,11 +77,9 @@ def claim_many(
     except IntegrityError:
         # The unique in-flight index: another run recorded a charge for one of them meanwhile.
         db.session.rollback()
-        if len(invoice_ids) == 1:
-            return {invoice_ids[0]: "charged by another run in progress"}
-        for invoice_id in invoice_ids:  # one at a time, so that only that one is skipped
-            outcome.update(claim_many([invoice_id], run, rf))
-        return outcome
+        if len(invoice_ids) > 1:
+            raise  # the caller claims them one at a time, so that only that one is skipped
+        return {invoice_ids[0]: "charged by another run in progress"}
     outcome.update(zip(charged, recorded, strict=True))
     return outcome
 
@@ -97,6 +95,22 @@ def _cancelled(run_id: int) -> bool:
 def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = None) -> None:
     """Step 3: a charge's answer and its status's action, in one database transaction."""
     finish_charges([(txn_id, result, invoice_id)])
+
+
+NEVER_SENT = "Never sent: the run stopped first"
+
+
+def close_unsent(charges: list[tuple[int, int]], reason: str) -> None:
+    """Charges (transaction id, invoice id) a run recorded and then never sent, because it was
+    cancelled or its chunk taken over first: each a System Fail that moved nothing, finalized as
+    it is answered, so that its policy counts it on its run and locks nothing."""
+    result = GatewayResult(GatewayStatus.SYSTEM_FAIL, None, reason, reason=reason, sent=False)
+
+    def closed(txn: PaymentTransaction, answer: GatewayResult) -> None:
+        txn.finalization, txn.finalized_at = NEVER_SENT, txn.answered_at
+        apply_policy(txn, answer)
+
+    calls.answer_many([(txn_id, result, invoice_id) for txn_id, invoice_id in charges], closed)
 
 
 def finish_charges(answers: list[tuple[int, GatewayResult, int | None]]) -> None:

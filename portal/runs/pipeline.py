@@ -47,8 +47,15 @@ log = logging.getLogger(__name__)
 
 # No gateway known (no payment method): the claim skips these, so they take no call in flight.
 NO_GATEWAY = 0
+# How often the run looks whether it was cancelled: calls claimed and not yet sent may still
+# leave within about twice this after a supervisor's cancel, none after.
+CHECK_EVERY = 0.2
 # How many ids one query reads, well within SQLite's limit on bound parameters.
 READ_SLICE = 1000
+UNSENT_REASON = (
+    "Request not sent: the run was cancelled (or its chunk taken over) before this call's turn;"
+    " nothing moved and the invoice stays as it was"
+)
 
 
 class ChargeLoop:
@@ -77,6 +84,7 @@ class ChargeLoop:
         self.outstanding: dict[int, int] = {}  # claimed, answer not yet back, per gateway
         self.answers: list[tuple[int, object, int]] = []
         self.answers_since = 0.0
+        self.unsent: list[tuple[int, int]] = []  # recorded, then stopped before their turn
         self.skips: list[RunSkip] = []
         self.skips_since = time.monotonic()
         self.errors: list[str] = []
@@ -87,32 +95,52 @@ class ChargeLoop:
     # The loop ------------------------------------------------------------------------------
 
     def run(self) -> list[str]:
-        """Charge every invoice (or up to the cap, or until cancelled); returns the errors."""
+        """Charge every invoice (or up to the cap, or until cancelled); returns the errors.
+
+        Whatever stops it, every answer that came back is written and every invoice it did not
+        reach is listed before it returns (or raises)."""
+        failed = True
         try:
-            while True:
-                if self._may_claim():
-                    self._fill()
-                if not any(self.outstanding.values()):
-                    if self._may_claim() and self._waiting():
-                        continue  # the whole window was skipped: claim the next
-                    break
-                self._take_answers()
-                self._flush()
+            self._loop()
+            failed = False
         finally:
+            if failed:
+                self.senders.stop()
             self.senders.close()
-        self._flush(force=True)
-        self._close()
+            try:
+                self._take_answers(wait=False)
+                self._flush(force=True)
+                self._close(failed)
+            except Exception:
+                if not failed:
+                    raise
+                log.exception("payment run #%s: what came back could not be written", self.run_id)
+                db.session.rollback()
         return self.errors
 
+    def _loop(self) -> None:
+        while True:
+            if self._may_claim():
+                self._fill()
+            if not any(self.outstanding.values()):
+                if self._may_claim() and self._waiting():
+                    continue  # the whole window was skipped: claim the next
+                return
+            self._take_answers()
+            self._flush()
+
     def _may_claim(self) -> bool:
-        return not self._stopped() and not (self.limit and self.attempted >= self.limit)
+        if self._stopped():
+            self.senders.stop()  # what is claimed and not sent yet stays unsent
+            return False
+        return not (self.limit and self.attempted >= self.limit)
 
     def _waiting(self) -> bool:
         return any(self.queues.values())
 
     def _stopped(self) -> bool:
-        """Cancelled, or taken over: read at most every 0.2 s."""
-        if not self.cancelled and time.monotonic() - self._checked_at >= 0.2:
+        """Cancelled, or taken over: read at most every CHECK_EVERY seconds."""
+        if not self.cancelled and time.monotonic() - self._checked_at >= CHECK_EVERY:
             state = db.session.scalar(select(PaymentRun.state).where(PaymentRun.id == self.run_id))
             db.session.rollback()
             self.cancelled = state == RunState.CANCELLED
@@ -145,6 +173,8 @@ class ChargeLoop:
         if not window:
             return
         for invoice_id, outcome in self._claim(window).items():
+            if outcome is None:
+                continue
             if isinstance(outcome, str):
                 self._skip(invoice_id, outcome)
                 if outcome == charging.CANCELLED_BEFORE_ITS_TURN:
@@ -155,26 +185,33 @@ class ChargeLoop:
                 self.outstanding[gateway_id] = self.outstanding.get(gateway_id, 0) + 1
                 self.senders.send(gateway_id, invoice_id, outcome)
 
-    def _claim(self, window: list[int]) -> dict[int, Call | str]:
+    def _claim(self, window: list[int]) -> dict[int, Call | str | None]:
+        """Each invoice's call, or why it was skipped (None: neither, its charge is recorded
+        and recovery finishes it)."""
         try:
             return charging.claim_many(window, self.payment_run, self.rf)
         except Exception as exc:  # one invoice's trouble must not stop the run
             db.session.rollback()
             if len(window) > 1:
-                outcome: dict[int, Call | str] = {}
+                outcome: dict[int, Call | str | None] = {}
                 for invoice_id in window:  # one at a time: only the troubled one is left out
                     outcome.update(self._claim([invoice_id]))
                 return outcome
             log.exception("payment run #%s: invoice %s failed", self.run_id, window[0])
             self.errors.append(trouble(f"invoice id {window[0]}", exc))
+            if considered(self.run_id, [window[0]])[0]:
+                return {window[0]: None}  # recorded after all (its commit failed late)
             return {window[0]: NOT_ATTEMPTED_ERROR}
 
     # Answers -------------------------------------------------------------------------------
 
-    def _take_answers(self) -> None:
+    def _take_answers(self, *, wait: bool = True) -> None:
         """Wait for the next answer (at most until a batch is due), then take all that came."""
         try:
-            item = self.senders.results.get(timeout=self._until_flush())
+            if wait:
+                item = self.senders.results.get(timeout=self._until_flush())
+            else:
+                item = self.senders.results.get_nowait()
         except queue.Empty:
             return
         while True:
@@ -190,6 +227,9 @@ class ChargeLoop:
             return
         call = item.call
         self.outstanding[call.gateway_id] -= 1
+        if item.unsent:
+            self.unsent.append((call.txn_id, item.invoice_id))
+            return
         if item.error is not None:  # its Pending row stays: recovery asks the gateway
             log.error("payment run #%s: invoice %s failed", self.run_id, item.invoice_id,
                       exc_info=item.error)  # fmt: skip
@@ -205,17 +245,23 @@ class ChargeLoop:
         if time.monotonic() - self._paused_note_at < 1.0:
             return
         self._paused_note_at = time.monotonic()
-        db.session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == self.run_id)
-            .values(rate_limited_until=clock.now() + timedelta(seconds=seconds))
-        )
-        db.session.commit()
+        try:
+            db.session.execute(
+                update(PaymentRun)
+                .where(PaymentRun.id == self.run_id)
+                .values(rate_limited_until=clock.now() + timedelta(seconds=seconds))
+            )
+            db.session.commit()
+        except Exception:  # only a note on the page: the run goes on
+            log.exception("payment run #%s: the rate limit note was not written", self.run_id)
+            db.session.rollback()
 
-    def _until_flush(self) -> float | None:
+    def _until_flush(self) -> float:
+        """How long to wait for answers: until a batch is due, and never longer than the time
+        between two looks at whether the run was cancelled."""
         if not self.answers:
-            return None
-        return max(0.0, self.answers_since + self.flush_after - time.monotonic())
+            return CHECK_EVERY
+        return min(CHECK_EVERY, max(0.0, self.answers_since + self.flush_after - time.monotonic()))
 
     def _answers_due(self) -> bool:
         return bool(self.answers) and (
@@ -229,6 +275,9 @@ class ChargeLoop:
         if force or self._answers_due():
             answers, self.answers = self.answers, []
             self._write(answers)
+        if self.unsent:
+            unsent, self.unsent = self.unsent, []
+            charging.close_unsent(unsent, UNSENT_REASON)
         if self.skips and (force or time.monotonic() - self.skips_since >= 1.0):
             self._save_skips()
 
@@ -264,13 +313,15 @@ class ChargeLoop:
         )
         db.session.commit()
 
-    def _close(self) -> None:
+    def _close(self, failed: bool = False) -> None:
         left = [i for waiting in self.queues.values() for i in waiting]
         if self.owner.lost or not left:
             return
-        if self.cancelled:
-            for invoice_id in left:  # listed, so that a cancelled run's counts add up too
-                self._skip(invoice_id, NOT_ATTEMPTED_CANCELLED)
+        if self.cancelled or failed:
+            # Listed, so that the run's counts add up (its error says why it stopped).
+            reason = NOT_ATTEMPTED_CANCELLED if self.cancelled else NOT_ATTEMPTED_ERROR
+            for invoice_id in left:
+                self._skip(invoice_id, reason)
             self._save_skips()
         elif self.limit:
             # The cap stopped the run early: it considered only the others.

@@ -5,7 +5,8 @@ or claims the next window, the gateway's calls keep going.
 
 A call the gateway refused with 429 (Too Many Requests) did nothing there: it goes back to the
 front of its line, with the same idempotency key, after the pause the gateway asked for; only a
-call refused MOST_SLOW_DOWNS times is handed back with its 429 answer.
+call refused MOST_SLOW_DOWNS times is handed back with its 429 answer. Once the run is stopped
+(cancelled, or its chunk taken over), a call not sent yet is handed back unsent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from portal.gateways.base import GatewayResult
 from portal.runs.pace import MOST_SLOW_DOWNS, Pace
@@ -27,6 +28,7 @@ class Sent:
     call: Call
     result: GatewayResult | None
     error: Exception | None = None  # make() itself failed (a bug): the call stays Pending
+    unsent: bool = False  # stopped before its turn: never sent, so nothing moved
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Senders:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the paces and the refusal counts
         self._refusals: dict[int, int] = {}
+        self._stopped = threading.Event()
+        self._own = threading.local()  # each thread's copy of each plugin
 
     def send(self, gateway_id: int, invoice_id: int, call: Call) -> None:
         line = self._lines.get(gateway_id)
@@ -86,8 +90,13 @@ class Senders:
                 self._threads.append(thread)
         line.put((invoice_id, call))
 
+    def stop(self) -> None:
+        """The run was cancelled or its chunk taken over: a call not sent yet is handed back
+        unsent (the run closes it), one at the gateway finishes."""
+        self._stopped.set()
+
     def close(self) -> None:
-        """After every call was handed back: the threads end."""
+        """The threads end once their lines are empty (every call handed back)."""
         for line in self._lines.values():
             line.close()
         for thread in self._threads:
@@ -97,28 +106,42 @@ class Senders:
         pace = self.paces[gateway_id]
         while (item := line.get()) is not None:
             invoice_id, call = item
-            self._wait_for_turn(pace)
             try:
-                result, error = call.make(), None
-            except Exception as exc:  # handed back: the run lists it, recovery asks the gateway
-                result, error = None, exc
-            if result is not None and result.slow_down and self._refused(pace, call, result):
-                line.put(item, front=True)
-                continue
-            if result is not None:
+                if not self._wait_for_turn(pace):
+                    self.results.put(Sent(invoice_id, call, None, unsent=True))
+                    continue
+                result = self._mine(call).make()
+                if result.slow_down and self._refused(pace, call, result):
+                    line.put(item, front=True)
+                    continue
                 with self._lock:
                     pace.went_through()
-            self.results.put(Sent(invoice_id, call, result, error))
+                self.results.put(Sent(invoice_id, call, result))
+            except Exception as exc:  # handed back: the run lists it, recovery asks the gateway
+                self.results.put(Sent(invoice_id, call, None, exc))
 
-    def _wait_for_turn(self, pace: Pace) -> None:
-        while True:
+    def _mine(self, call: Call) -> Call:
+        """The call with this thread's own copy of its plugin: one HTTP session per thread and
+        gateway configuration, as everywhere else (gateways/service.py), so that a call's
+        deadline only ever cuts its own connection."""
+        copies = self._own.__dict__.setdefault("plugins", {})
+        shared = call.plugin
+        kept = copies.get(id(shared))
+        if kept is None or kept[0] is not shared:
+            kept = copies[id(shared)] = (shared, type(shared)(shared.config, shared.mapping))
+        return replace(call, plugin=kept[1])
+
+    def _wait_for_turn(self, pace: Pace) -> bool:
+        """Until the gateway's pace lets a request leave: True; False when stopped first."""
+        while not self._stopped.is_set():
             with self._lock:
                 now = time.monotonic()
                 wait = pace.wait(now)
                 if wait <= 0:
                     pace.take(now)
-                    return
-            time.sleep(min(wait, 1.0))
+                    return True
+            self._stopped.wait(min(wait, 1.0))
+        return False
 
     def _refused(self, pace: Pace, call: Call, result: GatewayResult) -> bool:
         """A 429: pause the gateway and send the call again; False once it was refused too often

@@ -64,6 +64,11 @@ class Call:
                            f" duplicate window of {self.resend_within:g} s")  # fmt: skip
         # The same key: the provider answers it once, whichever copy reached it first.
         again = send(self.request)
+        if again.slow_down:
+            # The repeat was refused (429), so what the first send did stays unknown: never
+            # queued to be sent yet again, perhaps past the provider's duplicate window.
+            note = "sent once more with the same key, which the gateway refused with 429"
+            return replace(result, reason=f"{result.reason}; {note}")
         note = "sent once more with the same key after a time-out"
         return replace(
             again, reason=f"{again.reason}; {note}" if again.reason else note.capitalize()

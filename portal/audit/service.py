@@ -37,8 +37,16 @@ def record(action: str, entity, *, actor=None, before=None, after=None, note=Non
     if entity.id is None or any(_unwritten(v) for v in (after or {}).values()):
         db.session.info.setdefault(_WAITING, []).append((event, entity))
     else:
+        event.after = _ids(after)
         db.session.add(event)
     return event
+
+
+def _ids(after: dict | None) -> dict | None:
+    """`after` with each record it names replaced by that record's id."""
+    if not after:
+        return after
+    return {k: v.id if hasattr(v, "__tablename__") else v for k, v in after.items()}
 
 
 def _unwritten(value) -> bool:
@@ -63,10 +71,7 @@ def _give_ids(session, flush_context) -> None:
             session.info[_WAITING].append((audit_event, entity))
             continue
         audit_event.entity_id = entity.id
-        if after:
-            audit_event.after = {
-                k: v.id if hasattr(v, "__tablename__") else v for k, v in after.items()
-            }
+        audit_event.after = _ids(audit_event.after)
         session.add(audit_event)
 
 

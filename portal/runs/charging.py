@@ -97,7 +97,8 @@ def finish_charge(txn_id: int, result: GatewayResult, invoice_id: int | None = N
     finish_charges([(txn_id, result, invoice_id)])
 
 
-NEVER_SENT = "Never sent: the run stopped first"
+# Stored in payment_transactions.finalization (30 characters at most).
+NEVER_SENT = "Never sent: the run stopped"
 
 
 def close_unsent(charges: list[tuple[int, int]], reason: str) -> None:

@@ -277,23 +277,26 @@ class ChargeLoop:
             self._write(answers)
         if self.unsent:
             unsent, self.unsent = self.unsent, []
-            charging.close_unsent(unsent, UNSENT_REASON)
+            self._write(unsent, lambda batch: charging.close_unsent(batch, UNSENT_REASON))
         if self.skips and (force or time.monotonic() - self.skips_since >= 1.0):
             self._save_skips()
 
-    def _write(self, answers: list) -> None:
+    def _write(self, answers: list, write=None) -> None:
+        """A batch in one transaction; if it fails, one at a time, so that only the troubled
+        one stays Pending (recovery finishes it) and is listed with the run's errors."""
+        write = write or charging.finish_charges
         if answers:
             try:
-                charging.finish_charges(answers)
+                write(answers)
             except Exception:
                 db.session.rollback()
-                for answer in answers:  # one at a time: only the troubled one stays Pending
+                for answer in answers:
                     try:
-                        charging.finish_charges([answer])
+                        write([answer])
                     except Exception as exc:
-                        log.exception("payment run #%s: invoice %s", self.run_id, answer[2])
+                        log.exception("payment run #%s: invoice %s", self.run_id, answer[-1])
                         db.session.rollback()
-                        self.errors.append(trouble(f"invoice id {answer[2]}", exc))
+                        self.errors.append(trouble(f"invoice id {answer[-1]}", exc))
 
     # Skips and the end ---------------------------------------------------------------------
 

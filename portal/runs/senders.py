@@ -73,6 +73,7 @@ class Senders:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the paces and the refusal counts
         self._refusals: dict[int, int] = {}
+        self._last_refusal: dict[int, GatewayResult] = {}
         self._stopped = threading.Event()
         self._own = threading.local()  # each thread's copy of each plugin
 
@@ -108,14 +109,19 @@ class Senders:
             invoice_id, call = item
             try:
                 if not self._wait_for_turn(pace):
-                    self.results.put(Sent(invoice_id, call, None, unsent=True))
+                    # Stopped first. A call the gateway refused (429) is handed back with that
+                    # answer: it was sent, even though the gateway did nothing.
+                    refused = self._last_refusal.get(call.txn_id)
+                    self.results.put(Sent(invoice_id, call, refused, unsent=refused is None))
                     continue
                 result = self._mine(call).make()
-                if result.slow_down and self._refused(pace, call, result):
-                    line.put(item, front=True)
-                    continue
-                with self._lock:
-                    pace.went_through()
+                if result.slow_down:
+                    if self._refused(pace, call, result):
+                        line.put(item, front=True)
+                        continue
+                else:
+                    with self._lock:
+                        pace.went_through()
                 self.results.put(Sent(invoice_id, call, result))
             except Exception as exc:  # handed back: the run lists it, recovery asks the gateway
                 self.results.put(Sent(invoice_id, call, None, exc))
@@ -148,9 +154,10 @@ class Senders:
         (its 429 answer is then written like any other)."""
         with self._lock:
             refusals = self._refusals.get(call.txn_id, 0) + 1
+            seconds = pace.slow_down(result.retry_after, time.monotonic())
             if refusals > MOST_SLOW_DOWNS:
                 return False
             self._refusals[call.txn_id] = refusals
-            seconds = pace.slow_down(result.retry_after, time.monotonic())
+            self._last_refusal[call.txn_id] = result
         self.results.put(Paused(call.gateway_id, seconds))
         return True

@@ -287,7 +287,7 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
 
 
 # Finalizations that say no money moved: a gateway's success then contradicts them.
-NEVER_SENT = (Finalization.UNLOCKED_UNSENT.value, recovery.NOT_SENT)
+NEVER_SENT = (Finalization.UNLOCKED_UNSENT.value, recovery.NOT_SENT, charging.NEVER_SENT)
 
 
 def _to_a_clerk(

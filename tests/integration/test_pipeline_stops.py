@@ -124,3 +124,30 @@ def test_a_repeat_refused_with_429_after_a_time_out_is_never_sent_again():
     assert result.status is GatewayStatus.INDETERMINATE and not result.slow_down
     assert "refused with 429" in result.reason
     assert replace(result) == result
+
+
+def test_an_audit_event_keeps_the_id_of_a_record_it_names(make_invoice):
+    from portal.audit import service as audit
+
+    invoice = make_invoice()
+    written = Payment(account_id=invoice.account_id, amount=1, currency="USD", method="Wire",
+                      received_on=date.today())  # fmt: skip
+    db.session.add(written)
+    db.session.flush()
+    later = Payment(account_id=invoice.account_id, amount=2, currency="USD", method="Wire",
+                    received_on=date.today())  # fmt: skip
+    db.session.add(later)
+    first = audit.record("invoice.allocated", invoice, after={"payment_id": written})
+    second = audit.record("invoice.allocated", invoice, after={"payment_id": later})
+    db.session.commit()
+    assert first.after == {"payment_id": written.id}
+    assert second.after == {"payment_id": later.id} and later.id is not None
+
+
+def test_a_webhook_success_for_a_charge_the_run_never_sent_goes_to_a_clerk():
+    from portal.runs.charging import NEVER_SENT as RUN_NEVER_SENT
+    from portal.webhooks import service
+
+    # The one list the webhook check reads of finalizations that say no money moved.
+    assert RUN_NEVER_SENT in service.NEVER_SENT
+    assert len(RUN_NEVER_SENT) <= PaymentTransaction.finalization.type.length

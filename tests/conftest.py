@@ -87,9 +87,10 @@ def _clean_database(request):
     app = request.getfixturevalue("app")
     from portal.audit import chain
 
-    chain.wait_idle()  # the audit sealer's last batch, before its tables are emptied
-    # The test's own session may still hold a transaction (and its locks on PostgreSQL).
+    # The test's own session may still hold a transaction and its locks (a service that raised
+    # after taking an invoice's lock): ended first, so that the sealer is not kept waiting.
     close_all_sessions()
+    chain.wait_idle()  # the audit sealer's last batch, before its tables are emptied
     with app.app_context():
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:

@@ -62,15 +62,7 @@ def pending_charges(invoice_ids) -> set[int]:
 
 
 def has_pending_charge(invoice: Invoice) -> bool:
-    return db.session.scalar(
-        select(
-            exists().where(
-                PaymentTransaction.invoice_id == invoice.id,
-                PaymentTransaction.operation == Operation.CHARGE.value,
-                PaymentTransaction.status == GatewayStatus.PENDING.value,
-            )
-        )
-    )
+    return invoice.id in pending_charges([invoice.id])
 
 
 def why_not_eligible(

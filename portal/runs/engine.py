@@ -1,5 +1,6 @@
 """Executing a payment run: split it into chunks, charge each chunk (pipeline.py: windows of
-invoices claimed together, calls in flight per gateway, answers written back in batches), finish the run when its last chunk is done.
+invoices claimed together, calls in flight per gateway, answers written back in batches), finish
+the run when its last chunk is done.
 
 The portal's background thread and a Celery worker call the very same two functions: `begin_run`
 then `run_chunk` for each chunk. Every step moves state by a conditional UPDATE, so a run begun

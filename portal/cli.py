@@ -147,17 +147,34 @@ def rotate_key_command():
     "--gateway", default="Sandbox", show_default=True, help="The gateway they charge through."
 )
 @click.option("--token", default="tok_approve", show_default=True, help="The sandbox test token.")
+@click.option(
+    "--history",
+    "calls",
+    type=int,
+    default=None,
+    help="Instead of due invoices: invoices with this many past gateway calls of daily runs.",
+)
+@click.option("--days", type=int, default=365, show_default=True, help="How far the history goes.")
 @with_appcontext
-def seed_command(count: int, gateway: str, token: str):
-    """Add many due invoices fast (benchmarks, load tests), after the demo data."""
+def seed_command(count: int, gateway: str, token: str, calls: int | None, days: int):
+    """Add many invoices fast (benchmarks, load tests), after the demo data: due ones, or with a
+    history of past runs (--history) to measure the pages against."""
     from portal.errors import DomainError
-    from portal.seed import seed_invoices
+    from portal.seed import seed_history, seed_invoices
 
     try:
-        added = seed_invoices(count, gateway, token)
+        if calls is None:
+            added = seed_invoices(count, gateway, token)
+            click.echo(f"Added {added} invoices charged through {gateway}.")
+            return
+        if days < 1:
+            raise DomainError("Give --days of at least 1")
+        added, made = seed_history(count, calls, gateway, days)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Added {added} invoices charged through {gateway}.")
+    click.echo(
+        f"Added {added} invoices and {made} gateway calls of {days} days of runs through {gateway}."
+    )
 
 
 @settle_cli.command("run")

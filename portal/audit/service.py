@@ -15,6 +15,7 @@ from portal.auth.models import User
 from portal.exports import cell
 from portal.extensions import db
 from portal.ids import record_id
+from portal.pagination import Order
 
 SYSTEM = "settle"  # the "who" of events Settle itself wrote (runs, recovery, the janitor)
 
@@ -143,7 +144,10 @@ class EventFilters:
         if self.until:
             end = datetime.combine(self.until + timedelta(days=1), time.min)
             query = query.where(AuditEvent.at < end)
-        return query.order_by(AuditEvent.id.desc())
+        return query.order_by(*self.order.clauses())
+
+    # The newest first.
+    order = Order((AuditEvent.id,), descending=True)
 
 
 def export_rows(f: EventFilters):

@@ -13,6 +13,7 @@ from portal.accounts.models import Account
 from portal.auth.models import User
 from portal.exports import cell
 from portal.invoices.models import Invoice, InvoiceState, invoice_state
+from portal.pagination import Order
 from portal.statuses import ACTION_REQUIRED
 
 # The tabs: every invoice, or those in one state.
@@ -107,10 +108,12 @@ class InvoiceFilters:
             query = query.where(Invoice.owner_id == user.id)
         elif self.owner == "nobody":
             query = query.where(Invoice.owner_id.is_(None))
+        return query.order_by(*self.order.clauses())
+
+    @property
+    def order(self) -> Order:
         column = SORTS[self.sort]
-        if self.descending:
-            return query.order_by(column.desc(), Invoice.id.desc())
-        return query.order_by(column.asc(), Invoice.id.asc())
+        return Order((column,) if column is Invoice.id else (column, Invoice.id), self.descending)
 
 
 EXPORT_HEADER = [

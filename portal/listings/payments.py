@@ -13,6 +13,7 @@ from portal.accounts.models import Account
 from portal.auth.models import User
 from portal.exports import cell
 from portal.invoices.models import Invoice
+from portal.pagination import Order
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction
@@ -53,7 +54,10 @@ class PaymentFilters:
             query = query.where(Payment.received_on >= self.since)
         if self.until:
             query = query.where(Payment.received_on <= self.until)
-        return query.order_by(Payment.id.desc())
+        return query.order_by(*self.order.clauses())
+
+    # The newest first.
+    order = Order((Payment.id,), descending=True)
 
 
 PAYMENTS_HEADER = [

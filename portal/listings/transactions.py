@@ -19,6 +19,7 @@ from portal.gateways.models import Gateway
 from portal.ids import record_id
 from portal.invoices.models import Invoice
 from portal.money import MoneyError, parse_amount
+from portal.pagination import Order
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction
 
@@ -116,9 +117,13 @@ class TxnFilters:
             query = query.where(t.amount <= self.max_amount)
         if self.unmapped:
             query = query.where(t.unmapped.is_(True))
+        return query.order_by(*self.order.clauses())
+
+    @property
+    def order(self) -> Order:
         column = SORTS[self.sort]
-        order = column.desc() if self.descending else column.asc()
-        return query.order_by(order, t.id.desc() if self.descending else t.id.asc())
+        columns = (column,) if column is PaymentTransaction.id else (column, PaymentTransaction.id)
+        return Order(columns, self.descending)
 
 
 EXPORT_HEADER = [

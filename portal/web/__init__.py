@@ -114,8 +114,16 @@ def register_web(app: Flask) -> None:
         args = {**request.view_args, **request.args.to_dict(), "page": number}
         return url_for(request.endpoint, **args)
 
-    # A global, not a context variable, so that imported macros (the pager) can call it.
+    def keyset_url(**key) -> str:
+        """This list, its filters kept, at the page the key names (none: the first page)."""
+        args = {**request.view_args, **request.args.to_dict()}
+        for name in ("after", "before", "end", "page"):
+            args.pop(name, None)
+        return url_for(request.endpoint, **args, **key)
+
+    # Globals, not context variables, so that imported macros (the pager) can call them.
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["keyset_url"] = keyset_url
 
     def page(e, code: int, title: str, message: str):
         if request.path.startswith("/api/"):  # the API answers in JSON, its own message kept

@@ -13,7 +13,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.invoices.models import Invoice
-from portal.pagination import paginate
+from portal.pagination import Order, keyset
 from portal.transactions.forms import ActionForm
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -23,10 +23,12 @@ bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 @requires(Role.AUDITOR)
 def index():
     q = request.args.get("q", "").strip()[:80]
-    query = select(Account).order_by(Account.number)
+    query = select(Account)
     if q:
         query = query.where(or_(Account.number.ilike(f"%{q}%"), Account.name.ilike(f"%{q}%")))
-    return render_template("accounts/index.html", page=paginate(query), q=q)
+    return render_template(
+        "accounts/index.html", page=keyset(query, Order((Account.number, Account.id))), q=q
+    )
 
 
 @bp.route("/<int:account_id>")

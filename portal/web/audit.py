@@ -11,7 +11,7 @@ from portal.auth.models import Role, User
 from portal.auth.roles import requires
 from portal.exports import csv_response
 from portal.extensions import db
-from portal.pagination import paginate
+from portal.pagination import keyset
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -23,7 +23,7 @@ def index():
     filters.said(f.problems)
     users = db.session.scalars(select(User).order_by(User.username)).all()
     return render_template(
-        "audit/index.html", page=paginate(f.query()), f=f, users=users, system=SYSTEM,
+        "audit/index.html", page=keyset(f.query(), f.order), f=f, users=users, system=SYSTEM,
         sentences=SENTENCES, records=RECORDS,
     )  # fmt: skip
 

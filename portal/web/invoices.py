@@ -15,7 +15,7 @@ from portal.invoices import service
 from portal.invoices.forms import OwnerForm, ResetRetriesForm
 from portal.invoices.models import Invoice
 from portal.listings.invoices import EXPORT_HEADER, OWNERS, STATES, InvoiceFilters, export_rows
-from portal.pagination import paginate
+from portal.pagination import keyset
 from portal.payments.models import Allocation
 from portal.runs.eligibility import RunFilter, charging_method, why_not_eligible
 from portal.runs.models import RunSkip
@@ -32,7 +32,7 @@ bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 def index():
     f = InvoiceFilters.from_args(request.args)
     filters.said(f.problems)
-    page = paginate(f.query(current_user))
+    page = keyset(f.query(current_user), f.order)
     return render_template(
         "invoices/index.html", page=page, f=f, states=STATES, owners=OWNERS,
         answers=latest_answers(page.items) if f.is_queue else None, now=clock.now(),

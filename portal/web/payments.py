@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.listings import payments as listing
 from portal.money import Money, MoneyError, parse_amount
-from portal.pagination import paginate
+from portal.pagination import keyset
 from portal.payments import service
 from portal.payments.forms import AllocateForm, UnallocateForm
 from portal.payments.models import Allocation, Payment, PaymentMethodKind
@@ -30,7 +30,7 @@ def index():
     filters.said(f.problems)
     since, until, _ = listing.ledger_period({})
     return render_template(
-        "payments/index.html", page=paginate(f.query()), f=f, methods=list(PaymentMethodKind),
+        "payments/index.html", page=keyset(f.query(), f.order), f=f, methods=list(PaymentMethodKind),
         ledger_since=since, ledger_until=until,
     )  # fmt: skip
 

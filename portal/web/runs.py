@@ -14,7 +14,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.money import MINOR_UNITS
-from portal.pagination import paginate
+from portal.pagination import Order, keyset, paginate
 from portal.reconciliation import service as reconciliation
 from portal.runs import dispatch, service
 from portal.runs.forms import RunForm
@@ -94,10 +94,9 @@ def new():
 @requires(Role.AUDITOR)
 def detail(run_id: int):
     run = db.get_or_404(PaymentRun, run_id)
-    page = paginate(
-        select(PaymentTransaction)
-        .where(PaymentTransaction.run_id == run.id)
-        .order_by(PaymentTransaction.id)
+    page = keyset(
+        select(PaymentTransaction).where(PaymentTransaction.run_id == run.id),
+        Order((PaymentTransaction.id,)),
     )
     skipped = db.session.scalars(
         select(RunSkip).where(RunSkip.run_id == run.id).order_by(RunSkip.id).limit(SKIPS_SHOWN)

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.listings.transactions import EXPORT_HEADER, KINDS, TxnFilters, export_rows
 from portal.money import Money, MoneyError, parse_amount
-from portal.pagination import paginate
+from portal.pagination import keyset
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
 from portal.transactions import finalize, lookups, reviews
@@ -41,7 +41,7 @@ def index():
     filters.said(f.problems)
     gateways = db.session.scalars(select(Gateway).order_by(Gateway.name)).all()
     return render_template(
-        "transactions/index.html", page=paginate(f.query()), f=f, kinds=KINDS,
+        "transactions/index.html", page=keyset(f.query(), f.order), f=f, kinds=KINDS,
         gateways=gateways,
     )  # fmt: skip
 

@@ -9,7 +9,7 @@ from portal.auth.models import Role
 from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import csrf
-from portal.pagination import paginate
+from portal.pagination import Order, keyset
 from portal.transactions.forms import FinalizeForm
 from portal.webhooks import service
 from portal.webhooks.models import Outcome, WebhookEvent
@@ -28,7 +28,7 @@ def receive(gateway_id: int):
 @requires(Role.AUDITOR)
 def index():
     show = request.args.get("show", "clerk")
-    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+    query = select(WebhookEvent)
     if show == "clerk":
         query = query.where(
             WebhookEvent.outcome.in_(service.NEEDS_A_CLERK), WebhookEvent.handled_at.is_(None)
@@ -39,7 +39,7 @@ def index():
         show = "all"
     return render_template(
         "webhooks/index.html",
-        events=paginate(query),
+        events=keyset(query, Order((WebhookEvent.received_at, WebhookEvent.id), descending=True)),
         show=show,
         outcomes=[o.value for o in Outcome],
         form=FinalizeForm(),

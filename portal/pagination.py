@@ -110,10 +110,11 @@ class KeysetPage:
     keyset = True
     cap = COUNT_CAP
 
-    def __init__(self, query: Select, order: Order):
+    def __init__(self, query: Select, order: Order, options: tuple = ()):
         self.per_page = current_app.config["SETTLE_PAGE_SIZE"]
         self.order = order
         self._base = query.order_by(None)
+        self._options = options
         self._total: int | None = None
         after, before = _key(order, "after"), _key(order, "before")
         if after is not None:
@@ -129,14 +130,18 @@ class KeysetPage:
 
     def _forward(self, after: tuple | None) -> None:
         rest = self._base if after is None else self._base.where(self.order.beyond(after))
-        rows = _fetch(rest.order_by(*self.order.clauses()), self.per_page + 1)
+        rows = _fetch(
+            rest.order_by(*self.order.clauses()).options(*self._options), self.per_page + 1
+        )
         self.items = rows[: self.per_page]
         self.has_next, self.has_prev = len(rows) > self.per_page, after is not None
 
     def _backward(self, before: tuple | None) -> None:
         order = self.order
         rest = self._base if before is None else self._base.where(order.beyond(before, True))
-        rows = _fetch(rest.order_by(*order.clauses(reverse=True)), self.per_page + 1)
+        rows = _fetch(
+            rest.order_by(*order.clauses(reverse=True)).options(*self._options), self.per_page + 1
+        )
         self.items = list(reversed(rows[: self.per_page]))
         self.has_prev, self.has_next = len(rows) > self.per_page, before is not None
 
@@ -158,8 +163,10 @@ class KeysetPage:
         return _token(self.order.key_of(self.items[0])) if self.items and self.has_prev else None
 
 
-def keyset(query: Select, order: Order) -> KeysetPage:
-    return KeysetPage(query, order)
+def keyset(query: Select, order: Order, *options) -> KeysetPage:
+    """A keyset page of `query` in `order`; `options` load what each row shows beside it (in one
+    query for the page, not one per row)."""
+    return KeysetPage(query, order, options)
 
 
 def _fetch(query: Select, limit: int) -> list:

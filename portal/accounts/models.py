@@ -10,10 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal import clock
 from portal.extensions import db
 from portal.statuses import MethodState
+from portal.types import trigram_index
 
 
 class Account(db.Model):
     __tablename__ = "accounts"
+    __table_args__ = (
+        trigram_index("ix_accounts_number_trgm", "number"),
+        trigram_index("ix_accounts_name_trgm", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal import clock
 from portal.extensions import db
 from portal.money import Money
-from portal.types import Amount
+from portal.types import Amount, trigram_index
 
 
 class InvoiceState(enum.StrEnum):
@@ -44,6 +44,7 @@ class Invoice(db.Model):
     __table_args__ = (
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("balance >= 0 AND balance <= total", name="balance_within_total"),
+        trigram_index("ix_invoices_number_trgm", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

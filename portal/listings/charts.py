@@ -1,5 +1,5 @@
 """The month at a glance: collected, declined and locked per day for the last 30 days, and
-declines by code and gateway. Summed in SQL (in ten-thousandths, as integers: exact on SQLite too),
+declines by code and gateway. Summed in SQL (exact: NUMERIC on PostgreSQL, integer ten-thousandths on SQLite),
 drawn server-side as SVG with the numbers in a table beside each chart."""
 
 from __future__ import annotations
@@ -50,27 +50,31 @@ def month(today: date | None = None) -> Month:
         t.requested_at >= datetime.combine(first, time.min),
     )
     days = {first + timedelta(n): Day(first + timedelta(n)) for n in range(DAYS)}
-    for when, status, locked, count in db.session.execute(
-        select(day, t.status, t.locked_invoice, func.count()).where(*charges)
-        .group_by(day, t.status, t.locked_invoice)
+    collected: dict[str, dict[date, Money]] = {}
+    # PostgreSQL sums NUMERIC exactly; SQLite would sum in floats, so there it sums integers.
+    exact = db.session.get_bind().dialect.name == "postgresql"
+    total = (
+        func.sum(t.amount) if exact else func.sum(cast(func.round(t.amount * _SCALE), BigInteger))
+    )
+    # One pass over the month's charges (on PostgreSQL from the index alone: MONTH_COLUMNS).
+    for when, status, locked, currency, count, summed in db.session.execute(
+        select(day, t.status, t.locked_invoice, t.currency, func.count(), total).where(*charges)
+        .group_by(day, t.status, t.locked_invoice, t.currency)
     ):  # fmt: skip
         entry = days.get(_day(when))
         if entry is None:
             continue
         if status == GatewayStatus.SUCCESS.value:
             entry.success += count
+            amount = Decimal(summed) if exact else Decimal(int(summed)).scaleb(-4)
+            per_day = collected.setdefault(currency, {})
+            per_day[entry.day] = per_day.get(entry.day, Money(Decimal(0), currency)) + Money(
+                amount, currency
+            )
         elif status == GatewayStatus.DECLINE.value and not locked:
             entry.decline += count
         if locked:
             entry.locked += count
-    collected: dict[str, dict[date, Money]] = {}
-    minor = func.sum(cast(func.round(t.amount * _SCALE), BigInteger))
-    for when, currency, units in db.session.execute(
-        select(day, t.currency, minor).where(*charges, t.status == GatewayStatus.SUCCESS.value)
-        .group_by(day, t.currency)
-    ):  # fmt: skip
-        amount = Decimal(int(units)).scaleb(-4)
-        collected.setdefault(currency, {})[_day(when)] = Money(amount, currency)
     declines = [
         (name, code or "—", count)
         for name, code, count in db.session.execute(

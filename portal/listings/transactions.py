@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, true
+from sqlalchemy.orm import selectinload
 
 from portal import exports, filters
 from portal.accounts.models import Account
@@ -29,6 +30,10 @@ SORTS = {
     "requested": PaymentTransaction.id,  # ids grow with time, and the index is the key's
     "amount": PaymentTransaction.amount,
 }
+
+
+# What each row of a transactions list shows beside the call: loaded for the page at once.
+ROW_LOADS = (selectinload(PaymentTransaction.invoice), selectinload(PaymentTransaction.gateway))
 
 
 def is_payment_operation(operation: str) -> bool:
@@ -116,7 +121,7 @@ class TxnFilters:
         if self.max_amount is not None:
             query = query.where(t.amount <= self.max_amount)
         if self.unmapped:
-            query = query.where(t.unmapped.is_(True))
+            query = query.where(t.unmapped == true())  # as its partial index says it
         return query.order_by(*self.order.clauses())
 
     @property

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import clock, filters
 from portal.audit import service as audit
@@ -32,7 +33,9 @@ bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 def index():
     f = InvoiceFilters.from_args(request.args)
     filters.said(f.problems)
-    page = keyset(f.query(current_user), f.order)
+    page = keyset(
+        f.query(current_user), f.order, selectinload(Invoice.account), selectinload(Invoice.owner)
+    )
     return render_template(
         "invoices/index.html", page=page, f=f, states=STATES, owners=OWNERS,
         answers=latest_answers(page.items) if f.is_queue else None, now=clock.now(),

@@ -4,6 +4,7 @@ allocate, and the CSV exports (the payments, and the ledger for the general ledg
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import clock, filters, once
 from portal.audit import service as audit
@@ -30,7 +31,9 @@ def index():
     filters.said(f.problems)
     since, until, _ = listing.ledger_period({})
     return render_template(
-        "payments/index.html", page=keyset(f.query(), f.order), f=f, methods=list(PaymentMethodKind),
+        "payments/index.html", page=keyset(
+            f.query(), f.order, selectinload(Payment.account), selectinload(Payment.allocations)
+        ), f=f, methods=list(PaymentMethodKind),
         ledger_since=since, ledger_until=until,
     )  # fmt: skip
 

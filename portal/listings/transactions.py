@@ -32,8 +32,10 @@ SORTS = {
 }
 
 
-# What each row of a transactions list shows beside the call: loaded for the page at once.
-ROW_LOADS = (selectinload(PaymentTransaction.invoice), selectinload(PaymentTransaction.gateway))
+def row_loads() -> tuple:
+    """What each row of a transactions list shows beside the call: loaded for the page at once.
+    (A function: the options need every model mapped, which is not so at import.)"""
+    return selectinload(PaymentTransaction.invoice), selectinload(PaymentTransaction.gateway)
 
 
 def is_payment_operation(operation: str) -> bool:

@@ -13,7 +13,7 @@ from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.models import Gateway
-from portal.listings.transactions import ROW_LOADS
+from portal.listings.transactions import row_loads
 from portal.money import MINOR_UNITS
 from portal.pagination import Order, keyset, paginate
 from portal.reconciliation import service as reconciliation
@@ -98,7 +98,7 @@ def detail(run_id: int):
     page = keyset(
         select(PaymentTransaction).where(PaymentTransaction.run_id == run.id),
         Order((PaymentTransaction.id,)),
-        *ROW_LOADS,
+        *row_loads(),
     )
     skipped = db.session.scalars(
         select(RunSkip).where(RunSkip.run_id == run.id).order_by(RunSkip.id).limit(SKIPS_SHOWN)

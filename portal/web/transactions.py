@@ -13,7 +13,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.exports import csv_response
 from portal.extensions import db
 from portal.gateways.models import Gateway
-from portal.listings.transactions import EXPORT_HEADER, KINDS, ROW_LOADS, TxnFilters, export_rows
+from portal.listings.transactions import EXPORT_HEADER, KINDS, TxnFilters, export_rows, row_loads
 from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import keyset
 from portal.payments.models import PaymentMethodKind
@@ -41,7 +41,7 @@ def index():
     filters.said(f.problems)
     gateways = db.session.scalars(select(Gateway).order_by(Gateway.name)).all()
     return render_template(
-        "transactions/index.html", page=keyset(f.query(), f.order, *ROW_LOADS), f=f, kinds=KINDS,
+        "transactions/index.html", page=keyset(f.query(), f.order, *row_loads()), f=f, kinds=KINDS,
         gateways=gateways,
     )  # fmt: skip
 

@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--only", default="", help="Measure only the pages whose name has this.")
     parser.add_argument("--instance", default=None, help="The instance folder (credentials key).")
     args = parser.parse_args()
     # The instance folder holds the key that seals the gateways' credentials: kept with the database.
@@ -187,7 +188,7 @@ def main() -> None:
 
     results = []
     print(f"{'page':<46} {'p50 ms':>8} {'p95 ms':>8}")
-    for name, url in pages:
+    for name, url in [(n, u) for n, u in pages if args.only in n]:
         times = measure(client, url, args.samples)
         results.append((name, p95(times)))
         print(f"{name:<46} {statistics.median(times):8.1f} {results[-1][1]:8.1f}", flush=True)
@@ -196,6 +197,8 @@ def main() -> None:
         "invoice detail": lambda: f"/invoices/{rng.randint(1, last_invoice)}",
         "run detail": lambda: f"/runs/{rng.choice(runs)}",
     }.items():
+        if args.only not in name:
+            continue
         times = []
         for _ in range(args.samples):
             times += measure(client, make_url(), 1)

@@ -4,6 +4,7 @@ drawn server-side as SVG with the numbers in a table beside each chart."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -56,11 +57,14 @@ def month(today: date | None = None) -> Month:
     total = (
         func.sum(t.amount) if exact else func.sum(cast(func.round(t.amount * _SCALE), BigInteger))
     )
+    declined: Counter[tuple[int, str]] = Counter()
     # One pass over the month's charges (on PostgreSQL from the index alone: MONTH_COLUMNS).
-    for when, status, locked, currency, count, summed in db.session.execute(
-        select(day, t.status, t.locked_invoice, t.currency, func.count(), total).where(*charges)
-        .group_by(day, t.status, t.locked_invoice, t.currency)
-    ):  # fmt: skip
+    groups = (day, t.status, t.locked_invoice, t.currency, t.gateway_id, t.provider_code)
+    for when, status, locked, currency, gateway_id, code, count, summed in db.session.execute(
+        select(*groups, func.count(), total).where(*charges).group_by(*groups)
+    ):
+        if status == GatewayStatus.DECLINE.value:
+            declined[gateway_id, code or "—"] += count
         entry = days.get(_day(when))
         if entry is None:
             continue
@@ -75,17 +79,12 @@ def month(today: date | None = None) -> Month:
             entry.decline += count
         if locked:
             entry.locked += count
-    declines = [
-        (name, code or "—", count)
-        for name, code, count in db.session.execute(
-            select(Gateway.name, t.provider_code, func.count())
-            .join(Gateway, Gateway.id == t.gateway_id)
-            .where(*charges, t.status == GatewayStatus.DECLINE.value)
-            .group_by(Gateway.name, t.provider_code)
-            .order_by(func.count().desc())
-            .limit(10)
-        )
-    ]
+    names = dict(db.session.execute(select(Gateway.id, Gateway.name)).all())
+    by_name: Counter[tuple[str, str]] = Counter()
+    for (gateway_id, code), count in declined.items():
+        by_name[names[gateway_id], code] += count
+    top = sorted(by_name.items(), key=lambda item: (-item[1], item[0]))[:10]
+    declines = [(name, code, count) for (name, code), count in top]
     return Month(list(days.values()), collected, declines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.invoices.models import Invoice
@@ -20,8 +21,9 @@ RUNS_SHOWN = 5
 def overview() -> dict:
     locked_now = Invoice.corrective_action == ACTION_REQUIRED
     oldest_due = (Invoice.due_date, Invoice.id)
+    account = selectinload(Invoice.account)
     locked = db.session.scalars(
-        select(Invoice).where(locked_now).order_by(*oldest_due).limit(SHOWN)
+        select(Invoice).where(locked_now).order_by(*oldest_due).limit(SHOWN).options(account)
     ).all()
     runs = db.session.scalars(
         select(PaymentRun).order_by(PaymentRun.id.desc()).limit(RUNS_SHOWN)
@@ -35,7 +37,11 @@ def overview() -> dict:
         "runs": runs,
         "locked_by_run": runs_service.locked_by_run([r.id for r in runs]),
         "exhausted": db.session.scalars(
-            select(Invoice).where(retries_exhausted()).order_by(*oldest_due).limit(SHOWN)
+            select(Invoice)
+            .where(retries_exhausted())
+            .order_by(*oldest_due)
+            .limit(SHOWN)
+            .options(account)
         ).all(),
         "month": charts.month(),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
@@ -331,7 +331,7 @@ def locked_by_run(run_ids: list[int]) -> dict[int, int]:
         .where(
             PaymentTransaction.run_id.in_(run_ids),
             PaymentTransaction.operation == Operation.CHARGE.value,
-            PaymentTransaction.locked_invoice.is_(True),
+            PaymentTransaction.locked_invoice == true(),  # as its partial index says it
         )
         .group_by(PaymentTransaction.run_id)
     )

@@ -53,6 +53,7 @@ MONTH_COLUMNS = [
 ]  # fmt: skip
 _PENDING_CHARGE = text("status = 'Pending' AND operation = 'charge'")
 _LOOKUP = text("operation = 'lookup'")
+_LOCKED, _LOCKED_SQLITE = text("locked_invoice"), text("locked_invoice = 1")
 # SQLite takes a partial index only for a query that spells its condition the same way.
 _UNMAPPED, _UNMAPPED_SQLITE = text("unmapped"), text("unmapped = 1")
 
@@ -72,6 +73,13 @@ class PaymentTransaction(db.Model):
         # The transactions list's pages (portal/pagination.py): each filter and sort finds its
         # page in an index in the list's own order, at any depth of a million rows.
         Index("ix_payment_transactions_status_id", "status", "id"),
+        # What each run locked (the runs' pages and the dashboard): the few calls that locked.
+        Index(
+            "ix_payment_transactions_locked_run",
+            "run_id",
+            sqlite_where=_LOCKED_SQLITE,
+            postgresql_where=_LOCKED,
+        ),
         Index("ix_payment_transactions_amount_id", "amount", "id"),
         # The date filters, and the dashboard's month read from the index alone on PostgreSQL.
         Index(

@@ -17,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 LOOKUP = sa.text("operation = 'lookup'")
+LOCKED, LOCKED_SQLITE = sa.text("locked_invoice"), sa.text("locked_invoice = 1")
 UNMAPPED, UNMAPPED_SQLITE = sa.text("unmapped"), sa.text("unmapped = 1")
 MONTH_COLUMNS = ['operation', 'status', 'locked_invoice', 'currency', 'amount', 'gateway_id',
                  'provider_code']
@@ -36,6 +37,8 @@ def upgrade():
         batch_op.drop_index('ix_payment_transactions_status')
         batch_op.create_index('ix_payment_transactions_status_id', ['status', 'id'])
         batch_op.create_index('ix_payment_transactions_amount_id', ['amount', 'id'])
+        batch_op.create_index('ix_payment_transactions_locked_run', ['run_id'],
+                              sqlite_where=LOCKED_SQLITE, postgresql_where=LOCKED)
         batch_op.create_index('ix_payment_transactions_parent_id', ['parent_id'])
         batch_op.create_index('ix_payment_transactions_requested_at', ['requested_at'],
                               postgresql_include=MONTH_COLUMNS)
@@ -55,6 +58,7 @@ def downgrade():
     for name, table, _ in TRIGRAMS:
         op.drop_index(name, table_name=table)
     with op.batch_alter_table('payment_transactions') as batch_op:
-        for name in ('unmapped', 'lookups', 'requested_at', 'parent_id', 'amount_id', 'status_id'):
+        for name in ('unmapped', 'lookups', 'requested_at', 'parent_id', 'locked_run', 'amount_id',
+                     'status_id'):
             batch_op.drop_index(f'ix_payment_transactions_{name}')
         batch_op.create_index('ix_payment_transactions_status', ['status'])

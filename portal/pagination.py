@@ -150,7 +150,7 @@ class KeysetPage:
         """How many rows the list has, counted up to `cap` + 1 (so: "more than `cap`")."""
         if self._total is None:
             ids = self._base.with_only_columns(self._base.selected_columns[0])
-            capped = ids.limit(COUNT_CAP + 1).subquery()
+            capped = ids.limit(self.cap + 1).subquery()
             self._total = db.session.scalar(select(func.count()).select_from(capped))
         return self._total
 

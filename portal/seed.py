@@ -103,6 +103,11 @@ def seed_history(
     charges = transactions - lookups
     if charges < invoices:
         raise DomainError("Give more transactions: every invoice needs a charge")
+    if (_attempts(0, invoices, charges) - 1) * _DAYS_APART >= days:
+        raise DomainError(
+            f"{charges // invoices + 1} charges an invoice, {_DAYS_APART} days apart, do not fit"
+            f" in {days} days: give more days or fewer transactions"
+        )
     serial = (db.session.scalar(select(db.func.count()).select_from(Account)) or 0) + 1
     counts = {run_id: dict.fromkeys(_RUN_COUNTERS, 0) for run_id in runs.values()}
     made = 0
@@ -204,7 +209,7 @@ def _history_batch(batch, invoices, charges, serial, gateway, mapping, first_day
         if policy.creates_payment:
             payments.append((call, call_id))
         elif policy.locks_invoice:
-            checks.append(_lookup(call, call_id))
+            checks.append(_lookup(call, call_id, mapping))
     if checks:
         db.session.execute(insert(PaymentTransaction), checks)
     _history_payments(payments, invoice_ids, account_ids)
@@ -226,12 +231,14 @@ def _call(k, attempt, invoice_id, run_id, gateway_id, method_id, day, status, ma
     }  # fmt: skip
 
 
-def _lookup(charge: dict, charge_id: int) -> dict:
+def _lookup(charge: dict, charge_id: int, mapping) -> dict:
     at = charge["answered_at"] + timedelta(hours=1)
+    found = mapping.lookup("found")
     return {
         **charge, "operation": Operation.LOOKUP.value, "parent_id": charge_id, "run_id": None,
         "idempotency_key": charge["idempotency_key"] + "-lookup", "status": GatewayStatus.SUCCESS.value,
-        "provider_code": "found", "provider_message": "Lookup answered", "locked_invoice": False,
+        "provider_code": "found", "provider_message": found.description, "locked_invoice": False,
+        "decided_by": mapping.rule_for(found), "guidance": found.guidance,
         "gateway_state": "unsettled", "requested_at": at, "answered_at": at,
     }  # fmt: skip
 

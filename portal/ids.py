@@ -6,8 +6,6 @@ from __future__ import annotations
 from werkzeug.routing import IntegerConverter
 
 LARGEST = 2**63 - 1
-# No list has this many pages; a larger page number is "no such page".
-LARGEST_PAGE = 2**31
 
 
 def record_id(text: str) -> int:

@@ -1,7 +1,6 @@
-"""Paginated lists. The lists that grow with the business (transactions, invoices, payments, the
-audit trail...) turn pages by keyset: a page starts after (or ends before) the sort key of a row,
-so the millionth row costs what the first does, where an OFFSET would read every row before it.
-The short lists (runs, reconciliation reports) keep numbered pages."""
+"""Paginated lists, every one by keyset: a page starts after (or ends before) the sort key of a
+row, so the millionth row of a list costs what the first does, where an OFFSET would read every
+row before it, and a row added meanwhile never shifts a page."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, current_app, flash, request
+from flask import current_app, flash, request
 from sqlalchemy import (
     Date,
     DateTime,
@@ -29,26 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
-from portal.ids import LARGEST, LARGEST_PAGE
+from portal.ids import LARGEST
 
 # A list counts its rows up to this many, then says "more than": counting a million rows on every
 # page would cost more than the page.
 COUNT_CAP = 10_000
 STALE_LINK = "That page link no longer fits the list: showing its first page."
-
-
-def paginate(query):
-    """Numbered pages (OFFSET), for the short lists."""
-    page = request.args.get("page", 1, type=int)
-    if page > LARGEST_PAGE:
-        abort(404)
-    return db.paginate(
-        query,
-        page=page,
-        per_page=current_app.config["SETTLE_PAGE_SIZE"],
-        max_per_page=200,
-        error_out=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -107,7 +92,6 @@ class KeysetPage:
     """One page of a list: `items`, and the keys to the pages beside it. Read from the URL:
     `after=KEY` (the next page), `before=KEY` (the previous one), `end=last` (the last page)."""
 
-    keyset = True
     cap = COUNT_CAP
 
     def __init__(self, query: Select, order: Order, options: tuple = ()):

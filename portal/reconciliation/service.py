@@ -23,6 +23,7 @@ from portal.gateways.models import Gateway as GatewayRow
 from portal.gateways.service import plugin_for
 from portal.invoices.models import Invoice
 from portal.money import Money
+from portal.pagination import Order
 from portal.reconciliation.compare import Kind, Line, SettleCharge, View, compare
 from portal.reconciliation.models import ReconciliationLine, ReconciliationReport, ReportState
 from portal.runs.models import PaymentRun
@@ -266,6 +267,10 @@ def reconcile(
     return report
 
 
+# Grouped by kind (as their slugs sort), each in the order its lines were found.
+LINE_ORDER = Order((ReconciliationLine.kind, ReconciliationLine.id))
+
+
 def lines(report: ReconciliationReport, kind: Kind | None):
     """The report's lines of one kind, or every disagreement (kind None), worst first."""
     query = select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
@@ -273,7 +278,7 @@ def lines(report: ReconciliationReport, kind: Kind | None):
         query = query.where(ReconciliationLine.kind != Kind.MATCHED.slug)
     else:
         query = query.where(ReconciliationLine.kind == kind.slug)
-    return query.order_by(ReconciliationLine.kind, ReconciliationLine.id)
+    return query.order_by(*LINE_ORDER.clauses())
 
 
 def latest_for_run(run_id: int) -> ReconciliationReport | None:

@@ -110,19 +110,14 @@ def register_web(app: Flask) -> None:
         # A callable: only pages that show the banner ask (and the answer is cached for 15 s).
         return {"Role": Role, "GatewayStatus": GatewayStatus, "broker_problem": jobs.broker_problem}
 
-    def page_url(number: int) -> str:
-        args = {**request.view_args, **request.args.to_dict(), "page": number}
-        return url_for(request.endpoint, **args)
-
     def keyset_url(**key) -> str:
         """This list, its filters kept, at the page the key names (none: the first page)."""
         args = {**request.view_args, **request.args.to_dict()}
-        for name in ("after", "before", "end", "page"):
+        for name in ("after", "before", "end"):
             args.pop(name, None)
         return url_for(request.endpoint, **args, **key)
 
-    # Globals, not context variables, so that imported macros (the pager) can call them.
-    app.jinja_env.globals["page_url"] = page_url
+    # A global, not a context variable, so that imported macros (the pager) can call it.
     app.jinja_env.globals["keyset_url"] = keyset_url
 
     def page(e, code: int, title: str, message: str):

@@ -13,7 +13,7 @@ from portal.auth.roles import requires
 from portal.errors import DomainError
 from portal.exports import csv_response
 from portal.extensions import db
-from portal.pagination import paginate
+from portal.pagination import Order, keyset
 from portal.reconciliation import service
 from portal.reconciliation.compare import Kind
 from portal.reconciliation.models import ReconciliationReport
@@ -29,7 +29,7 @@ class DayForm(FlaskForm):
 
 
 def _index(form: DayForm, status: int = 200):
-    page = paginate(select(ReconciliationReport).order_by(ReconciliationReport.id.desc()))
+    page = keyset(select(ReconciliationReport), Order((ReconciliationReport.id,), descending=True))
     return render_template("reconciliation/index.html", page=page, form=form), status
 
 
@@ -95,7 +95,7 @@ def detail(report_id: int):
     kind = _kind()
     return render_template(
         "reconciliation/detail.html", report=report, kind=kind, kinds=list(Kind),
-        page=paginate(service.lines(report, kind)), form=ActionForm(),
+        page=keyset(service.lines(report, kind), service.LINE_ORDER), form=ActionForm(),
     )  # fmt: skip
 
 

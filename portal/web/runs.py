@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.listings.transactions import row_loads
 from portal.money import MINOR_UNITS
-from portal.pagination import Order, keyset, paginate
+from portal.pagination import Order, keyset
 from portal.reconciliation import service as reconciliation
 from portal.runs import dispatch, service
 from portal.runs.forms import RunForm
@@ -31,7 +31,7 @@ SKIPS_SHOWN = 200
 @bp.route("/")
 @requires(Role.AUDITOR)
 def index():
-    page = paginate(select(PaymentRun).order_by(PaymentRun.id.desc()))
+    page = keyset(select(PaymentRun), Order((PaymentRun.id,), descending=True))
     ids = [r.id for r in page.items]
     return render_template(
         "runs/index.html",

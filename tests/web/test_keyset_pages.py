@@ -14,9 +14,12 @@ from portal.pagination import STALE_LINK
 from portal.statuses import ACTION_REQUIRED
 from portal.transactions.models import PaymentTransaction
 
+
 def _links(page: str) -> dict[str, str]:
     found = {}
-    for match in re.finditer(r'<a href="([^"]+)"[^>]*>(« First|← Previous|Next →|Last »)</a>', page):
+    for match in re.finditer(
+        r'<a href="([^"]+)"[^>]*>(« First|← Previous|Next →|Last »)</a>', page
+    ):
         found[match.group(2)] = html.unescape(match.group(1))
     return found
 

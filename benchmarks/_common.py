@@ -21,7 +21,7 @@ from benchmarks._processes import SandboxProcess
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
-def settle_run(invoices: int, concurrency: int, latency: float) -> tuple[float, object]:
+def settle_run(invoices: int, concurrency: int, latency: float, **config) -> tuple[float, object]:
     """Seconds Settle takes to run `invoices` invoices on SQLite through the sandbox."""
     folder = tempfile.mkdtemp(prefix="settle-bench-")
     os.environ["SETTLE_INSTANCE_PATH"] = folder
@@ -40,6 +40,7 @@ def settle_run(invoices: int, concurrency: int, latency: float) -> tuple[float, 
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/settle.db",
         "SETTLE_JOBS": "inline",
         "SETTLE_GATEWAY_CONCURRENCY": concurrency,
+        **config,
     })  # fmt: skip
     with app.app_context():
         upgrade()

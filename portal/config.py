@@ -59,6 +59,10 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_PAGE_SIZE": int(env("SETTLE_PAGE_SIZE", "50")),
         # Calls in flight per gateway during a run: gateway latency, not Settle, bounds a run.
         "SETTLE_GATEWAY_CONCURRENCY": int(env("SETTLE_GATEWAY_CONCURRENCY", "8")),
+        # Invoices a run claims (records Pending) ahead of their calls, per gateway: at least 2 x
+        # the calls in flight. More costs fewer database transactions per invoice where the
+        # gateway answers fast; a cancel then closes more of them as never sent.
+        "SETTLE_CLAIM_WINDOW": int(env("SETTLE_CLAIM_WINDOW", "0")),
         # A run writes its answers back in batches: at least every so many, or so many seconds.
         "SETTLE_ANSWER_BATCH": int(env("SETTLE_ANSWER_BATCH", "64")),
         "SETTLE_ANSWER_FLUSH_SECONDS": float(env("SETTLE_ANSWER_FLUSH_SECONDS", "0.2")),

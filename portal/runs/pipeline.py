@@ -4,8 +4,8 @@ together, their calls in flight at once, their answers written back in batches.
 The guarantee is the one of a single charge (record before call): every call is committed as
 Pending before it is made. What changes is how many share a database transaction:
 
-- a window (up to 2 C invoices of a gateway) is locked, checked and recorded in one transaction,
-  `charging.claim_many`;
+- a window (up to 2 C invoices of a gateway, or SETTLE_CLAIM_WINDOW) is locked, checked and
+  recorded in one transaction, `charging.claim_many`;
 - the calls go out from the gateway's line, C at a time, at its pace (its rate limit, and its
   429 pauses), by threads that touch no database (runs/senders.py);
 - the answers, each with its status's action, are written back by `charging.finish_charges`, one
@@ -67,6 +67,7 @@ class ChargeLoop:
         run = db.session.get(PaymentRun, run_id)
         self.payment_run, self.rf, self.limit = run, run_filter(run), run.invoice_limit
         self.per_gateway = max(1, app.config["SETTLE_GATEWAY_CONCURRENCY"])
+        self.window = max(2 * self.per_gateway, app.config["SETTLE_CLAIM_WINDOW"])
         self.batch = max(1, app.config["SETTLE_ANSWER_BATCH"])
         self.flush_after = float(app.config["SETTLE_ANSWER_FLUSH_SECONDS"])
         self.attempted = 0  # calls made or claimed, for a capped run
@@ -150,10 +151,10 @@ class ChargeLoop:
     # Claiming a window ---------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Claim one window: for each gateway with at most C calls claimed and unanswered, its
-        next invoices up to 2 C, within the cap. So the next window waits in the gateway's
-        line while the one before it is at the gateway, and its calls never wait for this
-        thread."""
+        """Claim one window: for each gateway with at most W - C calls claimed and unanswered,
+        its next invoices up to W (the window: 2 C, or SETTLE_CLAIM_WINDOW), within the cap. So
+        the next window waits in the gateway's line while the one before it is at the gateway,
+        and its calls never wait for this thread."""
         room = (self.limit - self.attempted) if self.limit else None
         window: list[int] = []
         for gateway_id, waiting in self.queues.items():
@@ -163,9 +164,9 @@ class ChargeLoop:
                 take = len(waiting)
             else:
                 outstanding = self.outstanding.get(gateway_id, 0)
-                if outstanding > self.per_gateway:
+                if outstanding > self.window - self.per_gateway:
                     continue
-                take = 2 * self.per_gateway - outstanding
+                take = self.window - outstanding
             take = min(take, len(waiting), READ_SLICE)
             if room is not None:
                 take = min(take, room - len(window))

@@ -63,6 +63,36 @@ def test_a_cancel_leaves_the_claimed_calls_unsent_and_closed(
     assert len(held) == len(txns) - len(unsent) < len(invoices)
 
 
+def test_a_wider_claim_window_records_no_more_ahead_than_it_says(
+    app, make_invoice, make_gateway, sandbox, monkeypatch
+):
+    """SETTLE_CLAIM_WINDOW: 6 invoices recorded Pending before their calls, 2 of them at the
+    gateway at once; a cancel closes the 4 waiting their turn as never sent."""
+    monkeypatch.setitem(app.config, "SETTLE_JOBS", "thread")
+    monkeypatch.setitem(app.config, "SETTLE_GATEWAY_CONCURRENCY", 2)
+    monkeypatch.setitem(app.config, "SETTLE_CLAIM_WINDOW", 6)
+    slow = make_gateway(name="Slow", timeout="3")  # the first 2 calls hang while we look
+    for _ in range(10):
+        make_invoice(token="tok_hang", gateway=slow)
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    dispatch.submit_run(run.id)
+    for _ in range(100):
+        db.session.expire_all()
+        if len(_txns()) >= 6:
+            break
+        time.sleep(0.05)
+    assert len(_txns()) == 6  # the window, and not one more while its calls hang
+    assert cancel_run(run.id, None)
+    jobs.wait_for_threads(app, timeout=30)
+    db.session.expire_all()
+    txns = _txns()
+    unsent = [t for t in txns if t.finalization == NEVER_SENT]
+    held = {c["idempotency_key"] for c in sandbox.ledger.all()}
+    assert len(txns) == 6 and len(unsent) == 4 and len(held) == 2
+    assert not {t.idempotency_key for t in unsent} & held
+
+
 def test_an_error_inside_the_run_still_writes_what_came_back(
     app, make_invoice, sandbox, run_for, monkeypatch
 ):

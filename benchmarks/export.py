@@ -18,33 +18,20 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.pages import PASSWORD, seed, seeded  # noqa: E402
+from benchmarks.pages import database_arguments, logged_in, seeded_database  # noqa: E402
 
 GOAL_MIB = 150.0
 
 
 def child(query: str) -> None:
     """Serve one export and read it to the end; print rows, bytes, seconds and the peak."""
-    from sqlalchemy import select
-
     from portal import create_app
-    from portal.auth.models import Role, User
-    from portal.auth.service import create_user
-    from portal.extensions import db
 
-    app = create_app({"WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        if db.session.scalar(select(User).where(User.username == "bench-pages")) is None:
-            create_user("bench-pages", PASSWORD, Role.SUPERVISOR)
-            db.session.commit()
-    client = app.test_client()
-    response = client.post("/login", data={"username": "bench-pages", "password": PASSWORD})
-    assert response.status_code == 302, response.data
+    client = logged_in(create_app({"WTF_CSRF_ENABLED": False}))
     before = _status("VmRSS")
     _reset_peak()
     started = time.perf_counter()
@@ -92,25 +79,13 @@ def export(query: str, env: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/settle_pages"
-    )
-    parser.add_argument("--invoices", type=int, default=200_000)
-    parser.add_argument("--transactions", type=int, default=1_000_000)
-    parser.add_argument("--reseed", action="store_true")
-    parser.add_argument("--instance", default=None, help="The instance folder (credentials key).")
+    database_arguments(parser)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child(args.child)
         return
-    instance = args.instance or os.path.join(
-        tempfile.gettempdir(), "settle-pages-" + args.database.rsplit("/", 1)[-1]
-    )
-    os.makedirs(instance, exist_ok=True)
-    env = {**os.environ, "SETTLE_DATABASE_URL": args.database, "SETTLE_INSTANCE_PATH": instance}
-    if args.reseed or not seeded(args.database, args.transactions):
-        seed(args.database, args.invoices, args.transactions, env)
+    env = seeded_database(args)
     first_week = export("kind=all&sort=requested&dir=asc&until=" + _first_week(env), env)
     everything = export("kind=all", env)
     for name, r in (("first week", first_week), ("every call", everything)):

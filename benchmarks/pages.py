@@ -25,6 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks._processes import fresh_database  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOAL_MS = 100.0
 PASSWORD = "bench-pages-password-1"
@@ -32,14 +34,8 @@ PASSWORD = "bench-pages-password-1"
 
 def seed(url: str, invoices: int, transactions: int, env: dict) -> None:
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
+    fresh_database(url)
     flask = [os.path.join(ROOT, ".venv", "bin", "flask"), "--app", "wsgi", "settle"]
     started = time.perf_counter()
     subprocess.run([*flask, "demo"], env=env, cwd=ROOT, check=True, capture_output=True)
@@ -67,6 +63,48 @@ def seeded(url: str, transactions: int) -> bool:
         return count >= transactions
     except Exception:
         return False
+
+
+def database_arguments(parser: argparse.ArgumentParser) -> None:
+    """The seeded database's arguments, shared with benchmarks/export.py."""
+    parser.add_argument(
+        "--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/settle_pages"
+    )
+    parser.add_argument("--invoices", type=int, default=200_000)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--instance", default=None, help="The instance folder (credentials key).")
+
+
+def seeded_database(args) -> dict:
+    """Settle's environment for the seeded database, seeding it first where it is missing."""
+    # The instance folder holds the key that seals the gateways' credentials: kept with the database.
+    instance = args.instance or os.path.join(
+        tempfile.gettempdir(), "settle-pages-" + args.database.rsplit("/", 1)[-1]
+    )
+    os.makedirs(instance, exist_ok=True)
+    env = {**os.environ, "SETTLE_DATABASE_URL": args.database, "SETTLE_INSTANCE_PATH": instance}
+    if args.reseed or not seeded(args.database, args.transactions):
+        seed(args.database, args.invoices, args.transactions, env)
+    return env
+
+
+def logged_in(app):
+    """A test client of `app`, logged in as the benchmarks' supervisor (made at the first use)."""
+    from sqlalchemy import select
+
+    from portal.auth.models import Role, User
+    from portal.auth.service import create_user
+    from portal.extensions import db
+
+    with app.app_context():
+        if db.session.scalar(select(User).where(User.username == "bench-pages")) is None:
+            create_user("bench-pages", PASSWORD, Role.SUPERVISOR)
+            db.session.commit()
+    client = app.test_client()
+    response = client.post("/login", data={"username": "bench-pages", "password": PASSWORD})
+    assert response.status_code == 302, response.data
+    return client
 
 
 def middle_key(app, query, order) -> str:
@@ -103,31 +141,16 @@ def p95(times: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/settle_pages"
-    )
-    parser.add_argument("--invoices", type=int, default=200_000)
-    parser.add_argument("--transactions", type=int, default=1_000_000)
+    database_arguments(parser)
     parser.add_argument("--samples", type=int, default=20)
-    parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--only", default="", help="Measure only the pages whose name has this.")
-    parser.add_argument("--instance", default=None, help="The instance folder (credentials key).")
     args = parser.parse_args()
-    # The instance folder holds the key that seals the gateways' credentials: kept with the database.
-    instance = args.instance or os.path.join(
-        tempfile.gettempdir(), "settle-pages-" + args.database.rsplit("/", 1)[-1]
-    )
-    os.makedirs(instance, exist_ok=True)
-    env = {**os.environ, "SETTLE_DATABASE_URL": args.database, "SETTLE_INSTANCE_PATH": instance}
-    os.environ.update(env)
-    if args.reseed or not seeded(args.database, args.transactions):
-        seed(args.database, args.invoices, args.transactions, env)
+    os.environ.update(seeded_database(args))
 
     from sqlalchemy import select
 
     from portal import create_app
-    from portal.auth.models import Role, User
-    from portal.auth.service import create_user
+    from portal.auth.models import User
     from portal.extensions import db
     from portal.gateways.models import Gateway
     from portal.invoices.models import Invoice
@@ -138,19 +161,13 @@ def main() -> None:
 
     app = create_app({"WTF_CSRF_ENABLED": False, "SETTLE_LOGIN_LIMIT_ADDRESS": "100000 per minute"})
     rng = random.Random(15)
+    client = logged_in(app)
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == "bench-pages"))
-        if user is None:
-            create_user("bench-pages", PASSWORD, Role.SUPERVISOR)
-            db.session.commit()
         gateway = db.session.scalar(select(Gateway.id).where(Gateway.name == "Sandbox"))
         last_txn = db.session.scalar(select(db.func.max(PaymentTransaction.id)))
         last_invoice = db.session.scalar(select(db.func.max(Invoice.id)))
         runs = db.session.scalars(select(PaymentRun.id).order_by(PaymentRun.id)).all()
         day = db.session.scalar(select(db.func.max(PaymentTransaction.requested_at))).date()
-    client = app.test_client()
-    response = client.post("/login", data={"username": "bench-pages", "password": PASSWORD})
-    assert response.status_code == 302, response.data
 
     lists = {
         "transactions": "",

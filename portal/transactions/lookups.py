@@ -49,15 +49,23 @@ def _look_up(
 
 
 def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
-    return db.session.scalars(
-        select(PaymentTransaction)
-        .where(
-            PaymentTransaction.parent_id == charge.id,
-            PaymentTransaction.operation == Operation.LOOKUP.value,
-        )
-        .order_by(PaymentTransaction.id.desc())
-        .limit(1)
-    ).first()
+    return latest_lookups([charge.id]).get(charge.id)
+
+
+def latest_lookups(charge_ids) -> dict[int, PaymentTransaction]:
+    """Each charge's latest lookup, for many charges in one query (a charge without one is left
+    out)."""
+    latest: dict[int, PaymentTransaction] = {}
+    ids = list(charge_ids)
+    if not ids:
+        return latest
+    t = PaymentTransaction
+    for lookup in db.session.scalars(
+        select(t).where(t.parent_id.in_(ids), t.operation == Operation.LOOKUP.value)
+    ):
+        if lookup.parent_id not in latest or lookup.id > latest[lookup.parent_id].id:
+            latest[lookup.parent_id] = lookup
+    return latest
 
 
 def latest_word(charge: PaymentTransaction) -> PaymentTransaction | None:
@@ -190,14 +198,7 @@ def latest_answers(
         ):
             if charge.invoice_id not in charges or charge.id > charges[charge.invoice_id].id:
                 charges[charge.invoice_id] = charge
-    lookups: dict[int, PaymentTransaction] = {}
-    if charges:
-        parents = [c.id for c in charges.values()]
-        for lookup in db.session.scalars(
-            select(t).where(t.parent_id.in_(parents), t.operation == Operation.LOOKUP.value)
-        ):
-            if lookup.parent_id not in lookups or lookup.id > lookups[lookup.parent_id].id:
-                lookups[lookup.parent_id] = lookup
+    lookups = latest_lookups(c.id for c in charges.values())
     answers = {}
     for invoice in invoices:
         charge = charges.get(invoice.id)

@@ -74,6 +74,28 @@ class Finding:
     # Where the provider tells them: the merchant's idempotency key and order id (invoice number).
     key: str | None = None
     order_id: str | None = None
+    # What the gateway has already given back of it, where it tells (a partial refund): the
+    # charge still holds `amount - refunded`. None: the gateway said nothing of refunds.
+    refunded: Money | None = None
+
+    @property
+    def partly_refunded(self) -> bool:
+        return (
+            self.state.holds_money
+            and self.refunded is not None
+            and self.refunded.is_positive()
+            and self.amount is not None
+            and self.refunded.amount < self.amount.amount
+        )
+
+    @property
+    def held(self) -> Money | None:
+        """The money the gateway still holds of this charge (None where it holds none)."""
+        if not self.state.holds_money or self.amount is None:
+            return None
+        if self.refunded is not None and self.refunded.is_positive():
+            return self.amount - self.refunded
+        return self.amount
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,18 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+# Statuses that say the gateway decided the money did not move: an answer the gateway itself
+# failed to produce (a 5xx) can never say so.
+DECIDED_FAILURES = frozenset(
+    {
+        GatewayStatus.DECLINE,
+        GatewayStatus.VALIDATION_ERROR,
+        GatewayStatus.PERMANENT_FAIL,
+        GatewayStatus.SYSTEM_FAIL,
+    }
+)
+
+
 class CallNotMade(Exception):
     """The request could not be built (missing credential, bad configuration): nothing left Settle."""
 
@@ -269,6 +281,22 @@ class Gateway:
     def scrub(self, text: str) -> str:
         """What of a request or answer body may be stored: no credentials, tokens or card data."""
         raise NotImplementedError
+
+    def answer(
+        self, http_status: int, headers: dict, body: str, operation: str = "charge"
+    ) -> GatewayResult:
+        """interpret(), then the one rule no provider's codes may override: a 5xx answer came
+        from the gateway itself, after the request reached it, so whatever error it carries
+        (typed, untyped, or a code the mapping does not list) the money may have moved:
+        Indeterminate, never a decided failure (domain.md section 2). Pure, like interpret()."""
+        result = self.interpret(http_status, headers, body, operation)
+        if http_status >= 500 and result.status in DECIDED_FAILURES:
+            reason = (
+                f"HTTP {http_status}: the gateway failed on its side after the request reached "
+                f"it ({result.message}); the money may have moved"
+            )
+            return replace(result, status=GatewayStatus.INDETERMINATE, reason=reason)
+        return result
 
     # Shared machinery -------------------------------------------------------------------------
 
@@ -430,7 +458,7 @@ class Gateway:
         """The answer arrived: whatever goes wrong reading it, the request reached the gateway."""
         try:
             body = self._text(response, raw)
-            result = self.interpret(response.status_code, dict(response.headers), body, operation)
+            result = self.answer(response.status_code, dict(response.headers), body, operation)
             stored_body = self.scrub(body)
             if response.status_code == 429:
                 wait = transport.retry_after(response.headers.get("Retry-After"))

@@ -14,7 +14,7 @@ import pytest
 from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
 from portal.gateways.registry import plugin
 from portal.money import Money
-from portal.statuses import GatewayStatus
+from portal.statuses import GatewayStatus, MethodState, policy_for
 
 S = GatewayStatus
 CREDS = {"merchant_id": "m_1", "public_key": "pub_1", "private_key": "priv_1"}
@@ -76,8 +76,8 @@ def invalid(code: str, message: str) -> str:
          "gateway_rejected.cvv"),
         (422, declined(txn("gateway_rejected", "", "", reason="duplicate")), S.INDETERMINATE,
          "gateway_rejected.duplicate"),
-        (422, declined(txn("gateway_rejected", "", "", reason="risk_threshold")), S.DECLINE,
-         "gateway_rejected.risk_threshold"),
+        (422, declined(txn("gateway_rejected", "", "", reason="risk_threshold")),
+         S.PERMANENT_FAIL, "gateway_rejected.risk_threshold"),
         (422, invalid("91518", "Payment method token is invalid."), S.PERMANENT_FAIL, "91518"),
         (422, invalid("81503", "Amount is an invalid format."), S.SYSTEM_FAIL, "81503"),
         (422, invalid("915233", "API request key is in flight."), S.INDETERMINATE, "915233"),
@@ -90,6 +90,21 @@ def test_a_sale_answer_takes_its_status_from_the_mapping(braintree, http, body, 
     result = braintree.interpret(http, {}, body, "charge")
     assert (result.status, result.code) == (status, code)
     assert not result.unmapped
+
+
+@pytest.mark.parametrize("reason", ["fraud", "risk_threshold"])
+def test_a_fraud_tools_rejection_is_never_retried_and_a_person_reviews_it(braintree, reason):
+    """Braintree's fraud tools (Fraud Protection: "fraud"; Basic Fraud Tools' risk threshold
+    rules: "risk_threshold") refused the sale: never retried on the schedule, as Stripe's
+    "fraudulent" is not; a person reviews it in the fraud tools before the customer is charged."""
+    body = declined(txn("gateway_rejected", "", "", reason=reason), f"Gateway Rejected: {reason}")
+    result = braintree.interpret(422, {}, body, "charge")
+    assert (result.status, result.code) == (S.PERMANENT_FAIL, f"gateway_rejected.{reason}")
+    assert policy_for(result.status).method_state is MethodState.INACTIVE
+    assert "fraud tools" in result.guidance and "before the customer is charged" in result.guidance
+    # An incomplete merchant application is Braintree's limit on the merchant, not fraud.
+    incomplete = declined(txn("gateway_rejected", "", "", reason="application_incomplete"))
+    assert braintree.interpret(422, {}, incomplete, "charge").status is S.SYSTEM_FAIL
 
 
 def test_a_decline_names_the_transaction_it_left(braintree):
@@ -115,7 +130,7 @@ def test_an_answer_that_is_not_braintrees_xml_is_indeterminate(braintree):
 def test_follow_ups_read_their_own_statuses(braintree):
     assert braintree.interpret(200, {}, txn("voided"), "void").code == "void.voided"
     assert braintree.interpret(200, {}, txn("voided"), "void").status is S.SUCCESS
-    refund = txn(type="credit")
+    refund = txn(type="credit", **{"refunded-transaction-id": "s1"})  # the sale it refunds
     assert braintree.interpret(201, {}, refund, "refund").status is S.SUCCESS
     settled = invalid("91504", "Transaction can only be voided if status is authorized")
     assert braintree.interpret(422, {}, settled, "void").status is S.SYSTEM_FAIL

@@ -16,7 +16,14 @@
 - Answers: HTTP 201/200 with a <transaction>, or HTTP 422 with an <api-error-response> that holds
   either validation <errors> with numeric codes or, for a decline or a gateway rejection, the
   <transaction> with its status (processor_declined, gateway_rejected). Other HTTP statuses are
-  the ones the client raises on (401, 403, 404, 408, 426, 429, 500, 503, 504).
+  the ones the client raises on (401, 403, 404, 408, 426, 429, 500, 503, 504); their body is
+  never read, so a 5xx is never decided by the error it carries.
+- An answer decides only for the request it answers. An error answer is decided by its own
+  errors; a transaction it carries counts only when it is this request's own, refused (a
+  sale for a charge or a void, a refund's credit of the charge), never an earlier one or the
+  sale a refund was asked of. A transaction answer counts only as this request's own: the sale
+  whose order id is the charge's key, the voided sale asked for, the credit of the sale asked
+  to refund; a lookup by id only as the sale asked for.
 - Webhooks are form posts of bt_signature ("public_key|hex HMAC-SHA1 with SHA1(private key) as
   key", pairs joined by "&") and bt_payload (base64 of a <notification>)
   (webhook_notification_gateway.py, util/crypto.py).
@@ -84,6 +91,9 @@ FINAL_KINDS = {
 # this soon after the charge is not taken as proof that it never reached Braintree (Settle's
 # caution, as for Stripe's search).
 SEARCH_LAG = timedelta(minutes=10)
+# The transaction each operation makes or acts on: a charge makes a sale, a void answers the
+# sale it voided, a refund makes a credit of its own that names the sale it refunds.
+OWN_TYPE = {"charge": "sale", "void": "sale", "refund": "credit"}
 _PAYLOAD = re.compile(rb"^[A-Za-z0-9+=/\n]+$")  # what the client library accepts as bt_payload
 _SECRETS = re.compile(r"(<payment-method-token>)[^<]*(</payment-method-token>)")
 _CARD = re.compile(r"(<(?:number|cvv|bin|last-4|token)>)[^<]*(</)")
@@ -175,7 +185,7 @@ class BraintreeGateway(Gateway):
     def charge(self, request: GatewayRequest) -> GatewayResult:
         """A sale succeeds only for the amount and currency asked: Braintree charges in the
         merchant account's currency, and a partial approval charges less."""
-        result = self._call("charge", request)
+        result = self._its_own(self._call("charge", request), "order-id", request.idempotency_key)
         if result.status is not GatewayStatus.SUCCESS:
             return result
         body = (result.raw.get("response") or {}).get("body") or ""
@@ -194,6 +204,39 @@ class BraintreeGateway(Gateway):
         )
         return replace(result, status=GatewayStatus.REQUIRES_REVIEW, message=reason, reason=reason,
                        guidance=guidance, rule="Settle: the sale's amount differs from the one asked")  # fmt: skip
+
+    def refund(self, request: GatewayRequest) -> GatewayResult:
+        """A refund's answer counts only as the credit of the sale Settle asked to refund."""
+        result = self._call("refund", request)
+        return self._its_own(result, "refunded-transaction-id", request.reference)
+
+    def void(self, request: GatewayRequest) -> GatewayResult:
+        """A void's answer counts only as the sale Settle asked to void."""
+        return self._its_own(self._call("void", request), "id", request.reference)
+
+    def _its_own(self, result: GatewayResult, field: str, expected: str | None) -> GatewayResult:
+        """A result read from a transaction stands only when that transaction is this request's
+        own, which interpret() cannot know: its `field` must be what the request sent. Else an
+        error answer is decided by its own errors, and a transaction answer tells nothing of
+        this request (the money may have moved): Indeterminate."""
+        if result.reference is None:  # decided by errors, a code or Settle: no transaction read
+            return result
+        root = parse_xml((result.raw.get("response") or {}).get("body") or "")
+        if root is not None and root.tag == "api-error-response":
+            txn = root.find("transaction")
+        else:
+            txn = root if root is not None and root.tag == "transaction" else None
+        told = child_text(txn, field) if txn is not None else None
+        if told and told == expected:
+            return result
+        if txn is not None and root.tag == "api-error-response":
+            return self._refusal(root).with_raw(result.raw)
+        reason = (
+            f"Braintree answered with transaction {result.reference}, whose {field} is"
+            f" {told or 'missing'} where this request's is {expected}: not its own, so it says"
+            " nothing of what this request did; look it up in the Braintree Control Panel"
+        )
+        return self.unreadable(reason).with_raw(result.raw)
 
     def holdings(self, since: datetime, until: datetime) -> Holdings:
         """The sales created in [since, until): their ids by a created_at search (Braintree's
@@ -219,7 +262,14 @@ class BraintreeGateway(Gateway):
         """By id in one call; by order id in two, as the client libraries search: the ids that
         match, then those transactions (no ids: nothing holds that order id)."""
         if request.reference:
-            return self._call("lookup", request)
+            found = self._call("lookup", request)
+            named = [f.reference for f in found.findings]
+            if found.status is GatewayStatus.SUCCESS and named != [request.reference]:
+                # Another transaction (or a refund's credit) is not the sale asked for: it tells
+                # neither what that sale holds nor that nothing is held.
+                why = f"asked for sale {request.reference}, Braintree answered {named or 'none'}"
+                return self.unreadable(why).with_raw(found.raw)
+            return found
         ids = self._call("search_ids", request)
         if ids.status is not GatewayStatus.SUCCESS:
             return ids
@@ -304,6 +354,9 @@ class BraintreeGateway(Gateway):
             return self._error(root, operation)
         if root.tag != "transaction":
             return self.unreadable(f"a {operation} answered with <{root.tag}>")
+        if not _own(root, operation):
+            kind = child_text(root, "type") or "untyped"
+            return self.unreadable(f"a {operation} answered with a {kind} transaction, not its own")
         return self._transaction(root, operation)
 
     def _transaction(self, txn: ET.Element, operation: str) -> GatewayResult:
@@ -312,12 +365,27 @@ class BraintreeGateway(Gateway):
         return self.mapped(code, message, reference=child_text(txn, "id"))
 
     def _error(self, root: ET.Element, operation: str) -> GatewayResult:
-        """A 422: a decline or rejection carries its <transaction>; else the first validation
-        error's numeric code (error_codes.py), with Braintree's message."""
+        """A 422 is decided by its own errors. Where it has no validation error, a decline or a
+        rejection carries the transaction this request made, refused, and its code decides. Any
+        other transaction it carries (the sale a refund was asked of, an earlier sale) tells
+        nothing of this request: never its status, never its reference."""
+        if _codes(root):
+            return self._refusal(root)
         txn = root.find("transaction")
-        if txn is not None:
-            return self._transaction(txn, operation)
-        codes = [e for e in root.iter("error") if child_text(e, "code")]
+        if txn is None or not _own(txn, operation):
+            return self._refusal(root)
+        status = child_text(txn, "status") or ""
+        if HELD.get(status) is not Settlement.DECLINED:
+            # An error answer whose own transaction holds money contradicts itself: it may have.
+            return self.unreadable(
+                f"an error answer to a {operation} whose transaction is {status}"
+            )
+        return self._transaction(txn, operation)
+
+    def _refusal(self, root: ET.Element) -> GatewayResult:
+        """An error answer by its errors alone: the first validation error's numeric code
+        (error_codes.py) with Braintree's message, else "validation_error" with its message."""
+        codes = _codes(root)
         if not codes:
             return self.mapped("validation_error", child_text(root, "message"))
         return self.mapped(child_text(codes[0], "code"), child_text(codes[0], "message"))
@@ -373,6 +441,20 @@ class BraintreeGateway(Gateway):
             except (UnreadableWebhook, binascii.Error, UnicodeError):
                 return "[a webhook form Settle could not read]"
         return _CARD.sub(r"\1[FILTERED]\2", _SECRETS.sub(r"\1[FILTERED]\2", text))
+
+
+def _own(txn: ET.Element, operation: str) -> bool:
+    """Whether an answer's transaction can be this operation's own, as far as the answer alone
+    tells (OWN_TYPE; a refund's credit names the sale it refunds). A lookup makes none."""
+    if operation not in OWN_TYPE or child_text(txn, "type") != OWN_TYPE[operation]:
+        return False
+    return operation != "refund" or bool(child_text(txn, "refunded-transaction-id"))
+
+
+def _codes(root: ET.Element) -> list[ET.Element]:
+    """An <api-error-response>'s own validation errors (under <errors>), those with a code."""
+    errors = root.find("errors")
+    return [e for e in errors.iter("error") if child_text(e, "code")] if errors is not None else []
 
 
 PLUGIN = BraintreeGateway

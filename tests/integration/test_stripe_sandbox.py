@@ -53,7 +53,7 @@ def lookup(gateway, *, reference=None, key=None, sent_at=None):
         ("tok_timeout", S.INDETERMINATE, "api_error_500"),
         ("tok_misconfigured", S.SYSTEM_FAIL, "invalid_request_error_403"),
         ("tok_refuse", S.SYSTEM_FAIL, "invalid_request_error_401"),
-        ("tok_unknown", S.SYSTEM_FAIL, "sandbox_unlisted_decline"),
+        ("tok_unknown", S.DECLINE, "sandbox_unlisted_decline"),  # read as card_declined
     ],
 )
 def test_each_outcome_takes_its_status_from_stripes_code(sandbox, token, status, code):
@@ -117,6 +117,25 @@ def test_a_succeeded_intent_is_refunded_not_voided_and_a_review_hold_is_voided(s
     voided = follow_up(gateway, "void", held.reference)
     assert (voided.status, voided.code) == (S.SUCCESS, "void.canceled")
     assert lookup(gateway, reference=held.reference).findings[0].state is Settlement.VOIDED
+
+
+def test_a_partly_refunded_charge_is_looked_up_as_refunded_x_of_y_until_all_went_back(sandbox):
+    gateway = stripe(sandbox)
+    paid = charge(gateway)
+    four, six = Money.parse("4.00", "USD"), Money.parse("6.00", "USD")
+    part = follow_up(gateway, "refund", paid.reference, amount=four)
+    assert (part.status, part.code) == (S.SUCCESS, "refund.succeeded")
+    (found,) = lookup(gateway, reference=paid.reference).findings
+    assert (found.state, found.amount, found.refunded) == (Settlement.SETTLED, TEN, four)
+    assert found.held == six
+    too_much = follow_up(gateway, "refund", paid.reference, amount=Money.parse("6.01", "USD"))
+    assert (too_much.status, too_much.code) == (S.SYSTEM_FAIL, "amount_too_large")
+    rest = follow_up(gateway, "refund", paid.reference, amount=six)
+    assert rest.status is S.SUCCESS and rest.reference != part.reference
+    (found,) = lookup(gateway, reference=paid.reference).findings
+    assert (found.state, found.refunded, found.held) == (Settlement.REFUNDED, TEN, None)
+    again = follow_up(gateway, "refund", paid.reference, amount=four)
+    assert (again.status, again.code) == (S.SUCCESS, "charge_already_refunded")
 
 
 def test_a_lookup_by_id_finds_the_intent_and_a_search_lists_the_invoice(sandbox):

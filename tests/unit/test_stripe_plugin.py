@@ -3,6 +3,7 @@
 /api/payment_intents/search), with the ids shortened."""
 
 import json
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -74,11 +75,9 @@ def test_a_card_error_names_the_intent_it_left(stripe):
     assert stripe.interpret(402, {}, json.dumps(CARD_DECLINED)).reference == "pi_3MtwBw"
 
 
-def test_an_unknown_decline_code_falls_back_to_the_default_and_is_marked(stripe):
-    body = {
-        "error": {"type": "card_error", "code": "card_declined", "decline_code": "new_code_2027"}
-    }
-    result = stripe.interpret(402, {}, json.dumps(body))
+def test_an_unknown_code_falls_back_to_the_default_and_is_marked(stripe):
+    body = {"error": {"type": "new_error_type", "code": "new_code_2027"}}
+    result = stripe.interpret(400, {}, json.dumps(body))
     assert (result.status, result.unmapped) == (S.SYSTEM_FAIL, True)
     assert result.rule == "stripe/codes.yaml: unmapped, default System Fail"
 
@@ -111,6 +110,60 @@ def test_a_lookup_reads_what_stripe_holds_of_each_intent(stripe):
         200, {}, json.dumps({"object": "search_result", "data": [{"id": 1}]}), "lookup"
     )
     assert broken.status is S.INDETERMINATE
+
+
+def charge_of(amount=2000, refunded_minor=0, **extra):
+    return {"id": "ch_3MtwBw", "object": "charge", "amount": amount, "amount_captured": amount,
+            "amount_refunded": refunded_minor, "currency": "usd",
+            "refunded": refunded_minor == amount, **extra}  # fmt: skip
+
+
+def found_in(stripe, body):
+    (found,) = stripe.interpret(200, {}, json.dumps(body), "lookup").findings
+    return found
+
+
+def test_a_lookup_of_a_partly_refunded_charge_says_how_much_went_back(stripe):
+    found = found_in(stripe, intent(latest_charge=charge_of(refunded_minor=500)))
+    assert (found.state, found.amount) == (Settlement.SETTLED, Money.parse("20.00", "USD"))
+    assert found.refunded == Money.parse("5.00", "USD")
+    assert found.partly_refunded and found.held == Money.parse("15.00", "USD")
+
+
+def test_a_lookup_of_a_wholly_refunded_charge_says_refunded_with_the_whole_amount(stripe):
+    found = found_in(stripe, intent(latest_charge=charge_of(refunded_minor=2000)))
+    assert (found.state, found.refunded) == (Settlement.REFUNDED, Money.parse("20.00", "USD"))
+    assert found.held is None
+
+
+def test_a_lookup_reads_the_refunds_list_where_the_amount_refunded_is_not_told(stripe):
+    refunds = {"object": "list", "has_more": False, "data": [
+        {"id": "re_1", "object": "refund", "amount": 300, "currency": "usd", "status": "succeeded"},
+        {"id": "re_2", "object": "refund", "amount": 700, "currency": "usd", "status": "failed"},
+    ]}  # fmt: skip
+    latest = {"id": "ch_1", "object": "charge", "refunded": False, "refunds": refunds}
+    found = found_in(stripe, intent(latest_charge=latest))
+    assert (found.state, found.refunded) == (Settlement.SETTLED, Money.parse("3.00", "USD"))
+
+
+def test_a_lookup_that_tells_nothing_of_refunds_leaves_refunded_unknown(stripe):
+    found = found_in(stripe, intent(latest_charge="ch_1"))
+    assert (found.state, found.refunded) == (Settlement.SETTLED, None)
+
+
+def test_every_request_is_pinned_to_one_stripe_api_version(stripe):
+    ten = Money.parse("10.00", "USD")
+    period = (datetime(2026, 1, 1), datetime(2026, 1, 2))
+    requests = [
+        ("charge", GatewayRequest("charge", "k", "INV-1", ten, "pm_1")),
+        ("refund", GatewayRequest("refund", "k", "INV-1", ten, reference="pi_1")),
+        ("void", GatewayRequest("void", "k", "INV-1", reference="pi_1")),
+        ("lookup", GatewayRequest("lookup", "k", "INV-1", reference="pi_1")),
+        ("lookup", GatewayRequest("lookup", "k", "INV-1", original_key="k0")),
+        ("list", GatewayRequest("list", "", "", period=period)),
+    ]
+    for operation, request in requests:
+        assert stripe.build(operation, request).headers["Stripe-Version"] == "2024-06-20"
 
 
 def test_a_lookup_asks_by_id_when_it_knows_it_and_searches_with_a_quoted_value_when_not(stripe):

@@ -41,6 +41,14 @@ from portal.gateways.base import (
 from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.money import Money
 
+# The API version every request asks for (Stripe-Version), so that Stripe answers in the shape
+# this plugin reads whatever the account's default version is, or becomes when someone upgrades
+# it in the Dashboard. 2022-11-15 replaced an intent's `charges` list with `latest_charge` (read
+# below, expanded) and stopped expanding a charge's refunds (so `amount_refunded` is read);
+# 2024-06-20 is the last dated version before the named release trains (2024-09-30.acacia) and
+# the one the sandbox's Stripe emulation and its recorded events speak. Moving it is a reviewed
+# change: read the changelog (docs.stripe.com/changelog) against what interpret() reads.
+STRIPE_VERSION = "2024-06-20"
 # What an intent's status says Stripe holds; a refunded intent is read from its latest charge.
 HELD = {
     "succeeded": Settlement.SETTLED,
@@ -61,6 +69,12 @@ FINAL_INTENT_EVENTS = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
 )
 FINAL_REFUND_STATES = frozenset({"succeeded", "failed", "canceled"})
+# The codes.yaml line that decides a card error none of whose codes the mapping lists.
+CARD_ERROR_DEFAULT = "card_error"
+# Operations whose own object at Stripe is a payment intent: an error's embedded intent is theirs.
+INTENT_OPERATIONS = frozenset({"charge", "void"})
+# Refunds that gave, or may still give, money back (a failed or canceled one gave none).
+REFUNDS_COUNTED = frozenset({"succeeded", "pending", "requires_action"})
 _SECRETS = re.compile(r"(payment_method|customer)=[^&]*")
 
 
@@ -81,6 +95,7 @@ class StripeGateway(Gateway):
         headers = {
             "Authorization": f"Bearer {self.config.credentials['secret_key']}",
             "Accept": "application/json",
+            "Stripe-Version": STRIPE_VERSION,
         }
         post = {**headers, "Content-Type": "application/x-www-form-urlencoded",
                 "Idempotency-Key": request.idempotency_key}  # fmt: skip
@@ -182,7 +197,7 @@ class StripeGateway(Gateway):
             status = str(thing.get("status"))
             error = thing.get("last_payment_error")
             if kind == "payment_intent.payment_failed" and isinstance(error, dict):
-                result = self._error(402, error)
+                result = self._error(402, error, "charge")
             elif kind == "payment_intent.canceled":
                 result = self.mapped("void.canceled", None)
             else:
@@ -213,7 +228,7 @@ class StripeGateway(Gateway):
         if isinstance(data, GatewayResult):
             return data
         if isinstance(data.get("error"), dict):
-            return self._error(http_status, data["error"])
+            return self._error(http_status, data["error"], operation)
         if http_status >= 300:
             return self.mapped(f"http_{http_status}", None)
         kind = data.get("object")
@@ -226,16 +241,39 @@ class StripeGateway(Gateway):
             return replace(refund, awaiting_confirmation=data.get("status") == "pending")
         return self.unreadable(f"a {operation} answered with a {kind or 'nameless'} object")
 
-    def _error(self, http_status: int, error: dict) -> GatewayResult:
-        """Stripe's error envelope: a card's decline_code first, else its code, else its type
-        with the HTTP status (an unknown key or a server error has no code)."""
-        code = error.get("decline_code") or error.get("code")
-        if not code:
-            code = f"{error.get('type') or 'error'}_{http_status}"
-        intent = (
-            error.get("payment_intent") if isinstance(error.get("payment_intent"), dict) else {}
+    def _error(self, http_status: int, error: dict, operation: str) -> GatewayResult:
+        """Stripe's error envelope. Its own error decides: the first of its decline_code, its
+        code, and its type with the HTTP status that the mapping lists (a card error with none
+        of them listed is read by the mapping's card_error line). A code read past is still
+        reported, unmapped, so that a supervisor adds it: the result carries the most telling
+        code Stripe gave, the status of the line that decided it.
+
+        The payment intent an error carries is the result's reference only where it is this
+        request's own: the intent a charge created, or the intent a void cancels. A refund's
+        error carries the charge being refunded (a succeeded intent), which is not the refund."""
+        told = [str(c) for c in (error.get("decline_code"), error.get("code")) if c]
+        kind = f"{error.get('type') or 'error'}_{http_status}"
+        candidates = [*told, kind]
+        if error.get("type") == "card_error":
+            candidates.append(CARD_ERROR_DEFAULT)
+        code = told[0] if told else kind
+        known = next((c for c in candidates if c in self.mapping.codes), None)
+        intent = error.get("payment_intent")
+        own = isinstance(intent, dict) and operation in INTENT_OPERATIONS
+        reference = intent.get("id") if own else None
+        if known is None or known == code:
+            return self.mapped(code, error.get("message"), reference=reference)
+        entry = self.mapping.codes[known]
+        return GatewayResult(
+            status=entry.status,
+            code=code,
+            message=error.get("message") or entry.description,
+            reference=reference,
+            unmapped=True,
+            rule=f"{self.mapping.rule_for(entry)} ({known}): {code} unmapped",
+            guidance=f"{entry.guidance} ({code} is not in codes.yaml yet: add it after"
+            " checking Stripe's docs.)",
         )
-        return self.mapped(str(code), error.get("message"), reference=intent.get("id"))
 
     def _lookup(self, data: dict) -> GatewayResult:
         listed = data.get("object") in ("search_result", "list")
@@ -251,20 +289,26 @@ class StripeGateway(Gateway):
             raise ValueError(f"not a payment intent: {intent.get('object')!r}")
         status = str(intent["status"])
         state = HELD.get(status, Settlement.UNSETTLED)
+        currency = str(intent["currency"]).upper()
+        amount = Money.from_minor(int(intent["amount"]), currency)
         charge = (
             intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
         )
-        if state is Settlement.SETTLED and charge.get("refunded"):
+        refunded = _refunded(charge, amount)
+        if state is Settlement.SETTLED and (
+            charge.get("refunded") or (refunded is not None and refunded >= amount)
+        ):
             state = Settlement.REFUNDED
         metadata = intent.get("metadata") or {}
         return Finding(
             state=state,
-            amount=Money.from_minor(int(intent["amount"]), str(intent["currency"]).upper()),
+            amount=amount,
             reference=intent["id"],
             at=datetime.fromtimestamp(int(intent["created"]), UTC).replace(tzinfo=None),
             code=f"charge.{status}",
             key=metadata.get("settle_key"),
             order_id=metadata.get("invoice"),
+            refunded=refunded,
         )
 
     def scrub(self, text: str) -> str:
@@ -274,6 +318,22 @@ class StripeGateway(Gateway):
             return re.sub(r'("(?:payment_method|customer|client_secret)"\s*:\s*")[^"]*(")',
                           r"\1[FILTERED]\2", text)  # fmt: skip
         return _SECRETS.sub(r"\1=[FILTERED]", text)
+
+
+def _refunded(charge: dict, amount: Money) -> Money | None:
+    """What a charge has given back, in the intent's currency: its amount_refunded (minor units;
+    Stripe keeps it on every charge), else the sum of its refunds list where that was expanded,
+    else, for a charge that says it is refunded and nothing more, all of it. None where the
+    answer tells nothing of refunds (latest_charge not expanded)."""
+    if charge.get("amount_refunded") is not None:
+        return Money.from_minor(int(charge["amount_refunded"]), amount.currency)
+    refunds = charge.get("refunds")
+    if isinstance(refunds, dict) and isinstance(refunds.get("data"), list):
+        minor = sum(int(r["amount"]) for r in refunds["data"] if r.get("status") in REFUNDS_COUNTED)
+        return Money.from_minor(minor, amount.currency)
+    if charge.get("refunded"):
+        return amount
+    return None
 
 
 def _quoted(value: str) -> str:

@@ -4,7 +4,9 @@ It answers as Stripe does: form-encoded POST bodies, a Bearer secret key (401 wi
 invalid_request_error envelope otherwise), an Idempotency-Key on every POST whose first answer,
 a 500 included, is the answer to every repeat (Idempotent-Replayed: true), card errors as HTTP 402
 with the payment intent inside the error, intents with Stripe's statuses, and ids "pi_..." and
-"re_...". The search is exact and immediate here (Stripe's may lag up to an hour).
+"re_...". A refund may be for part of the charge (an amount below what is left), and the intent's
+latest charge then tells amount_refunded, as Stripe's does. The search is exact and immediate here
+(Stripe's may lag up to an hour).
 
 This emulation's choices (Stripe documents no test token for them): "tok_review" answers an intent
 that requires_action (3D Secure); "tok_timeout" answers 500 api_error after taking the money;
@@ -71,6 +73,9 @@ class StripeEmulator(Emulator):
     def __init__(self, ledger, faults, webhooks=None):
         super().__init__(ledger, faults, webhooks)
         self._lock = threading.Lock()
+        # What each intent's charge has given back, in minor units: a refund may be partial, and
+        # the ledger only says that some refund was made.
+        self._refunded: dict[str, int] = {}
 
     def handle(self, request: Request) -> Response:
         try:
@@ -213,7 +218,9 @@ class StripeEmulator(Emulator):
         charge = self.ledger.charge(self.provider, intent_id)
         if charge is None:
             return (*self._missing(intent_id), None)
-        if charge["state"] == "refunded":
+        charged = Money.parse(charge["amount"], charge["currency"])
+        refunded = Money.from_minor(self._refunded_minor(charge), charged.currency)
+        if refunded == charged:
             message = f"Charge for {intent_id} has already been refunded."
             return (*self._invalid(message, "charge_already_refunded"), None)
         if self._status(charge) != "succeeded":
@@ -221,17 +228,19 @@ class StripeEmulator(Emulator):
                 f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
             )
             return (*self._invalid(message, "charge_not_refundable"), None)
-        held = Money.parse(charge["amount"], charge["currency"])
+        left = charged - refunded
         try:
-            amount = Money.from_minor(int(form.get("amount", held.minor)), held.currency)
+            amount = Money.from_minor(int(form.get("amount", left.minor)), charged.currency)
         except ValueError:
             return (*self._invalid("Invalid integer.", "parameter_invalid_integer"), None)
-        if amount > held or not amount.is_positive():
-            message = f"Refund amount ({amount}) is greater than charge amount ({held})."
+        if amount > left or not amount.is_positive():
+            message = (f"Refund amount ({amount}) is greater than unrefunded amount on charge"
+                       f" ({left}).")  # fmt: skip
             return (*self._invalid(message, "amount_too_large"), None)
-        self.ledger.refund(self.provider, intent_id, amount.amount)
+        self._refunded[intent_id] = (refunded + amount).minor
+        self.ledger.refund(self.provider, intent_id, (refunded + amount).amount)
         refund = {"id": "re_" + secrets.token_hex(12), "object": "refund", "amount": amount.minor,
-                  "currency": held.currency.lower(), "payment_intent": intent_id,
+                  "currency": charged.currency.lower(), "payment_intent": intent_id,
                   "status": "succeeded", "metadata": {"settle_key": form.get("metadata[settle_key]", "")}}  # fmt: skip
         return 200, refund, None
 
@@ -283,9 +292,19 @@ class StripeEmulator(Emulator):
             return "canceled"
         return charge["code"]
 
+    def _refunded_minor(self, charge: dict) -> int:
+        """What the charge has given back; one the ledger holds as refunded that this process
+        has no record of (the sandbox restarted) was refunded whole, as before partial refunds."""
+        if charge["id"] in self._refunded:
+            return self._refunded[charge["id"]]
+        if charge["state"] == "refunded":
+            return Money.parse(charge["amount"], charge["currency"]).minor
+        return 0
+
     def _intent(self, charge: dict) -> dict:
         held = Money.parse(charge["amount"], charge["currency"])
         status = self._status(charge)
+        refunded = self._refunded_minor(charge)
         return {
             "id": charge["id"],
             "object": "payment_intent",
@@ -295,10 +314,15 @@ class StripeEmulator(Emulator):
             "status": status,
             "created": int(datetime.fromisoformat(charge["created"]).timestamp()),
             "metadata": {"invoice": charge["order_id"], "settle_key": charge["idempotency_key"]},
+            # As with expand[]=latest_charge (the API version 2022-11-15 on: no refunds list).
             "latest_charge": {
                 "id": "ch_" + charge["id"][3:],
                 "object": "charge",
-                "refunded": charge["state"] == "refunded",
+                "amount": held.minor,
+                "amount_captured": held.minor if status == "succeeded" else 0,
+                "amount_refunded": refunded,
+                "currency": held.currency.lower(),
+                "refunded": refunded > 0 and refunded == held.minor,
             },  # fmt: skip
             "livemode": False,
         }

@@ -59,6 +59,9 @@ class GatewayRequest:
     # For a listing (reconciliation): the period [since, until) in UTC, and the page to read.
     period: tuple[datetime, datetime] | None = None
     cursor: str | None = None
+    # The charge's own reference in the provider's order field, where that field is shorter than
+    # Settle's key (Gateway.order_reference): sent with the charge, and what its lookups match.
+    order_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,15 +285,25 @@ class Gateway:
         """What of a request or answer body may be stored: no credentials, tokens or card data."""
         raise NotImplementedError
 
+    @classmethod
+    def order_reference(cls, idempotency_key: str) -> str | None:
+        """A per-charge reference for the provider's merchant order field, for a provider that
+        finds a charge with no reference of its own (one that timed out) only by that field and
+        keeps it shorter than Settle's key; None where the provider finds it by the key itself."""
+        return None
+
     def answer(
         self, http_status: int, headers: dict, body: str, operation: str = "charge"
     ) -> GatewayResult:
-        """interpret(), then the one rule no provider's codes may override: a 5xx answer came
-        from the gateway itself, after the request reached it, so whatever error it carries
-        (typed, untyped, or a code the mapping does not list) the money may have moved:
-        Indeterminate, never a decided failure (domain.md section 2). Pure, like interpret()."""
+        """interpret(), then one rule for every provider: a 5xx answer came from the gateway
+        itself, after the request reached it, so an error it carries that the mapping does not
+        decide (untyped, or a code the mapping does not list, which would fall back to its
+        default) cannot say the money did not move: Indeterminate (domain.md section 2). A code
+        the mapping lists still decides (CyberSource answers every SOAP fault, a refused login
+        among them, with HTTP 500). Pure, like interpret()."""
         result = self.interpret(http_status, headers, body, operation)
-        if http_status >= 500 and result.status in DECIDED_FAILURES:
+        undecided = result.unmapped or not result.code
+        if http_status >= 500 and undecided and result.status in DECIDED_FAILURES:
             reason = (
                 f"HTTP {http_status}: the gateway failed on its side after the request reached "
                 f"it ({result.message}); the money may have moved"

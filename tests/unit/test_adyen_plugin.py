@@ -50,7 +50,7 @@ def refused(code, reason, result="Refused"):
         (200, refused("5", "Blocked Card"), S.PERMANENT_FAIL, "refusal.5"),
         (200, refused("3", "Referral"), S.REQUIRES_REVIEW, "refusal.3"),
         (200, refused("4", "Acquirer Error", "Error"), S.DECLINE, "refusal.4"),
-        (200, refused("22", "FRAUD-CANCELLED", "Cancelled"), S.DECLINE, "refusal.22"),
+        (200, refused("22", "FRAUD-CANCELLED", "Cancelled"), S.PERMANENT_FAIL, "refusal.22"),
         # payments-error-invalid-data-422.json, paymentmethods-error-forbidden-403.json,
         # authorise-error-010.json, the OpenAPI 401 example.
         (422, {"status": 422, "errorCode": "130", "message": "Reference Missing",

@@ -8,6 +8,14 @@
   Cancelled) and a refusalReasonCode; an error is a 4xx/5xx with {status, errorCode, message,
   errorType}.
 - A payment method token is "shopperReference|storedPaymentMethodId".
+- A refusal told only by its refusalReason text (an AUTHORISATION notification's reason, a
+  refusal without its code) is read by the refusal line that publishes that text (codes.yaml,
+  rule 5); Adyen's risk refusals (FRAUD, FRAUD-CANCELLED) are never retried on the schedule.
+- An answer decides only for its own request: an error envelope by its errorCode alone, whatever
+  pspReference or resultCode it carries; a payment's answer when its merchantReference is
+  Settle's key; a cancel's, refund's or reversal's when it names the payment asked of, Settle's
+  key and (a refund) the amount asked. Any other answer is Indeterminate: this request's fate
+  is unknown.
 - Cancels (void), refunds and reversals (cancel, or refund once captured) are asynchronous:
   POST /payments/{pspReference}/cancels|refunds|reversals answers 201 {status: received}, and the
   outcome arrives by webhook (CANCELLATION, REFUND, CANCEL_OR_REFUND). Until then a refund or void
@@ -137,10 +145,8 @@ class AdyenGateway(Gateway):
         data = self.json_object(http_status, body) if body.strip() else {}
         if isinstance(data, GatewayResult):
             return data if http_status < 300 else self.mapped(f"http_{http_status}", None)
-        if http_status >= 300:
-            if data.get("errorCode"):
-                return self.mapped(f"error.{data['errorCode']}", data.get("message"))
-            return self.mapped(f"http_{http_status}", None)
+        if http_status >= 300 or _is_error(data):
+            return self._error(http_status, data)
         reference = data.get("pspReference")
         if operation == "charge":
             result = str(data.get("resultCode") or "")
@@ -149,6 +155,10 @@ class AdyenGateway(Gateway):
                 return self.mapped(
                     f"refusal.{code}", data.get("refusalReason"), reference=reference
                 )
+            if result in REFUSED and _text(data.get("refusalReason")):
+                return self._refusal_by_text(
+                    data["refusalReason"], f"resultCode.{result}", reference=reference
+                )
             if not result:
                 return self.unreadable("a payment answer without its resultCode")
             return self.mapped(f"resultCode.{result}", None, reference=reference)
@@ -156,6 +166,84 @@ class AdyenGateway(Gateway):
             return self.unreadable(f"a {operation} answered without status received")
         received = self.mapped(f"{operation}.received", None, reference=reference)
         return replace(received, awaiting_confirmation=True)
+
+    def _error(self, http_status: int, data: dict) -> GatewayResult:
+        """An error answer is decided by its own error alone: the pspReference it carries names
+        the failed request, and any resultCode in it is no payment of this request's."""
+        if data.get("errorCode"):
+            return self.mapped(f"error.{data['errorCode']}", _text(data.get("message")) or None)
+        if http_status < 300:  # Adyen's error envelope with a 2xx status contradicts itself
+            return self.unreadable(f"HTTP {http_status} with an error envelope and no errorCode")
+        return self.mapped(f"http_{http_status}", None)
+
+    def _refusal_by_text(self, text: str, fallback: str, **kwargs) -> GatewayResult:
+        """A refusal told by its refusalReason text alone (an AUTHORISATION notification's
+        reason, a refused payment without its refusalReasonCode): the refusal.N line whose
+        description is that published text, matched without regard to case, spacing or a final
+        dot, and, where the whole text matches none, by the part before its first colon (the
+        free text Adyen may append). A text none describes keeps `fallback`'s status, marked
+        unmapped under "reason." and the text, so a supervisor sees it in the queue."""
+        code = self._published_reasons().get(_folded(text))
+        if code is None and ":" in text:
+            code = self._published_reasons().get(_folded(text.partition(":")[0]))
+        if code is not None:
+            return self.mapped(code, text, **kwargs)
+        result = self.mapped(f"reason.{' '.join(text.split())}"[:40], text, **kwargs)
+        if not result.unmapped:  # a supervisor's own line for this text
+            return result
+        fell_back = self.mapping.lookup(fallback)
+        return replace(
+            result,
+            status=fell_back.status,
+            rule=f"unmapped refusal reason: {fallback}, {self.mapping.rule_for(fell_back)}",
+            guidance=(
+                "Unmapped refusal reason: find its refusalReasonCode in Adyen's refusal reasons"
+                " and make this text that refusal line's description in codes.yaml. Meanwhile: "
+                + fell_back.guidance
+            ),
+        )
+
+    def _published_reasons(self) -> dict[str, str]:
+        """Adyen's published refusalReason texts, folded, to their mapping keys: the refusal
+        lines' own descriptions, so that each reason's rule is written once (refusal.0 is
+        Adyen's "(none)", no text)."""
+        return {
+            _folded(entry.description): key
+            for key, entry in self.mapping.codes.items()
+            if key.startswith("refusal.") and key != "refusal.0"
+        }
+
+    def _call(self, operation: str, request: GatewayRequest) -> GatewayResult:
+        return self._for_this_request(operation, request, super()._call(operation, request))
+
+    def _for_this_request(
+        self, operation: str, request: GatewayRequest, result: GatewayResult
+    ) -> GatewayResult:
+        """An answer counts only when it is this request's: a payment's merchantReference is
+        Settle's key, a cancel's, refund's or reversal's paymentPspReference is the payment
+        asked of, its reference Settle's key and a refund's amount the one asked. An answer
+        about another payment says nothing of this one, which may have moved money."""
+        response = result.raw.get("response") or {}
+        if not 200 <= (response.get("http_status") or 0) < 300:
+            return result
+        try:
+            data = json.loads(response.get("body") or "")
+        except ValueError:
+            return result
+        if not isinstance(data, dict) or _is_error(data):
+            return result
+        if operation == "charge":
+            told = data.get("merchantReference")
+            other = None if told in (None, request.idempotency_key) else f"payment {told}"
+        else:
+            other = _other_modification(data, request, operation)
+        if other is None:
+            return result
+        why = (
+            f"Adyen answered about {other}, not this {operation} ({request.idempotency_key}):"
+            " whether this one was carried out is unknown"
+        )
+        return replace(self.unreadable(why), raw=result.raw)
 
     # Webhooks ---------------------------------------------------------------------------------
 
@@ -208,9 +296,12 @@ class AdyenGateway(Gateway):
         about = {"event_id": f"{code}/{psp}/{success}", "event_type": code, "reference": psp,
                  "key": item.get("merchantReference"), "amount": amount,
                  "occurred_at": _time(item.get("eventDate"))}  # fmt: skip
-        reason = item.get("reason") if item.get("reason") not in (None, "", "null") else None
+        reason = _text(item.get("reason")) if item.get("reason") != "null" else None
         if code == "AUTHORISATION":
-            result = self.mapped(f"AUTHORISATION.{success}", reason, reference=psp)
+            if success == "false" and reason:
+                result = self._refusal_by_text(reason, "AUTHORISATION.false", reference=psp)
+            else:
+                result = self.mapped(f"AUTHORISATION.{success}", reason, reference=psp)
             operation = "charge"
         elif code in UNDO_EVENTS:
             action = (item.get("additionalData") or {}).get("modification.action")
@@ -283,6 +374,32 @@ def _signed_data(item: dict) -> str:
               item.get("merchantAccountCode"), item.get("merchantReference"), amount.get("value"),
               amount.get("currency"), item.get("eventCode"), item.get("success")]  # fmt: skip
     return ":".join("" if v is None else str(v) for v in values)
+
+
+def _is_error(data: dict) -> bool:
+    """Adyen's error envelope {status, errorCode, message, errorType}: no payment answer has
+    errorCode or errorType."""
+    return bool(data.get("errorCode") or data.get("errorType"))
+
+
+def _text(value) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).rstrip(".").strip().casefold()
+
+
+def _other_modification(data: dict, request: GatewayRequest, operation: str) -> str | None:
+    """What a cancel, refund or reversal answer is about where that is not this request."""
+    payment = data.get("paymentPspReference")
+    if payment != request.reference:
+        return f"payment {payment}" if payment else "no payment it names"
+    if data.get("reference") not in (None, request.idempotency_key):
+        return f"the request {data['reference']}"
+    if operation == "refund" and "amount" in data and _money(data["amount"]) != request.amount:
+        return f"a refund of {_money(data['amount']) or 'an amount Settle cannot read'}"
+    return None
 
 
 def _money(amount) -> Money | None:

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+import requests
 
 from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
 from portal.gateways.registry import plugin
@@ -267,3 +268,37 @@ def test_the_sandbox_takes_the_plugin_with_working_test_credentials(plugin_at_sa
     ready = plugin_at_sandbox("cybersource")
     assert ready.config.base_url.endswith("/cybersource")
     assert set(ready.config.credentials) == set(CREDENTIALS)
+
+
+# A sale with the right credentials whose XML declares entities. "A few laughs" expands to 3000
+# characters, which the standard library's parser expands without complaint (its amplification
+# limit only stops the full billion laughs); an external entity asks the server to read a file.
+LAUGHS = "".join(
+    f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)
+).replace("&lol0;", "lol")  # fmt: skip
+DOCTYPES = {
+    "a few laughs": ('<!DOCTYPE laughs [<!ENTITY lol1 "lollollollollollollollollollol">'
+                     '<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">'
+                     '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
+                     "]>", "&lol3;"),
+    "a billion laughs": (f"<!DOCTYPE laughs [{LAUGHS}]>", "&lol9;"),
+    "an external entity": ('<!DOCTYPE xxe [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>', "&xxe;"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("attack", list(DOCTYPES))
+def test_a_request_declaring_entities_is_refused_and_charges_nothing(sandbox, attack):
+    doctype, invoice = DOCTYPES[attack]
+    sale = GatewayRequest(
+        "charge", uuid.uuid4().hex, "INV-1", Money.parse("10.00", "USD"), "tok_approve"
+    )
+    call = cybersource(sandbox).build("charge", sale)
+    declaration, envelope = call.body.decode().split("?>", 1)
+    invoice_field = '<mddField id="1">{}</mddField>'
+    attacked = envelope.replace(invoice_field.format("INV-1"), invoice_field.format(invoice))
+    body = f"{declaration}?>{doctype}{attacked}"
+    assert invoice_field.format(invoice) in body
+    answer = requests.post(call.url, data=body.encode(), headers=call.headers, timeout=5)
+    assert answer.status_code == 500
+    assert "<faultcode>soap:Client</faultcode>" in answer.text
+    assert sandbox.ledger.all() == []

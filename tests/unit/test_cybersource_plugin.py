@@ -509,7 +509,7 @@ def test_a_missing_credential_is_a_system_fail_and_nothing_is_sent():
          "2004338415330008402434"),
         (AM_REVIEW, "charge", S.REQUIRES_REVIEW, "480",
          "REVIEW: The order is marked for review by Decision Manager", "1842651133440156177166"),
-        (AM_DECISION_MANAGER_REJECT, "charge", S.DECLINE, "481",
+        (AM_DECISION_MANAGER_REJECT, "charge", S.PERMANENT_FAIL, "481",
          "REJECT: The order has been rejected by Decision Manager", "1841784762620176127166"),
         (AM_MISSING_FIELD, "charge", S.SYSTEM_FAIL, "101",
          "REJECT: Request is missing one or more required fields (missing: c:billTo/c:country)",
@@ -561,6 +561,36 @@ def test_the_seed_example_151_is_indeterminate(cybersource):
     result = cybersource.interpret(200, {}, body)
     assert (result.status, result.code) == (S.INDETERMINATE, "151")
     assert result.message == "ERROR: The request was received but a server time-out occurred"
+
+
+@pytest.mark.parametrize(
+    ("code", "tool"),
+    [
+        ("400", "fraud score"),
+        ("481", "Decision Manager"),
+        ("520", "Smart Authorization"),
+    ],
+)
+def test_a_fraud_tools_rejection_is_never_retried_and_a_person_reviews_it_first(
+    cybersource, code, tool
+):
+    # The issuer approved (ccAuthReply 100); the merchant's own fraud rules said no (top level).
+    body = AM_PURCHASE.replace("<c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>",
+                               f"<c:decision>REJECT</c:decision><c:reasonCode>{code}</c:reasonCode>")  # fmt: skip
+    result = cybersource.interpret(200, {"Content-Type": "text/xml"}, body)
+    assert (result.status, result.code) == (S.PERMANENT_FAIL, code)  # the retry schedule skips it
+    assert tool in result.guidance or tool in result.message
+    assert "reviews" in result.guidance
+    assert "before the customer is charged again" in result.guidance
+
+
+def test_an_order_decision_manager_holds_for_review_locks_the_invoice_until_a_person_decides(
+    cybersource,
+):
+    result = cybersource.interpret(200, {"Content-Type": "text/xml"}, AM_REVIEW)
+    assert (result.status, result.code) == (S.REQUIRES_REVIEW, "480")
+    assert "Decision Manager" in result.guidance
+    assert "before the customer is charged again" in result.guidance
 
 
 def test_a_server_fault_may_have_moved_money(cybersource):

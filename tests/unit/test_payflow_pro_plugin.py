@@ -223,6 +223,27 @@ def test_each_result_decides_its_status_through_the_mapping(payflow, code, statu
     assert result.guidance
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        # Fraud Protection Services answers, as its guide shows them (PREFPSMSG names the filter).
+        ("RESULT=125&PNREF=V53A0A30B542&RESPMSG=Declined by Fraud Service"
+         "&PREFPSMSG=Reject Total Purchase Price Ceiling", S.PERMANENT_FAIL),
+        ("RESULT=128&PNREF=V53A0A30B543&RESPMSG=Declined by merchant after being flagged for review"
+         " by filters", S.PERMANENT_FAIL),
+        ("RESULT=126&PNREF=V53A0A30B544&RESPMSG=Under review by Fraud Service"
+         "&PREFPSMSG=Review: More than one rule was triggered for Review", S.REQUIRES_REVIEW),
+    ],
+)  # fmt: skip
+def test_a_fraud_filters_rejection_is_never_retried_and_a_person_reviews_it_first(
+    payflow, body, status
+):
+    result = payflow.interpret(200, {"Content-type": "text/namevalue"}, body)
+    assert result.status is status  # never Decline, which the retry schedule retries
+    assert "PayPal Manager's fraud" in result.guidance
+    assert "before the customer is charged again" in result.guidance
+
+
 def test_the_length_tag_form_keeps_ampersands_and_equals_in_values():
     assert parse_nvp(OMNIPAY_TAGGED) == {
         "BILLTOFIRSTNAME": "Adrian", "BILLTOLASTNAME": "&= Foo", "TEST": "Hi",

@@ -197,7 +197,10 @@ class PayeezyGateway(Gateway):
         if keyed is None:
             return self.unreadable(f"HTTP {http_status} without a Payeezy response code")
         key, message, from_transaction = keyed
-        reference = _reference(data)
+        # why: only a transaction this request made gives the reference. An error envelope, or an
+        # answer Payeezy did not process, echoes the request, whose id and tag on a refund or void
+        # are the charge's: stored, they would make the failed refund look like the charge.
+        reference = _own_reference(data, operation) if from_transaction else None
         if operation != "lookup":
             return self.mapped(key, message, reference=reference)
         if from_transaction:
@@ -243,6 +246,22 @@ def _key(data: dict, http_status: int) -> tuple[str, str | None, bool] | None:
 def _reference(data: dict) -> str | None:
     transaction_id, tag = data.get("transaction_id"), data.get("transaction_tag")
     return f"{transaction_id}/{tag}" if transaction_id and tag else None
+
+
+def _own_reference(data: dict, operation: str) -> str | None:
+    """The reference of the transaction this answer made, or None where it made none of its own.
+
+    Payeezy answers with the request's fields beside its own ("method", "amount", the card). An
+    answer it did not process ("Not Processed") made no transaction, so an id and tag in it are
+    the request's. A refund or void that was not approved leaves nothing Settle refers to later,
+    and the id in its answer may be the charge's (named in the request's URL), so it gives none.
+    """
+    status = str(data.get("transaction_status") or "").strip().lower()
+    if status == "not processed":
+        return None
+    if operation in ("refund", "void") and status != "approved":
+        return None
+    return _reference(data)
 
 
 def _reversed(data: dict, reference: str | None, headers: dict) -> tuple[Finding, ...]:

@@ -23,6 +23,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import defusedxml.ElementTree as defused
+from defusedxml import DefusedXmlException
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -149,7 +151,13 @@ class CyberSourceEmulator(Emulator):
 
     def on_soap(self, request: Request) -> Response:
         try:
-            envelope = ET.fromstring(request.get_data())
+            # What arrives is untrusted: defusedxml refuses entity declarations (billion laughs,
+            # whose smaller kin the standard library's parser expands) and external references.
+            envelope = defused.fromstring(request.get_data())
+        except DefusedXmlException:
+            return self.fault(
+                "soap:Client", "XML parse error: entity declarations are not accepted."
+            )
         except ET.ParseError:
             return self.fault("soap:Client", "XML parse error: the request is not well-formed.")
         message = _first(_first(envelope, "Body"), "requestMessage")

@@ -57,6 +57,13 @@ class SettleCharge:
     money: Money
     status: str
     view: View
+    # What the charge was sent with in the provider's order field, where that is not the invoice
+    # number (Authorize.Net's per-charge reference): what a keyless listing shows of it.
+    order_reference: str | None = None
+
+    @property
+    def sent_as(self) -> str:
+        return self.order_reference or self.order_id
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ def compare(
         if index is None or index in taken:
             index = by_key.get(charge.key)
         if (index is None or index in taken) and not charge.reference:
-            index = next((i for i in keyless.get((charge.order_id, charge.money), ())
+            index = next((i for i in keyless.get((charge.sent_as, charge.money), ())
                           if i not in taken and pool[i].reference not in claimed), None)  # fmt: skip
         if index is None or index in taken:
             lines.append(_missing(charge))

@@ -73,7 +73,7 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
     rows = db.session.execute(
         select(
             PaymentTransaction.id, PaymentTransaction.gateway_id, Invoice.id.label("invoice_id"),
-            Invoice.number,
+            Invoice.number, PaymentTransaction.order_id, PaymentTransaction.order_reference,
             PaymentTransaction.idempotency_key, PaymentTransaction.provider_reference,
             PaymentTransaction.amount, PaymentTransaction.currency, PaymentTransaction.status,
             PaymentTransaction.request_sent, PaymentTransaction.finalization,
@@ -90,7 +90,8 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
                 transaction_id=r.id,
                 gateway_id=r.gateway_id,
                 invoice_id=r.invoice_id,
-                order_id=r.number,
+                order_id=r.order_id or r.number,
+                order_reference=r.order_reference,
                 key=r.idempotency_key,
                 reference=r.provider_reference,
                 money=Money(r.amount, r.currency),

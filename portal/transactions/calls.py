@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from portal import clock
 from portal.extensions import db
+from portal.gateways import registry
 from portal.gateways.base import GatewayRequest, GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.invoices import service as invoices
@@ -110,24 +111,31 @@ def record_many(items: list[dict]) -> list[Call]:
     no unit of work: a run records thousands), each described by the fields `record` takes. The
     caller commits them before making any call."""
     now = clock.now()
-    rows = [
-        {
-            "operation": f["operation"].value,
-            "invoice_id": f["invoice"].id,
-            "run_id": getattr(f.get("run"), "id", None),
-            "gateway_id": f["gateway"].id,
-            "payment_method_id": getattr(f.get("method"), "id", None),
-            "parent_id": getattr(f.get("parent"), "id", None),
-            "provider_reference": f.get("reference"),
-            "amount": f["amount"],
-            "currency": f["currency"],
-            "idempotency_key": new_idempotency_key(),
-            "status": GatewayStatus.PENDING.value,
-            "requested_at": now,
-            "created_by_id": getattr(f.get("actor"), "id", None),
-        }
-        for f in items
-    ]
+    rows = []
+    for f in items:
+        key, parent = new_idempotency_key(), f.get("parent")
+        order_id, order_reference = _identity(
+            f["operation"], key, f["invoice"], f["gateway"], parent
+        )
+        rows.append(
+            {
+                "operation": f["operation"].value,
+                "invoice_id": f["invoice"].id,
+                "run_id": getattr(f.get("run"), "id", None),
+                "gateway_id": f["gateway"].id,
+                "payment_method_id": getattr(f.get("method"), "id", None),
+                "parent_id": getattr(f.get("parent"), "id", None),
+                "provider_reference": f.get("reference"),
+                "amount": f["amount"],
+                "currency": f["currency"],
+                "idempotency_key": key,
+                "order_id": order_id,
+                "order_reference": order_reference,
+                "status": GatewayStatus.PENDING.value,
+                "requested_at": now,
+                "created_by_id": getattr(f.get("actor"), "id", None),
+            }
+        )
     ids = db.session.scalars(
         insert(PaymentTransaction).returning(PaymentTransaction.id, sort_by_parameter_order=True),
         rows,
@@ -141,10 +149,10 @@ def record_many(items: list[dict]) -> list[Call]:
         plugin = plugins[gateway.id]
         parent = fields.get("parent")
         request = build_request(
-            row["operation"], row["idempotency_key"], fields["invoice"].number,
+            row["operation"], row["idempotency_key"], row["order_id"],
             Money(row["amount"], row["currency"]),
             fields.get("method") or (parent.payment_method if parent else None),
-            row["provider_reference"], parent,
+            row["provider_reference"], parent, row["order_reference"],
         )  # fmt: skip
         recorded.append(
             Call(
@@ -159,22 +167,43 @@ def record_many(items: list[dict]) -> list[Call]:
     return recorded
 
 
+def _identity(operation: Operation, key: str, invoice, gateway, parent) -> tuple[str, str | None]:
+    """The order id and per-charge reference a call is sent with, fixed when it is recorded: a
+    charge's are its invoice's number now and its plugin's reference from its own key; a
+    follow-up (lookup, void, refund) of a charge asks about what that charge was sent with,
+    whatever the invoice is called today; a lookup of the whole invoice, by its number now."""
+    if parent is not None:
+        return parent.order_id or invoice.number, parent.order_reference
+    if operation == Operation.CHARGE:
+        return invoice.number, registry.plugin_class(gateway.plugin).order_reference(key)
+    return invoice.number, None
+
+
 def request_for(txn: PaymentTransaction) -> GatewayRequest:
     """The request a recorded transaction describes."""
     parent = txn.parent
     # A refund may need the charge's stored payment method (Authorize.Net refunds by profile).
     method = txn.payment_method or (parent.payment_method if parent else None)
-    return build_request(txn.operation, txn.idempotency_key, txn.invoice.number, txn.money,
-                         method, txn.provider_reference, parent)  # fmt: skip
+    return build_request(txn.operation, txn.idempotency_key, txn.order_id or txn.invoice.number,
+                         txn.money, method, txn.provider_reference, parent,
+                         txn.order_reference)  # fmt: skip
 
 
 def build_request(
-    operation: str, key: str, order_id: str, money: Money, method, reference: str | None, parent
+    operation: str,
+    key: str,
+    order_id: str,
+    money: Money,
+    method,
+    reference: str | None,
+    parent,
+    order_reference: str | None = None,
 ) -> GatewayRequest:
     return GatewayRequest(
         operation=operation,
         idempotency_key=key,
         order_id=order_id,
+        order_reference=order_reference,
         amount=money if operation != Operation.LOOKUP else None,
         token=method.token if method else None,
         reference=reference or (parent.provider_reference if parent else None),
@@ -250,15 +279,22 @@ def answer_many(
 
 
 def make_recorded_call(
-    then: Then | None = None, **fields
+    then: Then | None = None,
+    *,
+    vet: Callable[[GatewayResult], GatewayResult] | None = None,
+    **fields,
 ) -> tuple[PaymentTransaction, GatewayResult]:
     """The whole cycle for a follow-up (lookup, void, refund): recorded and committed, made, and
     answered with `then` (its audit event) in the answer's own database transaction. The answer
-    is the clerk's to read even if recovery closed the call meanwhile: it is written over."""
+    is the clerk's to read even if recovery closed the call meanwhile: it is written over.
+    `vet`, given, reads the answer against what Settle knows before it is written (a lookup's
+    findings that belong to other charges)."""
     call = record(**fields)
     # Record before call: the one commit a service makes, because the rule needs it here.
     db.session.commit()
     result = call.make()
+    if vet is not None:
+        result = vet(result)
     txn = answer(call.txn_id, result, then, late=_written_over(then))
     return txn, result
 

@@ -3,6 +3,9 @@ the invoice-wide lookup that finds charges Settle never sent. Each is a recorded
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from portal.audit import service as audit
@@ -31,6 +34,71 @@ def lookup_charge(charge: PaymentTransaction, actor) -> tuple[PaymentTransaction
     return _look_up(charge, actor, audited, of_the_charge=True)
 
 
+# How long before its own recording a transaction the gateway lists may still be the charge (the
+# gateway's clock and Settle's differ a little); anything older was made before it.
+CLOCK_SLACK = timedelta(minutes=5)
+
+
+def only_its_own(charge: PaymentTransaction, result: GatewayResult) -> GatewayResult:
+    """What a lookup of a charge found, kept to what is the charge's own. A gateway that cannot
+    look a charge up by Settle's key or its own reference searches by the merchant's order field
+    (Authorize.Net's unsettled list, by an invoice number it keeps to 20 characters): what that
+    finds may be another charge of the invoice, or another invoice's. A finding that another of
+    Settle's charges owns (its reference) or that names another key is set aside, never voided,
+    refunded or booked for this one; a finding that neither a reference nor a key ties to the
+    charge must have its amount and be no older than it, or the lookup cannot tell."""
+    if result.status is not GatewayStatus.SUCCESS or not result.findings:
+        return result
+    refs = {f.reference for f in result.findings if f.reference} - {charge.provider_reference}
+    owners = dict(
+        db.session.execute(
+            select(PaymentTransaction.provider_reference, PaymentTransaction.id).where(
+                PaymentTransaction.provider_reference.in_(refs),
+                PaymentTransaction.operation == Operation.CHARGE.value,
+                PaymentTransaction.id != charge.id,
+            )
+        ).all()
+    ) if refs else {}  # fmt: skip
+    kept, aside = [], []
+    for finding in result.findings:
+        owner = owners.get(finding.reference)
+        if owner is not None:
+            aside.append(f"{finding.reference} (transaction #{owner})")
+        elif finding.key and finding.key != charge.idempotency_key:
+            aside.append(f"{finding.reference} (another request's key)")
+        else:
+            kept.append(finding)
+    note = f"; set aside, as other charges': {', '.join(aside)}" if aside else ""
+    unproven = [
+        f
+        for f in kept
+        if charge.provider_reference is None
+        and f.reference != charge.provider_reference
+        and not f.key
+        and (
+            (f.amount is not None and f.amount != charge.money)
+            or (f.at is not None and f.at < charge.requested_at - CLOCK_SLACK)
+        )
+    ]
+    if unproven:
+        found = ", ".join(f"{f.reference} ({f.amount})" for f in unproven)
+        reason = (
+            f"The gateway holds {found} under this charge's order number, which neither its amount"
+            f" ({charge.money}) nor its time proves to be this charge: a person must look"
+        )
+        return replace(
+            result, status=GatewayStatus.INDETERMINATE, message=reason + note, reason=reason
+        )
+    if not aside:
+        return result
+    return replace(
+        result,
+        findings=tuple(kept),
+        reference=kept[0].reference if kept else None,
+        message=result.message + note,
+    )
+
+
 def _look_up(
     charge: PaymentTransaction, actor, then: calls.Then, *, of_the_charge: bool
 ) -> tuple[PaymentTransaction, GatewayResult]:
@@ -38,6 +106,7 @@ def _look_up(
     everything the gateway holds for its invoice; `then` audits it with its answer."""
     return calls.make_recorded_call(
         then,
+        vet=(lambda result: only_its_own(charge, result)) if of_the_charge else None,
         operation=Operation.LOOKUP,
         invoice=charge.invoice,
         gateway=charge.gateway,
@@ -156,18 +225,20 @@ def _list_invoice(charge: PaymentTransaction, listing: str, actor) -> tuple[list
     where = f"Invoice {lookup.invoice.number} at {charge.gateway.name}"
     if result.status is not GatewayStatus.SUCCESS:
         return [], [f"{where}: the gateway could not list what it holds ({result.message})"]
-    # What Settle sent for this invoice, by the provider's reference: its charges, and the voids
-    # and refunds of them (a charge that timed out learns its reference from its own lookup, and
-    # its void carries it). Lookup rows do not count: they only repeat what the gateway said.
+    # What Settle sent, by the provider's reference: this invoice's charges, and the voids and
+    # refunds of them (a charge that timed out learns its reference from its own lookup, and its
+    # void carries it), and another invoice's whose number the gateway cannot tell from this one
+    # (Authorize.Net keeps 20 characters of it). Lookup rows do not count: they only repeat what
+    # the gateway said.
+    listed = {f.reference for f in result.findings if f.reference}
     known = set(
         db.session.scalars(
             select(PaymentTransaction.provider_reference).where(
-                PaymentTransaction.invoice_id == lookup.invoice_id,
+                PaymentTransaction.provider_reference.in_(listed),
                 PaymentTransaction.operation != Operation.LOOKUP.value,
-                PaymentTransaction.provider_reference.is_not(None),
             )
         )
-    )
+    ) if listed else set()  # fmt: skip
     problems = [
         f"{where}: the gateway also holds a {finding.state} charge of "
         f"{finding.amount or 'an unknown amount'} ({finding.reference}) that Settle did not send. "

@@ -107,6 +107,12 @@ class PaymentTransaction(db.Model):
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The charge's identity at the gateway, fixed when it is recorded and never looked up again:
+    # the invoice number it was sent with (a renumbered invoice does not change what the gateway
+    # holds), and where the provider's order field is shorter than Settle's key (Authorize.Net's
+    # 20 characters), the per-charge reference sent in it. A follow-up copies its charge's.
+    order_id: Mapped[str | None] = mapped_column(String(120))
+    order_reference: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default=GatewayStatus.PENDING.value)
     provider_code: Mapped[str | None] = mapped_column(String(40))
     provider_message: Mapped[str | None] = mapped_column(Text)

@@ -181,6 +181,44 @@ def test_the_reason_code_keys_the_mapping_whatever_the_wrapper_says(anet, reason
     assert anet.interpret(200, {}, json.dumps(body)).status is status
 
 
+# A Fraud Detection Suite decline: responseCode 2 with the FDS reason code, the shape of AIM's
+# declined answers (the transaction is recorded as declined, so it has a transId of its own).
+FDS_DECLINED = """{
+   "transactionResponse":{
+      "responseCode":"2","authCode":"","avsResultCode":"Y","cvvResultCode":"P","cavvResultCode":"",
+      "transId":"60115595702","refTransID":"","transHash":"","testRequest":"0",
+      "accountNumber":"XXXX1111","accountType":"Visa",
+      "errors":[{"errorCode":"251","errorText":"This transaction has been declined."}]
+   },
+   "refId":"4f9c1d2e8a7b6c5d4e3f",
+   "messages":{"resultCode":"Error","message":[{"code":"E00027","text":"The transaction was unsuccessful."}]}
+}"""
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("41", S.PERMANENT_FAIL),  # FraudScreen.Net score above the merchant's threshold
+        ("141", S.PERMANENT_FAIL),  # FraudScreen rejection whose automatic void failed
+        ("251", S.PERMANENT_FAIL),  # a Fraud Detection Suite filter set to decline
+        ("254", S.PERMANENT_FAIL),  # declined after the merchant's manual review
+        ("250", S.SYSTEM_FAIL),  # FDS blocks the IP address Settle sends from
+        ("252", S.REQUIRES_REVIEW),  # held for the merchant's review: may still complete
+        ("253", S.REQUIRES_REVIEW),
+    ],
+)
+def test_a_fraud_filters_rejection_is_never_retried_and_a_person_reviews_it_first(
+    anet, reason, status
+):
+    body = json.loads(FDS_DECLINED)
+    body["transactionResponse"]["errors"][0]["errorCode"] = reason
+    result = anet.interpret(200, {}, json.dumps(body))
+    assert (result.status, result.code) == (status, reason)
+    assert result.status is not S.DECLINE  # the retry schedule retries only Decline
+    assert "fraud tools" in result.guidance
+    assert "before the customer is charged again" in result.guidance
+
+
 def test_a_held_for_review_answer_is_keyed_by_its_message_code(anet):
     body = json.loads(APPROVED)
     body["transactionResponse"]["responseCode"] = "4"
@@ -272,7 +310,7 @@ def test_a_charge_is_an_auth_capture_of_the_stored_customer_profile(anet):
                 "amount": "12.30",
                 "currencyCode": "USD",
                 "profile": {"customerProfileId": "40338125", "paymentProfile": {"paymentProfileId": "1000177237"}},
-                "order": {"invoiceNumber": "INV-7", "description": f"Settle {KEY}"},
+                "order": {"invoiceNumber": "INV-7", "description": f"Invoice INV-7 (Settle {KEY})"},
                 "transactionSettings": {"setting": [{"settingName": "duplicateWindow", "settingValue": "600"}]},
             },
         }
@@ -578,3 +616,21 @@ def test_the_period_listing_asks_settled_batches_within_31_days_and_pages_by_a_t
     assert listing.next_page("u:1", 1000, 2500) == "u:2"
     assert listing.next_page("b:9:3", 500, 2500) is None
     assert listing.next_page("u:1", 0, 0) is None
+
+
+def test_a_charge_carries_its_own_reference_in_invoice_number_and_its_invoice_in_the_description(
+    anet,
+):
+    # order.invoiceNumber (20 characters) cannot tell two invoices whose numbers share their
+    # first 20 characters apart: it carries the charge's own reference, kept on the charge.
+    reference = type(anet).order_reference(KEY)
+    assert reference == KEY[:20]
+    body = sent(anet.build("charge", request(order_id="INV-2026-000000123456789",
+                                             order_reference=reference)))  # fmt: skip
+    order = body["createTransactionRequest"]["transactionRequest"]["order"]
+    assert order == {
+        "invoiceNumber": KEY[:20],
+        "description": f"Invoice INV-2026-000000123456789 (Settle {KEY})",
+    }
+    lookup = sent(anet.build("lookup", request("lookup", amount=None, order_reference=reference)))
+    assert lookup["getUnsettledTransactionListRequest"]["refId"] == KEY[:20]

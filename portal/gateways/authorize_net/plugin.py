@@ -26,6 +26,8 @@ ENDPOINT = "/xml/v1/request.api"
 BOM = "\ufeff"
 # AnetApiSchema.xsd: refId and order.invoiceNumber are strings of at most 20 characters.
 MAX_REF = 20
+# order.description: at most 255 characters.
+MAX_DESCRIPTION = 255
 # getUnsettledTransactionListRequest pages hold at most 1000 transactions.
 PAGE_SIZE = 1000
 
@@ -84,12 +86,17 @@ class AuthorizeNetGateway(Gateway):
     Settle's idempotency key goes into refId, shortened to its first 20 hex characters (80 bits:
     refId holds 20); Authorize.Net only echoes refId. Its duplicate check (duplicateWindow, from
     codes.yaml) matches the request's content, so a re-sent charge inside the window is refused
-    with reason 11. The full key rides in order.description for people reading the Merchant
-    Interface. Invoice numbers are cut to the 20 characters order.invoiceNumber holds.
+    with reason 11. order.invoiceNumber, the one merchant field the transaction lists show, holds
+    20 characters, too few for an invoice number to tell two charges (or two invoices whose
+    numbers share their first 20 characters) apart: it carries the charge's own reference instead,
+    the first 20 characters of its key (order_reference, kept on the charge), and
+    order.description carries the invoice number and the full key for people reading the
+    Merchant Interface.
 
     Lookups ask getTransactionDetails by transId when the charge's reference is known. Without it
-    (a charge that timed out) they list the newest unsettled transactions and keep the invoice's;
-    that list request carries the invoice number in refId, so that the pure interpret() matches
+    (a charge that timed out) they list the newest unsettled transactions and keep the charge's
+    own, by its reference in invoiceNumber (a charge recorded before references were sent: by its
+    invoice number); that list request carries it in refId, so that the pure interpret() matches
     the echo. A charge that has already settled is found only by its transId. An Authorize.Net
     account settles in one currency and its reports name none: amounts are in `account_currency`.
     """
@@ -103,6 +110,10 @@ class AuthorizeNetGateway(Gateway):
     live_hosts = ("api.authorize.net", "api2.authorize.net")
     test_hosts = ("apitest.authorize.net",)
     account_currency = "USD"
+
+    @classmethod
+    def order_reference(cls, idempotency_key: str) -> str | None:
+        return idempotency_key[:MAX_REF]
 
     # Requests ---------------------------------------------------------------------------------
 
@@ -143,8 +154,10 @@ class AuthorizeNetGateway(Gateway):
                 "currencyCode": amount.currency,
                 "profile": self._profile(request.token),
                 "order": {
-                    "invoiceNumber": request.order_id[:MAX_REF],
-                    "description": f"Settle {request.idempotency_key}",
+                    "invoiceNumber": _order_field(request),
+                    "description": f"Invoice {request.order_id} (Settle {request.idempotency_key})"[
+                        :MAX_DESCRIPTION
+                    ],
                 },
                 "transactionSettings": self._settings(),
             },
@@ -159,7 +172,7 @@ class AuthorizeNetGateway(Gateway):
                 "amount": amount.plain(),
                 "profile": self._profile(request.token),
                 "refTransId": self._reference(request, "refund"),
-                "order": {"invoiceNumber": request.order_id[:MAX_REF]},
+                "order": {"invoiceNumber": _order_field(request)},
                 "transactionSettings": self._settings(),
             },
         }
@@ -181,7 +194,7 @@ class AuthorizeNetGateway(Gateway):
         # No lookup by refId exists: list the newest unsettled transactions and match the
         # invoice. refId carries the invoice so that interpret() reads it back from the echo.
         return "getUnsettledTransactionListRequest", {
-            "refId": request.order_id[:MAX_REF],
+            "refId": _order_field(request),
             "sorting": {"orderBy": "submitTimeUTC", "orderDescending": True},
             "paging": {"limit": str(PAGE_SIZE), "offset": "1"},
         }
@@ -356,6 +369,12 @@ class AuthorizeNetGateway(Gateway):
         text = _AUTH_BLOCK.sub(lambda m: _STRING_VALUE.sub(r'\1"[FILTERED]"', m.group(0)), text)
         text = _SECRET.sub(r'\1"[FILTERED]"', text)
         return text
+
+
+def _order_field(request: GatewayRequest) -> str:
+    """What order.invoiceNumber (and a list's refId) carries: the charge's own reference, or for a
+    charge recorded before references were sent, or a lookup of the whole invoice, its number."""
+    return request.order_reference or request.order_id[:MAX_REF]
 
 
 def _parse(body: str | bytes) -> dict | None:

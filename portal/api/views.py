@@ -134,6 +134,10 @@ def _save(record: str, model, data: dict):
     the row's plan and the record it wrote."""
     row = _planned(record, data)
     imports.write(imports.Plan([row]))
+    if row.action == "refused":  # what was planned no longer held under the row's lock
+        db.session.rollback()
+        field = _field_named(row.reason or "", row.values)
+        abort(422, message=row.reason, errors={"json": {field: [row.reason]}})
     db.session.flush()
     return row, _by_external(model, data["external_id"])
 

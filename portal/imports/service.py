@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 
 from portal import clock, jobs
 from portal.accounts.models import Account, PaymentMethod
@@ -27,6 +27,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.gateways.models import Gateway
 from portal.imports.models import ImportBatch
+from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.money import MINOR_UNITS, MoneyError, parse_amount
 from portal.payments.models import Allocation
@@ -334,13 +335,28 @@ def _plan_invoice(row, current, accounts, in_file, numbers) -> None:
     if current is not None:
         if account is not None and current.account_id != account.id:
             raise ValueError("an invoice cannot move to another account")
-        money_changes = current.currency != v["currency"] or current.total != total
-        if money_changes and _has_money_history(current.id):
-            raise ValueError(
-                f"invoice {current.number} was charged or paid already: change its total or "
-                "currency in Settle's billing source only before it is charged"
-            )
+        _refuse_change_of_money_or_number(current, v["number"], v["currency"], total)
     _decide(row, current, wanted)
+
+
+def _refuse_change_of_money_or_number(current: Invoice, number: str, currency: str, total) -> None:
+    """The rules an invoice's change must meet, when it is planned and again when it is written
+    (under the invoice's row lock: a run may have charged it in between). Its total and currency
+    are frozen once it has money history; its number, while one of its charges has an outcome
+    Settle does not know (the gateway may hold it under that number)."""
+    if (current.currency != currency or current.total != total) and _has_money_history(current.id):
+        raise ValueError(
+            f"invoice {current.number} was charged or paid already: change its total or "
+            "currency in Settle's billing source only before it is charged"
+        )
+    if current.number != number:
+        unknown = invoices.charge_of_unknown_outcome(current.id)
+        if unknown is not None:
+            raise ValueError(
+                f"invoice {current.number} cannot be renumbered while charge #{unknown.id} "
+                f"({unknown.status}) has an outcome Settle does not know: the gateway may hold it "
+                "under this number. Renumber it once a clerk has finalized that charge"
+            )
 
 
 def _has_money_history(invoice_id: int) -> bool:
@@ -505,18 +521,37 @@ def _write_method(row: Row, by_external: dict) -> None:
 
 
 def _write_invoice(row: Row, by_external: dict) -> None:
+    """Write an invoice's row, looking again under its row lock: what was planned may no longer
+    hold (a run charged it, a clerk paid it since the preview), and then the row is refused now,
+    with its reason, and nothing of it is written."""
     v = row.values
     total = parse_amount(v["total"], v["currency"])
-    invoice = db.session.scalar(select(Invoice).where(Invoice.external_id == row.external_id))
-    if invoice is None:
+    found = db.session.scalar(select(Invoice.id).where(Invoice.external_id == row.external_id))
+    if found is None:
         invoice = Invoice(external_id=row.external_id, account_id=_account_id(row, by_external))
         db.session.add(invoice)
         invoice.balance = total
-    elif invoice.total != total:
-        invoice.balance = total  # only an invoice never charged nor paid gets here
+    else:
+        invoice = invoices.lock_invoice(found)
+        try:
+            _refuse_change_of_money_or_number(invoice, v["number"], v["currency"], total)
+        except ValueError as exc:
+            row.action, row.reason, row.changes = "refused", f"refused when written: {exc}", {}
+            return
+        # Total less what is allocated, never overwritten: the money rule allows a new total
+        # only with no money history, but the balance is derived the one way regardless.
+        invoice.balance = total - _allocated(invoice.id)
     invoice.number, invoice.currency, invoice.total = v["number"], v["currency"], total
     invoice.due_date = date.fromisoformat(v["due_date"])
     invoice.posted = _bool(v.get("posted", ""), True)
+
+
+def _allocated(invoice_id: int):
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.invoice_id == invoice_id, Allocation.unallocated_at.is_(None)
+        )
+    )
 
 
 def recent_batches(limit: int = 20) -> list[ImportBatch]:

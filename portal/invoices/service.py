@@ -14,7 +14,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.settings import service as settings
-from portal.statuses import ACTION_REQUIRED
+from portal.statuses import ACTION_REQUIRED, GatewayStatus
 
 
 def lock_invoice(invoice_id: int) -> Invoice:
@@ -114,6 +114,26 @@ def reset_retries(invoice: Invoice, reason: str, actor) -> None:
         "invoice.retries_reset", invoice, actor=actor, before=before,
         after={"decline_count": 0, "next_attempt_at": None}, note=reason,
     )  # fmt: skip
+
+
+def charge_of_unknown_outcome(invoice_id: int):
+    """A charge of the invoice whose outcome Settle does not know: not answered yet (Pending), or
+    answered with a status that locked the invoice and not finalized since. None: every charge's
+    outcome is known."""
+    from portal.transactions.models import Operation, PaymentTransaction
+
+    t = PaymentTransaction
+    return db.session.scalars(
+        select(t)
+        .where(
+            t.invoice_id == invoice_id,
+            t.operation == Operation.CHARGE.value,
+            t.finalized_at.is_(None),
+            (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
+        )
+        .order_by(t.id)
+        .limit(1)
+    ).first()
 
 
 def set_action_required(invoice: Invoice) -> None:

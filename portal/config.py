@@ -81,4 +81,11 @@ def from_environment(instance_path: str) -> dict:
         "SETTLE_RUN_CHUNK_SIZE": int(env("SETTLE_RUN_CHUNK_SIZE", "2000")),
         # An import confirmed with more rows to write than this is written in the background.
         "SETTLE_IMPORT_BACKGROUND_ROWS": int(env("SETTLE_IMPORT_BACKGROUND_ROWS", "2000")),
+        # An API POST that claimed its Idempotency-Key and never answered (its process died) is
+        # run by a repeat of the key after so many seconds. Far past any live request: gunicorn
+        # kills a worker silent for 30 s, and the API's POSTs call no gateway (whose calls stop
+        # at their deadline, 120 s by default).
+        "SETTLE_API_IDEMPOTENCY_LEASE_SECONDS": int(
+            env("SETTLE_API_IDEMPOTENCY_LEASE_SECONDS", "300")
+        ),
     }

@@ -45,3 +45,6 @@ class ApiRequest(db.Model):
     http_status: Mapped[int | None]
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # When the request running under the key took it: a repeat takes over a claim older than
+    # SETTLE_API_IDEMPOTENCY_LEASE_SECONDS that has no answer (its request died).
+    claimed_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -116,6 +116,25 @@ def reset_retries(invoice: Invoice, reason: str, actor) -> None:
     )  # fmt: skip
 
 
+# A Refund & Unlock's claim on an invoice (finalizing_at) older than this was left by a crashed
+# request and may be taken over. A Refund & Unlock makes a lookup and a void or refund per open
+# charge, each up to the 300 s longest timeout, and refreshes its claim before each call; so this
+# is well beyond one call.
+CLAIM_TIMEOUT = timedelta(minutes=20)
+
+
+def claim_is_fresh(invoice: Invoice) -> bool:
+    return (
+        invoice.finalizing_at is not None and invoice.finalizing_at >= clock.now() - CLAIM_TIMEOUT
+    )
+
+
+def being_finalized(invoice_id: int) -> bool:
+    """Whether a clerk (or autovoid) holds a fresh claim on the invoice right now."""
+    invoice = db.session.get(Invoice, invoice_id, populate_existing=True)
+    return invoice is not None and claim_is_fresh(invoice)
+
+
 def charge_of_unknown_outcome(invoice_id: int):
     """A charge of the invoice whose outcome Settle does not know: not answered yet (Pending), or
     answered with a status that locked the invoice and not finalized since. None: every charge's
@@ -134,11 +153,6 @@ def charge_of_unknown_outcome(invoice_id: int):
         .order_by(t.id)
         .limit(1)
     ).first()
-
-
-def set_action_required(invoice: Invoice) -> None:
-    invoice.corrective_action = ACTION_REQUIRED
-    invoice.locked_at = clock.now()
 
 
 def take(invoice_id: int, actor, owner=None) -> Invoice:

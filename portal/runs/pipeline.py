@@ -8,7 +8,7 @@ Pending before it is made. What changes is how many share a database transaction
   recorded in one transaction, `charging.claim_many`;
 - the calls go out from the gateway's line, C at a time, at its pace (its rate limit, and its
   429 pauses), by threads that touch no database (runs/senders.py);
-- the answers, each with its status's action, are written back by `charging.finish_charges`, one
+- the answers, each with its status's action, are written back by `effects.finish_charges` (the charge's lifecycle), one
   transaction per batch, at least every SETTLE_ANSWER_BATCH answers or SETTLE_ANSWER_FLUSH_SECONDS.
 
 Only this thread writes the run's rows, so windows and batches never wait on each other. A crash
@@ -41,6 +41,7 @@ from portal.runs.service import (
     run_filter,
     trouble,
 )
+from portal.transactions import effects
 from portal.transactions.calls import Call
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ class ChargeLoop:
     def _write(self, answers: list, write=None) -> None:
         """A batch in one transaction; if it fails, one at a time, so that only the troubled
         one stays Pending (recovery finishes it) and is listed with the run's errors."""
-        write = write or charging.finish_charges
+        write = write or effects.finish_charges
         if answers:
             try:
                 write(answers)

@@ -13,15 +13,15 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult, Settlement
 from portal.gateways.service import plugin_for
 from portal.runs import dispatch, lease
-from portal.runs.charging import apply_policy, finish_charge
 from portal.runs.models import RunChunk
 from portal.statuses import GatewayStatus
-from portal.transactions import calls, lookups
-from portal.transactions.models import Operation, PaymentTransaction
+from portal.transactions import calls, effects, lookups
+from portal.transactions.effects import finish_charge
+from portal.transactions.models import Finalization, Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
 
-NOT_SENT = "Recovered: never sent"
+NOT_SENT = Finalization.RECOVERED_NEVER_SENT.value
 NOT_SENT_REASON = "Recovered after a crash: the gateway holds no such charge, so it was never sent"
 
 
@@ -95,7 +95,7 @@ def _resolve(txn_id: int) -> str:
     if finding.state in (Settlement.VOIDED, Settlement.REFUNDED):
         # Given back already (a lookup that reverses, as Payeezy's does): nothing is owed to it.
         reason = f"Recovered after a crash: the gateway holds it {finding.state}"
-        _close_unsent(txn_id, reason, finalization="Recovered: reversed")
+        _close_unsent(txn_id, reason, finalization=Finalization.RECOVERED_REVERSED)
         return f"#{txn_id}: {finding.state} at the gateway -> invoice eligible again"
     found = plugin_for(txn.gateway).interpret_finding(finding)  # codes are the plugin's to read
     result = replace(
@@ -113,17 +113,17 @@ def _resolve(txn_id: int) -> str:
     return f"#{txn_id}: found at the gateway -> {result.status}"
 
 
-def _close_unsent(txn_id: int, reason: str = NOT_SENT_REASON, finalization: str = NOT_SENT) -> None:
+def _close_unsent(
+    txn_id: int,
+    reason: str = NOT_SENT_REASON,
+    finalization: Finalization = Finalization.RECOVERED_NEVER_SENT,
+) -> None:
     """The charge moved no money: a System Fail, finalized as it is answered, so that its policy
     counts it on its run and locks nothing."""
-    reversed_ = finalization != NOT_SENT  # it reached the gateway, which has given it back
+    # Reversed: it reached the gateway, which has given it back.
+    reversed_ = finalization is not Finalization.RECOVERED_NEVER_SENT
     answer = GatewayResult(GatewayStatus.SYSTEM_FAIL, None, reason, reason=reason, sent=reversed_)
-
-    def closed(txn: PaymentTransaction, result: GatewayResult) -> None:
-        txn.finalization, txn.finalized_at = finalization, txn.answered_at
-        apply_policy(txn, result)
-
-    calls.answer(txn_id, answer, closed)
+    calls.answer(txn_id, answer, effects.close_as(finalization))
 
 
 def _close_follow_up(txn: PaymentTransaction) -> str:

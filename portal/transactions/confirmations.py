@@ -8,7 +8,8 @@ from portal.errors import NotAllowed
 from portal.extensions import db
 from portal.statuses import ACTION_REQUIRED
 from portal.transactions import lookups
-from portal.transactions.finalize import RefundOutcome, _claim, _release, _unlock, open_charges
+from portal.transactions.effects import open_charges
+from portal.transactions.finalize import RefundOutcome, _claim, _release, _unlock
 from portal.transactions.models import Operation, PaymentTransaction
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import or_, update
 
@@ -16,7 +15,8 @@ from portal.gateways.base import GatewayResult, Settlement
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
-from portal.transactions import calls, lookups
+from portal.transactions import calls, effects, lifecycle, lookups
+from portal.transactions.effects import open_charges
 from portal.transactions.models import (
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
@@ -25,11 +25,6 @@ from portal.transactions.models import (
     Operation,
     PaymentTransaction,
 )
-
-# A claim older than this was left by a crashed request and may be taken over. A Refund & Unlock
-# makes a lookup and a void or refund per open charge, each up to the 300 s longest timeout, and
-# refreshes its claim before each call; so this is well beyond one call.
-CLAIM_TIMEOUT = timedelta(minutes=20)
 
 
 @dataclass
@@ -53,31 +48,26 @@ def _charge(txn_id: int) -> PaymentTransaction:
     return txn
 
 
-def ensure_finalizable(txn: PaymentTransaction) -> None:
+def ensure_finalizable(
+    txn: PaymentTransaction, event: lifecycle.Event = lifecycle.Event.REFUND_AND_UNLOCK
+) -> None:
     """Refuse, with the reason a clerk needs, a finalization that is not (or no longer) possible."""
     # Both read now, the invoice first: SQLite reads each in its own snapshot, and another
     # clerk's unlock and finalization commit together, so an invoice seen unlocked is then seen
     # with that clerk's finalization, and the refusal says who did it and when.
     db.session.refresh(txn.invoice)
     db.session.refresh(txn)
+    decision = lifecycle.decide(effects.state_of(txn), event)
+    if decision.action is lifecycle.Action.FINALIZE:
+        return
     if txn.finalized_at is not None:
         who = txn.finalized_by or "Settle"
         raise NotAllowed(
             f"Already done by {who} at {clock.shown(txn.finalized_at)} ({txn.finalization})"
         )
-    if txn.status == GatewayStatus.PENDING:
-        raise NotAllowed("The gateway has not answered this charge yet")
-    if not txn.locked_invoice:
-        raise NotAllowed(
-            f"A {txn.status} transaction did not lock its invoice: nothing to finalize"
-        )
-    if txn.invoice.corrective_action != ACTION_REQUIRED:
+    if decision.note == lifecycle.INVOICE_UNLOCKED:
         raise NotAllowed(f"Invoice {txn.invoice.number} is not locked any more")
-
-
-def open_charges(invoice_id: int) -> list[PaymentTransaction]:
-    """The invoice's charges that locked it and are not finalized yet."""
-    return [c for c in calls.charges_of(invoice_id) if c.locked_invoice and c.finalized_at is None]
+    raise NotAllowed(decision.note)
 
 
 def check_gateway_status(txn_id: int, actor) -> tuple[PaymentTransaction, GatewayResult]:
@@ -120,7 +110,10 @@ def _claim(charge: PaymentTransaction, actor) -> None:
         .where(
             Invoice.id == charge.invoice_id,
             Invoice.corrective_action == ACTION_REQUIRED,
-            or_(Invoice.finalizing_at.is_(None), Invoice.finalizing_at < now - CLAIM_TIMEOUT),
+            or_(
+                Invoice.finalizing_at.is_(None),
+                Invoice.finalizing_at < now - invoices.CLAIM_TIMEOUT,
+            ),
         )
         .values(finalizing_by_id=_id(actor), finalizing_at=now)
     ).rowcount
@@ -173,26 +166,16 @@ def _held_by(actor):
     return Invoice.finalizing_at.is_not(None) & who
 
 
-def _claim_is_fresh(invoice: Invoice) -> bool:
-    return (
-        invoice.finalizing_at is not None and invoice.finalizing_at >= clock.now() - CLAIM_TIMEOUT
-    )
-
-
-def being_finalized(invoice_id: int) -> bool:
-    """Whether a clerk (or autovoid) holds a fresh claim on the invoice right now."""
-    invoice = db.session.get(Invoice, invoice_id, populate_existing=True)
-    return invoice is not None and _claim_is_fresh(invoice)
-
-
-def locked_for_finalizing(txn_id: int, actor) -> tuple[PaymentTransaction, Invoice]:
+def locked_for_finalizing(
+    txn_id: int, actor, event: lifecycle.Event
+) -> tuple[PaymentTransaction, Invoice]:
     """The charge, read under its invoice's row lock, for a finalization made in one database
     transaction (a manual payment, an unlock of an unsent charge)."""
     charge = _charge(txn_id)
     invoice = invoices.lock_invoice(charge.invoice_id)
     charge = _charge(txn_id)
-    ensure_finalizable(charge)
-    if _claim_is_fresh(invoice):
+    ensure_finalizable(charge, event)
+    if invoices.claim_is_fresh(invoice):
         # A Refund & Unlock is talking to the gateway (another clerk's, autovoid's, or this
         # clerk's own in another tab): acting now could be undone under it.
         raise NotAllowed(
@@ -333,8 +316,10 @@ def _unlock(
             + ": nothing was unlocked; look at it, then try again"
         )
         return
-    clear_lock(invoice, actor, Finalization.REFUND_AND_UNLOCK.value)
-    _finalize_open_charges(invoice.id, actor, Finalization.REFUND_AND_UNLOCK, note=_note(note))
+    effects.unlock(invoice, actor, Finalization.REFUND_AND_UNLOCK.value)
+    effects.finalize_open_charges(
+        invoice.id, actor, Finalization.REFUND_AND_UNLOCK, note=_note(note)
+    )
     db.session.commit()
     outcome.unlocked = True
 
@@ -342,15 +327,15 @@ def _unlock(
 def unlock_unsent(txn_id: int, actor, note: str | None = None) -> None:
     """Unlock without asking the gateway: every open charge of the invoice is known never to have
     reached it (refused connection, missing credential), so no money can have moved."""
-    charge, invoice = locked_for_finalizing(txn_id, actor)
+    charge, invoice = locked_for_finalizing(txn_id, actor, lifecycle.Event.UNLOCK_UNSENT)
     sent = [c for c in open_charges(invoice.id) if not c.never_sent]
     if sent:
         raise NotAllowed(
             "Charge " + ", ".join(f"#{c.id}" for c in sent) + " of this invoice reached the "
             f"gateway, so the money may have moved: use {REFUND_AND_UNLOCK}"
         )
-    clear_lock(invoice, actor, Finalization.UNLOCKED_UNSENT.value)
-    _finalize_open_charges(invoice.id, actor, Finalization.UNLOCKED_UNSENT, note=_note(note))
+    effects.unlock(invoice, actor, Finalization.UNLOCKED_UNSENT.value)
+    effects.finalize_open_charges(invoice.id, actor, Finalization.UNLOCKED_UNSENT, note=_note(note))
     db.session.commit()
 
 
@@ -358,42 +343,3 @@ def _note(*parts: str | None) -> str | None:
     """The clerk's note on a finalization (and Settle's own line, if any), as one audit note."""
     kept = [p.strip() for p in parts if p and p.strip()]
     return " · ".join(kept) or None
-
-
-def _finalize_open_charges(
-    invoice_id: int, actor, how: Finalization, note: str | None = None, **after
-) -> None:
-    """Mark every open charge of the invoice finalized, audited."""
-    now = clock.now()
-    for open_charge in open_charges(invoice_id):
-        open_charge.finalization = how.value
-        open_charge.finalized_at = now
-        open_charge.finalized_by_id = _id(actor)
-        audit.record(
-            "transaction.finalized", open_charge, actor=actor,
-            after={"finalization": how.value, **after}, note=note,
-        )  # fmt: skip
-
-
-def clear_lock(invoice: Invoice, actor, note: str) -> None:
-    """Compare-and-set on the Corrective Action: of two clerks, exactly one clears it."""
-    cleared = db.session.execute(
-        update(Invoice)
-        .where(Invoice.id == invoice.id, Invoice.corrective_action == ACTION_REQUIRED)
-        .values(
-            corrective_action=None,
-            locked_at=None,
-            owner_id=None,
-            finalizing_by_id=None,
-            finalizing_at=None,
-        )  # fmt: skip
-    ).rowcount
-    if cleared != 1:
-        db.session.rollback()
-        raise NotAllowed(f"Invoice {invoice.number} is not locked any more")
-    db.session.refresh(invoice)
-    audit.record(
-        "invoice.unlocked", invoice, actor=actor,
-        before={"corrective_action": ACTION_REQUIRED}, after={"corrective_action": None},
-        note=note,
-    )  # fmt: skip

@@ -17,14 +17,10 @@ from portal.money import Money
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import GatewayStatus
-from portal.transactions import lookups
-from portal.transactions.finalize import (
-    _finalize_open_charges,
-    _note,
-    clear_lock,
-    locked_for_finalizing,
-    open_charges,
-)
+from portal.transactions import effects, lookups
+from portal.transactions.effects import open_charges
+from portal.transactions.finalize import _note, locked_for_finalizing
+from portal.transactions.lifecycle import Event
 from portal.transactions.models import REFUND_AND_UNLOCK, Finalization, PaymentTransaction
 
 
@@ -105,7 +101,7 @@ def record_manual_payment(
     An amount other than the expected one (the gateway's settled amount, else Settle's record)
     needs a written reason: a partial payment recorded by mistake would unlock the invoice for
     the rest, and the next run would charge the customer a second time."""
-    charge, invoice = locked_for_finalizing(txn_id, actor)
+    charge, invoice = locked_for_finalizing(txn_id, actor, Event.MANUAL_PAYMENT)
     if currency != invoice.currency:
         raise DomainError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}")
     if amount <= 0:
@@ -130,7 +126,7 @@ def record_manual_payment(
     blockers = unaccounted_charges(invoice.id, charge.id)
     if blockers:
         raise DomainError(" ".join(blockers) + f" Invoice {invoice.number} stays locked.")
-    clear_lock(invoice, actor, Finalization.MANUAL_PAYMENT.value)
+    effects.unlock(invoice, actor, Finalization.MANUAL_PAYMENT.value)
     payment = payments.create_payment(
         account_id=invoice.account_id,
         amount=amount,
@@ -143,7 +139,7 @@ def record_manual_payment(
     )
     payments.allocate(payment, invoice, amount, actor=actor)
     db.session.flush()  # the payment's id, for the charges it finalizes
-    _finalize_open_charges(
+    effects.finalize_open_charges(
         invoice.id, actor, Finalization.MANUAL_PAYMENT, payment_id=payment.id,
         note=_note(note, reason and f"Amount differs from {basis.amount}: {reason}"),
     )  # fmt: skip

@@ -24,16 +24,34 @@ class Operation(enum.StrEnum):
 
 
 class Finalization(enum.StrEnum):
-    """How a locked charge was finalized (stored), each with the clerk's button that does it."""
+    """How a charge was finalized (stored, 30 characters at most): by a clerk's button, or by
+    Settle where it proved that no money stayed at the gateway. Every value is a member here."""
 
     REFUND_AND_UNLOCK = "Refund & Unlock"
     MANUAL_PAYMENT = "Manual payment"
     # Settle's own, for a charge whose request never reached the gateway: nothing to ask or undo.
     UNLOCKED_UNSENT = "Unlocked: never sent"
+    # A run recorded it and stopped (cancelled, or its chunk taken over) before sending it.
+    RUN_NEVER_SENT = "Never sent: the run stopped"
+    # Crash recovery asked the gateway: it holds no such charge, or holds it given back.
+    RECOVERED_NEVER_SENT = "Recovered: never sent"
+    RECOVERED_REVERSED = "Recovered: reversed"
 
     @property
-    def button(self) -> str:
-        return _BUTTONS[self]
+    def button(self) -> str | None:
+        """The clerk's button that finalizes this way (None: Settle's own)."""
+        return _BUTTONS.get(self)
+
+    @property
+    def said_nothing_is_held(self) -> bool:
+        """Finalized on the word that the gateway holds none of the charge's money (never sent,
+        or found nothing to give back): the gateway's later "it succeeded" contradicts it."""
+        return self in (
+            Finalization.REFUND_AND_UNLOCK,
+            Finalization.UNLOCKED_UNSENT,
+            Finalization.RUN_NEVER_SENT,
+            Finalization.RECOVERED_NEVER_SENT,
+        )
 
 
 # The buttons, as seed 000 names the two finalization actions, and Settle's third.

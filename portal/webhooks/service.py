@@ -28,19 +28,14 @@ from portal.gateways.base import GatewayResult
 from portal.gateways.models import Gateway
 from portal.gateways.service import plugin_for
 from portal.gateways.webhooks import Notice, UnreadableWebhook
-from portal.runs import charging
-from portal.settings import service as settings
-from portal.statuses import ACTION_REQUIRED, GatewayStatus, policy_for
-from portal.sweeps import recovery
-from portal.transactions import calls, finalize, lookups
-from portal.transactions.models import Finalization, Operation, PaymentTransaction
+from portal.statuses import GatewayStatus
+from portal.transactions import calls, effects, lookups
+from portal.transactions.lifecycle import UNDECIDED, Action, Event
+from portal.transactions.models import Operation, PaymentTransaction
 from portal.webhooks import undo
 from portal.webhooks.models import Outcome, WebhookEvent
 
 log = logging.getLogger(__name__)
-
-# Statuses Settle gave without the gateway's decided word: a final event may replace them.
-UNDECIDED = (GatewayStatus.INDETERMINATE, GatewayStatus.SYSTEM_FAIL, GatewayStatus.REQUIRES_REVIEW)
 
 
 @dataclass(frozen=True)
@@ -213,7 +208,7 @@ def _answer(row: WebhookEvent, notice: Notice, txn: PaymentTransaction) -> None:
 
     def then(answered: PaymentTransaction, result: GatewayResult) -> None:
         if answered.operation == Operation.CHARGE:
-            charging.apply_policy(answered, result)
+            effects.apply_policy(answered, result)
         _settled(row, answered, "it had no answer yet")
 
     def late(answered: PaymentTransaction, result: GatewayResult) -> None:
@@ -244,100 +239,49 @@ def _weigh(row: WebhookEvent, notice: Notice, txn: PaymentTransaction, result) -
     """A final event about a transaction that has an answer already."""
     db.session.add(row)
     was = txn.gateway_status
+    if txn.operation == Operation.CHARGE:
+        decision = effects.take_news(
+            txn, replace(result, reason=_reason(txn, notice)), Event.GATEWAY_WORD
+        )
+        if decision.action in (Action.REPLACE, Action.BOOK):
+            _settled(row, txn, f"it was {was}" if decision.action is Action.REPLACE else "booked")
+        elif decision.action is Action.NOTHING:
+            row.outcome = Outcome.NO_CHANGE.value
+            row.note = decision.note
+        else:  # CLERK or HOLD (the lifecycle locked the invoice)
+            _to_a_clerk(row, txn, decision.note)
+        return
+    # An undo (void, refund, or a lookup that reverses): its own answer, or a clerk's look.
     if result.status is was:
         row.outcome = Outcome.NO_CHANGE.value
         row.note = f"Settle has this answer already ({was})"
         return
     said = f"The gateway says {result.status}, Settle holds {was}"
-    money_moved = txn.operation == Operation.CHARGE and result.status is GatewayStatus.SUCCESS
     if was is GatewayStatus.SUCCESS and lookups.is_undo(txn):
         # An undo Settle took as done did not happen: the money may still be with the merchant.
         _to_a_clerk(row, txn, said)
-        undo.reopen(txn, replace(result, reason=_reason(txn, notice)), row.note)
+        effects.reopen_after_failed_undo(
+            txn, replace(result, reason=_reason(txn, notice)), row.note
+        )
         return
     if was not in UNDECIDED:
-        return _to_a_clerk(row, txn, said, lock_with=result if money_moved else None)
-    if txn.operation != Operation.CHARGE:
-        note = _reason(txn, notice)
-        calls.write_answer(txn, replace(result, reason=note))
-        _settled(row, txn, f"it was {was}")
-        return
-    if txn.finalized_at is not None:
-        if money_moved and txn.finalization in NEVER_SENT:
-            # Settle unlocked it as never sent, and the gateway says it took the money.
-            note = f"{said}, finalized as {txn.finalization}"
-            return _to_a_clerk(row, txn, note, lock_with=result)
-        row.outcome = Outcome.NO_CHANGE.value
-        row.note = (
-            f"Already finalized by {txn.finalized_by or 'Settle'} ({txn.finalization}); the"
-            f" gateway's word, {result.status}, is kept here"
-        )
-        return
-    if finalize.being_finalized(txn.invoice_id):
-        note = f"{said}, while a Refund & Unlock of this invoice is under way: nothing changed"
-        return _to_a_clerk(row, txn, note)
-    follow = _undo_that_may_have_moved(txn)
-    if follow is not None:
-        note = (
-            f"{said}, but {follow.operation} #{follow.id} of it is {follow.status}: nothing changed"
-        )
-        return _to_a_clerk(row, txn, note)
-    _replace_charge_answer(txn, replace(result, reason=_reason(txn, notice)))
+        return _to_a_clerk(row, txn, said)
+    calls.write_answer(txn, replace(result, reason=_reason(txn, notice)))
     _settled(row, txn, f"it was {was}")
 
 
-# Finalizations that say no money moved: a gateway's success then contradicts them.
-NEVER_SENT = (Finalization.UNLOCKED_UNSENT.value, recovery.NOT_SENT, charging.NEVER_SENT)
-
-
-def _to_a_clerk(
-    row: WebhookEvent, txn: PaymentTransaction, note: str, lock_with: GatewayResult | None = None
-) -> None:
-    """Nothing of the transaction changes; the event waits for a clerk (and where the gateway
-    says money moved, the invoice is locked so that no run charges it again)."""
+def _to_a_clerk(row: WebhookEvent, txn: PaymentTransaction, note: str) -> None:
+    """The event waits for a clerk (where the lifecycle held the money, the invoice is locked so
+    that no run charges it again)."""
     row.outcome = Outcome.FOR_A_CLERK.value
     row.note = f"{note}; a clerk looks"
-    if lock_with is not None:
-        charging.keep_late_answer(txn, lock_with)
     db.session.flush()
     audit.record("webhook.for_a_clerk", row, after={"transaction_id": txn.id}, note=row.note)
-
-
-def _undo_that_may_have_moved(charge: PaymentTransaction) -> PaymentTransaction | None:
-    """A void or refund of the charge (or a lookup that reverses it, as Adyen's) that went
-    through, or may have: its money may be back with the customer, so the gateway's "it
-    succeeded" must not book a payment on its own."""
-    for follow in db.session.scalars(
-        select(PaymentTransaction).where(PaymentTransaction.parent_id == charge.id)
-    ):
-        if not lookups.is_undo(follow):
-            continue
-        failed = follow.gateway_status in (
-            GatewayStatus.DECLINE, GatewayStatus.VALIDATION_ERROR, GatewayStatus.PERMANENT_FAIL,
-        )  # fmt: skip
-        if not failed and follow.request_sent is not False:
-            return follow
-    return None
 
 
 def _reason(txn: PaymentTransaction, notice: Notice) -> str:
     told = f"then the gateway's webhook event {notice.event_id} ({notice.event_type}) told it"
     return f"{txn.reason}; {told}" if txn.reason else told.capitalize()
-
-
-def _replace_charge_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
-    """The gateway's decided word over the status Settle gave without it: the policy's difference
-    (payment, method, run counts), and the invoice unlocked where nothing else of it locks."""
-    before = policy_for(txn.gateway_status, strict=settings.strict_mode())
-    locked = txn.locked_invoice
-    calls.write_answer(txn, result)
-    charging.apply_policy(txn, result, replacing=before)
-    invoice = txn.invoice
-    still_open = [c for c in finalize.open_charges(invoice.id) if c.id != txn.id]
-    unlocks = locked and not txn.locked_invoice and not still_open
-    if unlocks and invoice.corrective_action == ACTION_REQUIRED:
-        note = f"the gateway's webhook answered transaction #{txn.id}: {txn.status}"
-        finalize.clear_lock(invoice, None, note)
 
 
 def mark_handled(event_id: int, actor, note: str | None) -> WebhookEvent:

@@ -5,12 +5,9 @@ again before a clerk has looked."""
 
 from __future__ import annotations
 
-from portal.audit import service as audit
-from portal.gateways.base import GatewayResult
 from portal.gateways.webhooks import Notice
-from portal.invoices import service as invoices
-from portal.statuses import ACTION_REQUIRED, GatewayStatus
-from portal.transactions import calls, confirmations, lookups
+from portal.statuses import GatewayStatus
+from portal.transactions import confirmations, lookups
 from portal.transactions.models import Operation, PaymentTransaction
 
 
@@ -32,18 +29,3 @@ def finish(txn: PaymentTransaction, event_id: str) -> None:
     if lookups.is_undo(txn) and txn.gateway_status is GatewayStatus.SUCCESS:
         note = f"Finished when the gateway confirmed #{txn.id} (webhook event {event_id})"
         confirmations.finish_confirmed_undo(txn.parent_id, note)
-
-
-def reopen(undo: PaymentTransaction, result: GatewayResult, note: str) -> None:
-    """The gateway says an undo Settle took as done failed (a refund refused after it was
-    accepted): the undo takes that answer (it no longer counts as given back), and the money may
-    still be with the merchant, so the charge is open again and its invoice locked, and the next
-    run does not charge the customer a second time."""
-    calls.write_answer(undo, result)
-    undo.gateway_state = None
-    charge = undo.parent
-    charge.locked_invoice = True
-    charge.finalization = charge.finalized_at = charge.finalized_by_id = None
-    if charge.invoice.corrective_action != ACTION_REQUIRED:
-        invoices.set_action_required(charge.invoice)
-    audit.record("transaction.reopened", charge, after={"undo_id": undo.id}, note=note)

@@ -11,11 +11,12 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult
 from portal.invoices.models import Invoice
 from portal.runs import dispatch
-from portal.runs.charging import claim, finish_charge
+from portal.runs.charging import claim
 from portal.runs.models import PaymentRun
 from portal.runs.service import run_filter, start_run
 from portal.statuses import GatewayStatus
 from portal.sweeps.recovery import recover
+from portal.transactions.effects import finish_charge
 from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
@@ -83,7 +84,9 @@ def test_recovery_cancels_a_run_that_never_started(app):
     assert run.state == "Cancelled" and "never started" in run.error
 
 
-def test_a_late_success_after_recovery_gave_up_locks_the_invoice_for_a_clerk(make_invoice, sandbox):
+def test_a_late_success_after_recovery_gave_up_books_the_payment_the_invoice_still_owes(
+    make_invoice, sandbox
+):
     invoice = make_invoice()
     run = start_run(due_on=date.today(), actor=None)
     db.session.commit()
@@ -95,6 +98,33 @@ def test_a_late_success_after_recovery_gave_up_locks_the_invoice_for_a_clerk(mak
     finish_charge(txn_id, late)
     db.session.expire_all()
     txn = db.session.get(PaymentTransaction, txn_id)
-    assert "late answer" in txn.reason and txn.provider_reference == "ch_late"
+    assert txn.gateway_status is GatewayStatus.SUCCESS and txn.provider_reference == "ch_late"
+    assert "the payment is booked" in txn.reason and not txn.locked_invoice
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.balance, invoice.corrective_action) == (0, None)
+
+
+def test_a_late_success_for_an_invoice_paid_meanwhile_locks_it_as_money_held_twice(
+    make_invoice, sandbox
+):
+    from portal.payments import service as payments
+    from portal.payments.models import PaymentMethodKind
+
+    invoice = make_invoice()
+    run = start_run(due_on=date.today(), actor=None)
+    db.session.commit()
+    txn_id = claim(invoice.id, run, run_filter(run)).txn_id
+    recover(now=clock.now() + timedelta(minutes=10))
+    invoice = db.session.get(Invoice, invoice.id)
+    cheque = payments.create_payment(account_id=invoice.account_id, amount=invoice.balance,
+                                     currency=invoice.currency, method=PaymentMethodKind.CHECK,
+                                     reference="cheque 1", transaction_id=None)  # fmt: skip
+    payments.allocate(cheque, invoice, invoice.balance)
+    db.session.commit()
+    late = GatewayResult(GatewayStatus.SUCCESS, "approved", "Approved", reference="ch_late")
+    finish_charge(txn_id, late)
+    db.session.expire_all()
+    txn = db.session.get(PaymentTransaction, txn_id)
+    assert "held twice" in txn.reason and txn.provider_reference == "ch_late"
     assert txn.finalized_at is None and txn.locked_invoice
     assert db.session.get(Invoice, invoice.id).corrective_action == "Action Required"

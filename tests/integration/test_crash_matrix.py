@@ -36,13 +36,13 @@ DYING_RUN = textwrap.dedent(
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SETTLE_JOBS": "inline",
                       "SETTLE_GATEWAY_CONCURRENCY": in_flight, "SETTLE_ANSWER_BATCH": in_flight})
     from portal.runs import charging, engine
-    from portal.transactions import calls
+    from portal.transactions import calls, effects
 
     module, name = {
         "claim": (charging, "claim_many"),
         "call": (calls.Call, "make"),
-        "policy": (charging, "apply_policy"),
-        "answer": (charging, "finish_charges"),
+        "policy": (effects, "apply_policy"),
+        "answer": (effects, "finish_charges"),
         "finish": (engine, "maybe_finish"),
     }[where]
     real, calls = getattr(module, name), []

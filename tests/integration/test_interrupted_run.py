@@ -36,9 +36,10 @@ DYING_RUN = textwrap.dedent(
     url, run_id, dies_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SETTLE_JOBS": "inline",
                       "SETTLE_GATEWAY_CONCURRENCY": 4, "SETTLE_ANSWER_BATCH": 4})
-    from portal.runs import charging, engine
+    from portal.runs import engine
+    from portal.transactions import effects
 
-    real, answers = charging.finish_charges, []
+    real, answers = effects.finish_charges, []
 
     def dying(batch):
         real(batch)
@@ -46,7 +47,7 @@ DYING_RUN = textwrap.dedent(
         if len(answers) >= dies_after:
             os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no clean-up of any kind
 
-    charging.finish_charges = dying
+    effects.finish_charges = dying
     with app.app_context():
         engine.execute_run(run_id)
     """

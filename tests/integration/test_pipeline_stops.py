@@ -174,10 +174,11 @@ def test_an_audit_event_keeps_the_id_of_a_record_it_names(make_invoice):
     assert second.after == {"payment_id": later.id} and later.id is not None
 
 
-def test_a_webhook_success_for_a_charge_the_run_never_sent_goes_to_a_clerk():
+def test_a_webhook_success_for_a_charge_the_run_never_sent_is_news_the_lifecycle_acts_on():
     from portal.runs.charging import NEVER_SENT as RUN_NEVER_SENT
-    from portal.webhooks import service
+    from portal.transactions.models import Finalization
 
-    # The one list the webhook check reads of finalizations that say no money moved.
-    assert RUN_NEVER_SENT in service.NEVER_SENT
-    assert len(RUN_NEVER_SENT) <= PaymentTransaction.finalization.type.length
+    # Every finalization is a member of the one enum, which says which of them hold no money:
+    # the gateway's later success contradicts them, and the lifecycle books or holds it.
+    assert Finalization(RUN_NEVER_SENT).said_nothing_is_held
+    assert all(len(f.value) <= PaymentTransaction.finalization.type.length for f in Finalization)

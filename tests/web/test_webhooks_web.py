@@ -228,7 +228,7 @@ def test_a_late_success_after_a_refund_went_through_books_nothing(
     assert db.session.get(Invoice, txn.invoice_id).corrective_action == ACTION_REQUIRED
 
 
-def test_a_success_for_a_charge_unlocked_as_never_sent_locks_it_for_a_clerk(
+def test_a_success_for_a_charge_unlocked_as_never_sent_books_the_payment_the_invoice_owes(
     client, stripe_gateway, make_invoice, run_for, make_user
 ):
     from portal.transactions import finalize
@@ -241,10 +241,12 @@ def test_a_success_for_a_charge_unlocked_as_never_sent_locks_it_for_a_clerk(
     body = event(intent="pi_later", key=txn.idempotency_key)
     assert post(client, stripe_gateway, body).status_code == 200
     row = db.session.scalars(select(WebhookEvent)).one()
-    assert row.outcome == Outcome.FOR_A_CLERK and "never sent" in row.note
+    assert row.outcome == Outcome.SETTLED
     db.session.expire_all()
-    assert db.session.get(Invoice, txn.invoice_id).corrective_action == ACTION_REQUIRED
-    assert count(Payment) == 0  # a clerk decides, with the gateway's word beside the charge
+    invoice = db.session.get(Invoice, txn.invoice_id)
+    assert (invoice.corrective_action, invoice.balance) == (None, 0)
+    assert count(Payment) == 1  # the money the gateway took, booked: no run charges it again
+    assert "Unlocked: never sent" in db.session.get(PaymentTransaction, txn.id).reason
 
 
 def test_marking_handled_needs_a_login_and_names_a_missing_event(client, login, make_user):

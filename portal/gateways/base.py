@@ -351,9 +351,14 @@ class Gateway:
         except (KeyError, TypeError, ValueError, MoneyError) as exc:
             return self.unreadable(f"a {what} in the answer cannot be read: {exc}")
         first = findings[0] if findings else Finding(Settlement.NOT_FOUND)
+        partly = "".join(
+            f"; {f.reference} partly refunded, {f.refunded} of {f.amount}"
+            for f in findings
+            if f.partly_refunded
+        )
         return self.mapped(
             code,
-            f"{len(findings)} {what}(s) found" if findings else f"No {what} found",
+            (f"{len(findings)} {what}(s) found" if findings else f"No {what} found") + partly,
             reference=first.reference,
             findings=findings,
             cursor=findings[-1].reference if findings and has_more else None,

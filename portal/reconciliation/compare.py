@@ -156,6 +156,14 @@ def _amount_advice(charge: SettleCharge, finding: Finding) -> str:
     )
 
 
+def _partly_refunded_advice(charge: SettleCharge, finding: Finding) -> str:
+    return (
+        f"Partly refunded at the gateway, {finding.refunded} of {finding.amount}: it holds"
+        f" {finding.held}, while Settle books {charge.money} as paid. Unallocate the refunded part"
+        " (Payments) so that the invoice is owed it again, or find out who refunded it and why."
+    )
+
+
 def compare(
     charges: Iterable[SettleCharge],
     findings: Iterable[Finding],
@@ -225,6 +233,8 @@ def _paired(charge: SettleCharge, finding: Finding) -> Line:
     # Only money held is compared: a list may show a declined or refunded one as 0.00.
     if theirs is View.HELD and finding.amount is not None and finding.amount != charge.money:
         return Line(Kind.AMOUNT, _amount_advice(charge, finding), charge, finding)
+    if theirs is View.HELD and mine is View.HELD and finding.partly_refunded:
+        return Line(Kind.AMOUNT, _partly_refunded_advice(charge, finding), charge, finding)
     if mine is theirs or {mine, theirs} == {View.NONE, View.RETURNED}:
         return Line(Kind.MATCHED, _MATCHED_ADVICE[theirs], charge, finding)
     advice = _STATUS_ADVICE[(mine, theirs)].format(status=charge.status)

@@ -7,6 +7,7 @@ so that every listing Settle makes is on record, whoever asked and whatever happ
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
 
 from flask import current_app
@@ -18,9 +19,10 @@ from portal.audit import service as audit
 from portal.errors import DomainError
 from portal.exports import cell, money_cell, rows_of
 from portal.extensions import db
-from portal.gateways.base import Finding
+from portal.gateways.base import Finding, GatewayResult
 from portal.gateways.models import Gateway as GatewayRow
 from portal.gateways.service import plugin_for
+from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.money import Money
 from portal.pagination import Order
@@ -29,6 +31,8 @@ from portal.reconciliation.models import ReconciliationLine, ReconciliationRepor
 from portal.runs.models import PaymentRun
 from portal.sql import in_chunks
 from portal.statuses import GatewayStatus
+from portal.transactions import effects
+from portal.transactions.lifecycle import Action, Event
 from portal.transactions.models import Finalization, Operation, PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -229,6 +233,7 @@ def _fill(report: ReconciliationReport) -> None:
             continue
         entry["listed"] = len(holdings.findings)
         lines = compare(mine, holdings.findings, since, until, _known_elsewhere(gateway_id))
+        lines = [_act_on(report.id, line) for line in lines]
         numbers = {ln.finding.order_id for ln in lines if ln.charge is None and ln.finding.order_id}
         invoice_ids = _invoices_by_number(numbers)
         rows = [_row(report.id, gateway_id, ln, invoice_ids) for ln in lines]
@@ -242,6 +247,35 @@ def _fill(report: ReconciliationReport) -> None:
     report.state = (
         ReportState.INCOMPLETE if any(g["problem"] for g in gateways) else ReportState.DONE
     )
+
+
+def _act_on(report_id: int, line: Line) -> Line:
+    """The gateway's word in its listing is an event of the charge's lifecycle like any other:
+    money captured for a charge Settle holds as having moved none (declined, or closed as never
+    sent) is booked where the invoice still owes it, else the invoice is locked for a clerk with
+    the difference named, so that no run charges the customer again. The line says what was done."""
+    charge, finding = line.charge, line.finding
+    if line.kind is not Kind.STATUS or charge is None or finding is None:
+        return line
+    if charge.view is not View.NONE or not finding.state.holds_money:
+        return line
+    invoices.lock_invoice(charge.invoice_id)
+    txn = db.session.get(PaymentTransaction, charge.transaction_id, populate_existing=True)
+    said = (
+        f"Reconciliation report #{report_id}: the gateway holds it {finding.state}"
+        f" ({finding.amount or 'amount not told'}, {finding.reference})"
+    )
+    told = GatewayResult(
+        GatewayStatus.SUCCESS, None, said, reference=finding.reference, reason=said
+    )
+    decision = effects.take_news(txn, told, Event.RECONCILED)
+    done = {
+        Action.BOOK: " Settle booked the payment: the invoice still owed it.",
+        Action.HOLD: " Settle locked the invoice (Action Required) so that no run charges it"
+        " again: open the transaction to book the money as a payment or refund it.",
+        Action.NOTHING: " The transaction is open for a clerk already.",
+    }.get(decision.action, "")
+    return replace(line, advice=line.advice + done)
 
 
 def reconcile(

@@ -343,6 +343,7 @@ def write_answer(txn: PaymentTransaction, result: GatewayResult) -> None:
                 "reference": f.reference,
                 "at": f.at.isoformat() if f.at else None,
                 "code": f.code,
+                "refunded": f.refunded.plain() if f.refunded else None,
             }
             for f in result.findings
         ]

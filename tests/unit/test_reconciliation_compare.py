@@ -125,3 +125,20 @@ def test_a_provider_without_keys_pairs_a_charge_that_got_no_reference_by_invoice
     lines = compare([lost_answer, answered, declined], findings, SINCE, UNTIL)
     assert [(ln.kind, ln.finding.reference) for ln in lines] == [
         (Kind.STATUS, "t1"), (Kind.MATCHED, "t2"), (Kind.MATCHED, "t3")]  # fmt: skip
+
+
+def test_a_charge_partly_refunded_at_the_gateway_is_a_difference_not_a_match():
+    partly = Finding(
+        state=Settlement.SETTLED, amount=Money.parse("10.00", "USD"), at=NOON, reference="ch_1",
+        order_id="INV-1", refunded=Money.parse("4.00", "USD"),
+    )  # fmt: skip
+    (line,) = compare([charge(1, View.HELD)], [partly], SINCE, UNTIL)
+    assert line.kind is Kind.AMOUNT
+    assert "Partly refunded at the gateway, 4.00 USD of 10.00 USD" in line.advice
+    assert "it holds 6.00 USD" in line.advice
+    # Refunded in full it is the gateway's "given back", and nothing partly.
+    whole = Finding(
+        state=Settlement.REFUNDED, amount=Money.parse("10.00", "USD"), at=NOON, reference="ch_1",
+        refunded=Money.parse("10.00", "USD"),
+    )  # fmt: skip
+    assert not whole.partly_refunded and whole.held is None

@@ -1,0 +1,57 @@
+"""What reconciliation finds is acted on (issue 26, item 8): the gateway's word in its listing is
+an event of the charge's lifecycle, so a charge Settle took as declined that the gateway captured
+locks its invoice for a clerk, and no run charges the customer a second time."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.audit.models import AuditEvent
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.reconciliation import service as reconciliation
+from portal.reconciliation.models import ReconciliationLine
+from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.transactions import calls, finalize
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_declined_charge_the_gateway_captured_locks_its_invoice_and_is_not_charged_again(
+    make_invoice, run_for, make_user, sandbox
+):
+    invoice = make_invoice(token="tok_decline_captured", amount="50.00")
+    supervisor = make_user("supervisor")
+    run = run_for(actor=supervisor)
+    (charge,) = calls.charges_of(invoice.id)
+    assert charge.gateway_status is GatewayStatus.DECLINE
+    report = reconciliation.reconcile(supervisor, run=run)
+    db.session.commit()
+    (line,) = db.session.scalars(
+        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
+    ).all()
+    assert line.kind == "status" and line.transaction_id == charge.id
+    assert "Settle locked the invoice (Action Required)" in line.advice
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert invoice.corrective_action == ACTION_REQUIRED
+    charge = db.session.get(type(charge), charge.id)
+    assert charge.needs_finalization
+    assert f"Reconciliation report #{report.id}: the gateway holds it" in charge.reason
+    # The retry schedule would have charged it again; the lock keeps every run away.
+    invoice.next_attempt_at = None
+    db.session.commit()
+    run_for(actor=supervisor)
+    assert len(calls.charges_of(invoice.id)) == 1
+    # Asked again, the report changes nothing more: the charge is in a clerk's hands.
+    held = select(func.count()).where(AuditEvent.action == "transaction.late_answer")
+    before = db.session.scalar(held)
+    reconciliation.reconcile(supervisor, run=run)
+    db.session.commit()
+    assert db.session.scalar(held) == before
+    # The clerk gives the captured money back, and then the invoice is owed again.
+    outcome = finalize.refund_and_unlock(charge.id, make_user("clerk"))
+    assert outcome.unlocked, outcome.problems
+    assert [c["state"] for c in sandbox.ledger.all()] == ["voided"]
+    assert db.session.get(Invoice, invoice.id).balance == Decimal("50.00")

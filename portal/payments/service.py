@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from portal import clock
 from portal.audit import service as audit
@@ -140,10 +140,10 @@ def unallocate(allocation_id: int, reason: str, actor) -> Allocation:
 def allocate_remainder(payment_id: int, invoice_id: int, amount: Decimal, actor) -> Allocation:
     """A supervisor applies what of a payment is free to an invoice of the same account."""
     invoice = lock_invoice(invoice_id)
-    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    payment = _lock_payment(payment_id)
     if payment is None:
         raise DomainError(f"Payment {payment_id} does not exist")
-    db.session.expire(payment, ["allocations"])  # read under the invoice's lock, not before
+    db.session.expire(payment, ["allocations"])  # read under the payment's lock, not before
     if invoice.account_id != payment.account_id:
         raise DomainError(
             f"Invoice {invoice.number} belongs to another account than payment #{payment.id}"
@@ -154,3 +154,14 @@ def allocate_remainder(payment_id: int, invoice_id: int, amount: Decimal, actor)
             f"#{payment.id} that is not allocated"
         )
     return allocate(payment, invoice, amount, actor=actor)
+
+
+def _lock_payment(payment_id: int) -> Payment | None:
+    """Take the payment's row lock for the rest of the database transaction, and read it fresh:
+    two allocations of its free money to two invoices (two invoice locks) would otherwise both
+    see the same free amount on PostgreSQL. SQLite's database write lock, which the invoice's
+    lock took already, serializes them there."""
+    query = select(Payment).where(Payment.id == payment_id)
+    if db.session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    return db.session.scalars(query.execution_options(populate_existing=True)).first()

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select, update
 
 from portal import clock, jobs
+from portal.accounts import service as accounts_service
 from portal.accounts.models import Account, PaymentMethod
 from portal.audit import service as audit
 from portal.errors import DomainError, NotAllowed
@@ -310,6 +311,9 @@ def _plan_method(row, current, accounts, in_file, gateways) -> None:
         raise ValueError("token (200) or brand (40 characters) too long")
     if current is not None and account is not None and current.account_id != account.id:
         raise ValueError("a payment method cannot move to another account")
+    refusal = current is not None and accounts_service.another_providers_gateway(current, gateway)
+    if refusal:
+        raise ValueError(f"gateway {gateway.name!r}: {refusal}")
     row.values["gateway_id"] = gateway.id
     _decide(row, current, {
         "gateway_id": gateway.id, "token": v["token"], "brand": v["brand"], "last4": v["last4"],

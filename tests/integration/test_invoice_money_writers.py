@@ -106,3 +106,15 @@ def test_an_invoice_with_no_money_on_it_takes_its_new_total_as_its_balance(api):
     assert changed.status_code == 200, changed.json
     invoice = db.session.get(Invoice, created.json["id"])
     assert (invoice.total, invoice.balance) == (250, 250)
+
+
+def test_a_payment_method_cannot_move_to_another_providers_gateway_through_the_api(
+    api, stripe_gateway
+):
+    card(api, "tok_approve")
+    moved = api.post("/payment-methods", {
+        "external_id": "PM-1", "account_external_id": "CRM-1", "gateway": stripe_gateway.name,
+        "token": "tok_approve", "brand": "Visa", "last4": "4242"})  # fmt: skip
+    assert moved.status_code == 422
+    assert "cannot be charged through a stripe gateway" in moved.json["message"]
+    assert "gateway" in moved.json["errors"]["json"]

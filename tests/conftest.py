@@ -82,10 +82,14 @@ def _clean_database(request):
     yield
     if "app" not in request.fixturenames:
         return  # a unit test: no database was touched
-    from portal.extensions import db
 
-    app = request.getfixturevalue("app")
+    empty_database(request.getfixturevalue("app"))
+
+
+def empty_database(app) -> None:
+    """Every table emptied (after each test, and between the money model's examples)."""
     from portal.audit import chain
+    from portal.extensions import db
 
     # The test's own session may still hold a transaction and its locks (a service that raised
     # after taking an invoice's lock): ended first, so that the sealer is not kept waiting.

@@ -1,0 +1,74 @@
+"""Run the money model long (tests/integration/money_model.py): Hypothesis plays the actors of a
+charge's life against the sandbox gateway over HTTP and checks the invariants against the
+sandbox's own ledger after every step. CI runs a few examples; this runs as many as asked, on
+SQLite or PostgreSQL, and prints what the examples did.
+
+    .venv/bin/python benchmarks/money_model.py --examples 2000 [--steps 20] [--seed 1]
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/settle_model]
+
+A broken invariant stops it with Hypothesis's shrunk example: the steps that break it, in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=None, help="a fixed seed (default: random)")
+    parser.add_argument("--database", default=None, help="a PostgreSQL URL (default: SQLite)")
+    args = parser.parse_args()
+
+    from flask_migrate import upgrade
+    from hypothesis import HealthCheck, Phase, seed, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from benchmarks._processes import fresh_database
+    from portal import create_app
+    from portal.sandbox.server import SandboxServer
+    from tests.conftest import empty_database
+    from tests.integration.money_model import MoneyModel
+
+    tmp = tempfile.mkdtemp(prefix="settle-money-model-")
+    os.environ["SETTLE_INSTANCE_PATH"] = os.path.join(tmp, "instance")
+    url = args.database or f"sqlite:///{tmp}/model.db"
+    if args.database:
+        fresh_database(url)
+    app = create_app({"TESTING": True, "SECRET_KEY": "model", "SQLALCHEMY_DATABASE_URI": url,
+                      "SETTLE_JOBS": "inline"})  # fmt: skip
+    with app.app_context():
+        upgrade()
+    sandbox = SandboxServer(hang_seconds=2.0, settle_after=3600).start()
+    MoneyModel.app, MoneyModel.sandbox = app, sandbox
+    MoneyModel.empty_database = staticmethod(empty_database)
+    chosen = settings(
+        max_examples=args.examples, stateful_step_count=args.steps, deadline=None,
+        suppress_health_check=list(HealthCheck), database=None,
+        phases=[Phase.generate, Phase.shrink],
+    )  # fmt: skip
+    machine = MoneyModel if args.seed is None else seed(args.seed)(MoneyModel)
+    started = time.monotonic()
+    try:
+        run_state_machine_as_test(machine, settings=chosen)
+        verdict = "every invariant held"
+    finally:
+        sandbox.stop()
+        took = time.monotonic() - started
+        print(f"money model: {args.examples} examples of up to {args.steps} steps on "
+              f"{'PostgreSQL' if args.database else 'SQLite'} in {took:.0f} s")  # fmt: skip
+        for what, n in sorted(MoneyModel.stats.items()):
+            print(f"  {what}: {n}")
+    print(f"money model: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,8 @@ ENDPOINT = "/xml/v1/request.api"
 BOM = "\ufeff"
 # AnetApiSchema.xsd: refId and order.invoiceNumber are strings of at most 20 characters.
 MAX_REF = 20
+# A charge's own reference in invoiceNumber: the first 20 hex characters of its key.
+_OWN_REFERENCE = re.compile(r"[0-9a-f]{20}")
 # order.description: at most 255 characters.
 MAX_DESCRIPTION = 255
 # getUnsettledTransactionListRequest pages hold at most 1000 transactions.
@@ -316,6 +318,10 @@ class AuthorizeNetGateway(Gateway):
         if data.get("refId") is None:
             return self.unreadable("a transaction list that does not echo the invoice (refId)")
         invoice = str(data["refId"])
+        # What the search was by, as a clerk reads it: a charge's own reference, or a number.
+        what = f"this charge's reference {invoice}" if _OWN_REFERENCE.fullmatch(invoice) else (
+            f"invoice {invoice}"
+        )  # fmt: skip
         listed = _items(data.get("transactions"), "transaction")
         try:
             findings = sorted(
@@ -333,13 +339,13 @@ class AuthorizeNetGateway(Gateway):
         if not findings and total > len(listed):
             return self.decided_by_settle(
                 GatewayStatus.INDETERMINATE,
-                f"Invoice {invoice} is not among the newest {len(listed)} of {total} unsettled "
+                f"{what[0].upper()}{what[1:]} is not among the newest {len(listed)} of {total} unsettled "
                 "transactions; the gateway cannot tell from one page",
             )
         message = (
-            f"{len(findings)} unsettled transaction(s) for invoice {invoice}"
+            f"{len(findings)} unsettled transaction(s) for {what}"
             if findings
-            else f"No unsettled transaction for invoice {invoice} (a settled one is found by its transId)"
+            else f"No unsettled transaction for {what} (a settled one is found by its transId)"
         )
         return self.mapped(
             code,

@@ -165,7 +165,7 @@ def hold(txn: PaymentTransaction, result: GatewayResult, note: str) -> None:
     again before a person has looked."""
     _note_on(txn, note)
     txn.provider_reference = txn.provider_reference or result.reference
-    reopen(txn, note, event_name="transaction.late_answer", status=result.status.value)
+    reopen(txn, note, event_name="transaction.held", status=result.status.value)
 
 
 # A status's policy -------------------------------------------------------------------------

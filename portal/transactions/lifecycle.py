@@ -162,7 +162,10 @@ def _money_moved(state: ChargeState, said: str) -> Decision:
         return Decision(Action.NOTHING, f"{said}: a clerk booked it as a manual payment already")
     if state.finalization is None:
         if state.status in DECIDED_FAILURES:
-            return Decision(Action.HOLD, f"{said}: Settle took the money as not moved")
+            return Decision(
+                Action.HOLD,
+                f"{said}: the money moved after all, and a run would charge the invoice again",
+            )
         return Decision(Action.REPLACE, f"{said}: the gateway's word replaces it")
     # Finalized on the word that the gateway held nothing of it: the money came after all.
     if state.owes_it and not state.other_in_flight:

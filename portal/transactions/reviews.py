@@ -10,7 +10,8 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit import service as audit
 from portal.extensions import db
-from portal.statuses import NOT_SENT_GUIDANCE, POLICY
+from portal.settings import service as settings
+from portal.statuses import NOT_SENT_GUIDANCE, POLICY, policy_for
 from portal.transactions.models import PaymentTransaction
 
 # The raw answer is cut here so that the review stays on one page; the portal shows it whole.
@@ -38,11 +39,23 @@ def decided_by(txn: PaymentTransaction) -> str:
     return "not kept (answered before Settle kept the rule)"
 
 
+HELD_GUIDANCE = (
+    "The gateway holds money for this charge that Settle has not booked (see why): the invoice is"
+    " locked so that no run charges it again. Check the gateway status, then book it as a manual"
+    " payment if the invoice still owes it, or Attempt Refund & Unlock to give it back."
+)
+
+
 def guidance_for(txn: PaymentTransaction) -> str | None:
     """What to do now: for a request that never left, that; else the code's own guidance from its
     mapping entry, kept with the answer; else the status's, from the policy table."""
     if txn.never_sent:
         return NOT_SENT_GUIDANCE
+    strict = settings.strict_mode()
+    if txn.needs_finalization and not policy_for(txn.gateway_status, strict=strict).locks_invoice:
+        # Held by the lifecycle (the gateway took money this status says did not move, or holds
+        # it twice): the code's own word would send the clerk the wrong way.
+        return HELD_GUIDANCE
     if txn.guidance:
         return txn.guidance
     policy = POLICY.get(txn.gateway_status)

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, exists, insert, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from portal import clock
 from portal.audit import service as audit
@@ -313,7 +313,12 @@ def lines(report: ReconciliationReport, kind: Kind | None):
         query = query.where(ReconciliationLine.kind != Kind.MATCHED.slug)
     else:
         query = query.where(ReconciliationLine.kind == kind.slug)
-    return query.order_by(*LINE_ORDER.clauses())
+    # Each line shows where its charge stands now: loaded with the page, not one query a row.
+    now = selectinload(ReconciliationLine.transaction).options(
+        selectinload(PaymentTransaction.invoice),
+        selectinload(PaymentTransaction.finalized_by),
+    )
+    return query.order_by(*LINE_ORDER.clauses()).options(now)
 
 
 def latest_for_run(run_id: int) -> ReconciliationReport | None:

@@ -25,6 +25,7 @@ def test_a_clerk_follows_a_reconciliation_line_to_the_locked_charge(
     log_in(page, portal_url, "clerk")
     page.goto(f"{portal_url}/reconciliation/{report.id}")
     expect(page.locator("main")).to_contain_text("Settle locked the invoice (Action Required)")
+    expect(page.locator("main")).to_contain_text(f"Open: invoice {invoice.number} is locked")
     shot(page, f"recon-01-report-{width}")
     page.locator("main a[href^='/transactions/']").first.click()
     expect(page.locator("h1")).to_contain_text("Transaction #")
@@ -37,4 +38,6 @@ def test_a_clerk_follows_a_reconciliation_line_to_the_locked_charge(
     page.click("button:has-text('Confirm: Attempt Refund & Unlock Invoice')")
     expect(page.locator(".flash.success")).to_contain_text("unlocked")
     shot(page, f"recon-03-unlocked-{width}")
-    assert invoice.number
+    page.goto(f"{portal_url}/reconciliation/{report.id}")
+    expect(page.locator("main")).to_contain_text("Resolved: Refund & Unlock by Clerk")
+    shot(page, f"recon-04-resolved-{width}")

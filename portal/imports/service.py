@@ -33,6 +33,7 @@ from portal.invoices.models import Invoice
 from portal.money import MINOR_UNITS, MoneyError, parse_amount
 from portal.payments.models import Allocation
 from portal.sql import in_chunks
+from portal.transactions import calls
 from portal.transactions.models import PaymentTransaction
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,7 @@ def _refuse_change_of_money_or_number(current: Invoice, number: str, currency: s
             "currency in Settle's billing source only before it is charged"
         )
     if current.number != number:
-        unknown = invoices.charge_of_unknown_outcome(current.id)
+        unknown = calls.charge_of_unknown_outcome(current.id)
         if unknown is not None:
             raise ValueError(
                 f"invoice {current.number} cannot be renumbered while charge #{unknown.id} "

@@ -14,7 +14,7 @@ from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.settings import service as settings
-from portal.statuses import ACTION_REQUIRED, GatewayStatus
+from portal.statuses import ACTION_REQUIRED
 
 
 def lock_invoice(invoice_id: int) -> Invoice:
@@ -133,26 +133,6 @@ def being_finalized(invoice_id: int) -> bool:
     """Whether a clerk (or autovoid) holds a fresh claim on the invoice right now."""
     invoice = db.session.get(Invoice, invoice_id, populate_existing=True)
     return invoice is not None and claim_is_fresh(invoice)
-
-
-def charge_of_unknown_outcome(invoice_id: int):
-    """A charge of the invoice whose outcome Settle does not know: not answered yet (Pending), or
-    answered with a status that locked the invoice and not finalized since. None: every charge's
-    outcome is known."""
-    from portal.transactions.models import Operation, PaymentTransaction
-
-    t = PaymentTransaction
-    return db.session.scalars(
-        select(t)
-        .where(
-            t.invoice_id == invoice_id,
-            t.operation == Operation.CHARGE.value,
-            t.finalized_at.is_(None),
-            (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
-        )
-        .order_by(t.id)
-        .limit(1)
-    ).first()
 
 
 def take(invoice_id: int, actor, owner=None) -> Invoice:

@@ -360,3 +360,21 @@ def charges_of(invoice_id: int) -> list[PaymentTransaction]:
             .order_by(PaymentTransaction.id)
         )
     )
+
+
+def charge_of_unknown_outcome(invoice_id: int):
+    """A charge of the invoice whose outcome Settle does not know: not answered yet (Pending), or
+    answered with a status that locked the invoice and not finalized since. None: every charge's
+    outcome is known."""
+    t = PaymentTransaction
+    return db.session.scalars(
+        select(t)
+        .where(
+            t.invoice_id == invoice_id,
+            t.operation == Operation.CHARGE.value,
+            t.finalized_at.is_(None),
+            (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
+        )
+        .order_by(t.id)
+        .limit(1)
+    ).first()

@@ -63,7 +63,9 @@ def main() -> None:
     finally:
         sandbox.stop()
         took = time.monotonic() - started
-        print(f"money model: {args.examples} examples of up to {args.steps} steps on "
+        played = MoneyModel.stats.pop("examples", 0)
+        print(f"money model: {played} examples played ({args.examples} asked, replays while"
+              f" shrinking included) of up to {args.steps} steps on "
               f"{'PostgreSQL' if args.database else 'SQLite'} in {took:.0f} s")  # fmt: skip
         for what, n in sorted(MoneyModel.stats.items()):
             print(f"  {what}: {n}")

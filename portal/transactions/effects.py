@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.gateways.base import GatewayResult
 from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
+from portal.money import Money
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
 from portal.settings import service as settings
@@ -31,16 +32,19 @@ from portal.transactions.models import Finalization, Operation, PaymentTransacti
 def state_of(txn: PaymentTransaction) -> ChargeState:
     """What Settle knows of the charge and its invoice now (read under the invoice's lock)."""
     invoice = txn.invoice
-    other_in_flight = db.session.scalar(
+    t = PaymentTransaction
+    other_unknown = db.session.scalar(
         select(
             exists().where(
-                PaymentTransaction.invoice_id == txn.invoice_id,
-                PaymentTransaction.operation == Operation.CHARGE.value,
-                PaymentTransaction.status == GatewayStatus.PENDING.value,
-                PaymentTransaction.id != txn.id,
+                t.invoice_id == txn.invoice_id,
+                t.operation == Operation.CHARGE.value,
+                t.id != txn.id,
+                t.finalized_at.is_(None),
+                (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
             )
         )
     )
+    booked = txn.payment.amount if txn.payment is not None else None
     undo = undo_that_may_have_moved(txn)
     return ChargeState(
         status=txn.gateway_status,
@@ -48,7 +52,8 @@ def state_of(txn: PaymentTransaction) -> ChargeState:
         locked=txn.locked_invoice,
         invoice_locked=invoice.corrective_action == ACTION_REQUIRED,
         owes_it=invoice.cancelled_at is None and invoice.balance >= txn.amount,
-        other_in_flight=bool(other_in_flight),
+        other_unknown=bool(other_unknown),
+        booked_short=booked is not None and booked < txn.amount,
         undo=Undo.MAY_HAVE_MOVED if undo else Undo.NONE,
         undo_said=f"{undo.operation} #{undo.id} of it is {undo.status}" if undo else "",
         being_finalized=invoices.claim_is_fresh(invoice),
@@ -201,6 +206,17 @@ def apply_policy(
         amount = min(txn.amount, invoice.balance)
         if amount > 0:
             payments.allocate(payment, invoice, amount)
+        if amount < txn.amount:
+            # Something else paid the invoice meanwhile: the customer's money is held twice, and
+            # a clerk gives the difference back (Refund & Unlock, or at the gateway).
+            note = (
+                f"Success on transaction #{txn.id} for {txn.money}, but invoice {invoice.number}"
+                f" owed only {Money(amount, txn.currency)}: the customer's money may be held"
+                " twice; refund this charge"
+            )
+            _note_on(txn, note)
+            policy = replace(policy, locks_invoice=True)
+            txn.locked_invoice = True
     method = txn.payment_method if policy.method_state != MethodState.ACTIVE else None
     if method is not None:
         before = method.state

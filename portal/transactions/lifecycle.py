@@ -55,7 +55,10 @@ class ChargeState:
     locked: bool = False  # the charge's answer locked its invoice
     invoice_locked: bool = False  # the invoice's Corrective Action is Action Required
     owes_it: bool = True  # the invoice still owes at least the charge's amount
-    other_in_flight: bool = False  # another charge of the invoice is not answered yet
+    # Another charge of the invoice has an outcome Settle does not know (in flight, or open).
+    other_unknown: bool = False
+    # A clerk's manual payment for this charge booked less than the charge's amount.
+    booked_short: bool = False
     undo: Undo = Undo.NONE
     undo_said: str = "a void or refund of it went through or may have"  # which, as a clerk reads it
     being_finalized: bool = False  # a Refund & Unlock of the invoice is talking to the gateway
@@ -157,31 +160,39 @@ def _news(state: ChargeState, event: Event, told: GatewayStatus) -> Decision:
 
 
 def _money_moved(state: ChargeState, said: str) -> Decision:
-    """The gateway says the charge took the customer's money."""
+    """The gateway says the charge took the customer's money: it is booked only where the invoice
+    still owes it all, and otherwise held for a clerk, named as money held twice."""
     if state.finalization is Finalization.MANUAL_PAYMENT:
-        return Decision(Action.NOTHING, f"{said}: a clerk booked it as a manual payment already")
-    if state.finalization is None:
-        if state.status in DECIDED_FAILURES:
+        if not state.booked_short:
             return Decision(
-                Action.HOLD,
-                f"{said}: the money moved after all, and a run would charge the invoice again",
+                Action.NOTHING, f"{said}: a clerk booked it as a manual payment already"
             )
+        return Decision(
+            Action.HOLD,
+            f"{said}: the gateway took the whole charge, but a clerk booked less for it",
+            refund=True,
+        )
+    if state.finalization is None and state.status in DECIDED_FAILURES:
+        return Decision(
+            Action.HOLD,
+            f"{said}: the money moved after all, and a run would charge the invoice again",
+        )
+    if state.finalization is None and state.owes_it:
         return Decision(Action.REPLACE, f"{said}: the gateway's word replaces it")
-    # Finalized on the word that the gateway held nothing of it: the money came after all.
-    if state.owes_it and not state.other_in_flight:
+    if state.finalization is not None and state.owes_it and not state.other_unknown:
+        # Finalized on the word that the gateway held nothing of it: the money came after all.
         return Decision(
             Action.BOOK,
             f"{said}, finalized as {state.finalization}: the invoice still owes it, so the"
             " payment is booked",
         )
     why = (
-        "another charge of the invoice is in flight"
-        if state.other_in_flight
-        else "the invoice no longer owes it"
+        "the invoice no longer owes it"
+        if not state.owes_it
+        else "another charge of the invoice has an outcome Settle does not know"
     )
     return Decision(
         Action.HOLD,
-        f"{said}, finalized as {state.finalization}, and {why}: the customer's money may be held"
-        " twice; refund this charge",
+        f"{said}, and {why}: the customer's money may be held twice; refund this charge",
         refund=True,
     )

@@ -156,3 +156,22 @@ def _follow_ups(charge):
             .order_by(PaymentTransaction.id)
         )
     )
+
+
+def test_a_timed_out_charge_that_settled_before_anyone_asked_is_found_and_never_charged_again(
+    make_invoice, anet, run_for, sandbox, make_user
+):
+    # Found by attack: the unsettled list no longer showed it, the lookup said "not found",
+    # Refund & Unlock unlocked, and the next run charged the customer a second time.
+    invoice = make_invoice(token=f"tok_hang/{PROFILE}", gateway=anet)
+    run_for()
+    (charge,) = calls.charges_of(invoice.id)
+    sandbox.ledger.settle()  # the gateway's nightly batch closed
+    clerk = make_user("clerk")
+    lookup, result = finalize.check_gateway_status(charge.id, clerk)
+    (found,) = result.findings
+    assert found.state.value == "settled" and "settled transaction(s)" in result.message
+    assert finalize.recommendation(charge, lookup) == finalize.MANUAL_PAYMENT
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert outcome.unlocked and any("refund of 100.00 USD" in a for a in outcome.actions)
+    assert [c["state"] for c in sandbox.ledger.all()] == ["refunded"]

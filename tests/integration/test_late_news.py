@@ -87,3 +87,58 @@ def test_a_succeeded_webhook_for_an_invoice_paid_meanwhile_locks_it_as_money_hel
     assert event.outcome == Outcome.FOR_A_CLERK
     assert payments_of(invoice) == 1  # the second charge's only: nothing booked twice
     assert finalize.recommendation(charge, None) == finalize.REFUND_AND_UNLOCK
+
+
+def test_a_success_for_a_finalized_charge_while_a_second_charge_is_open_is_held_not_booked(
+    unlocked_after_finding_nothing, run_for
+):
+    # Found by attack: c1 booked beside an Indeterminate c2, then c2's success booked too, and
+    # the invoice was unlocked holding twice its total.
+    invoice, first = unlocked_after_finding_nothing
+    run_for()  # the next run's charge hangs as well
+    second = calls.charges_of(invoice.id)[-1]
+    assert second.gateway_status is S.INDETERMINATE
+    webhooks.take(first.gateway_id, succeeded(first, "evt_first"), {})
+    webhooks.take(second.gateway_id, succeeded(second, "evt_second"), {})
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert invoice.corrective_action == ACTION_REQUIRED
+    assert payments_of(invoice) == 1  # the second charge's, the one the invoice owed
+    first = db.session.get(type(first), first.id)
+    assert first.needs_finalization and "held twice" in first.reason
+
+
+def test_a_second_word_about_a_held_charge_never_books_it_over_a_paid_invoice(
+    unlocked_after_finding_nothing, run_for
+):
+    invoice, charge = unlocked_after_finding_nothing
+    invoice.account.payment_methods[0].token = "tok_approve"
+    db.session.commit()
+    run_for()  # paid by a second charge
+    webhooks.take(charge.gateway_id, succeeded(charge, "evt_A"), {})
+    webhooks.take(charge.gateway_id, succeeded(charge, "evt_B"), {})  # another event, same news
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+    assert payments_of(invoice) == 1
+
+
+def test_a_success_after_a_clerk_booked_less_than_the_charge_is_held_for_a_clerk(
+    make_invoice, run_for, make_user
+):
+    from portal.payments.models import PaymentMethodKind
+    from portal.transactions import manual_payment
+
+    invoice = make_invoice(token="tok_hang", amount="100.00")
+    run_for()
+    (charge,) = calls.charges_of(invoice.id)
+    manual_payment.record_manual_payment(
+        charge.id, amount=Decimal("40.00"), currency="USD", method=PaymentMethodKind.CHECK,
+        reference="chq 1001", received_on=None, actor=make_user("clerk"),
+        difference_reason="the customer says 40 was paid by cheque for this invoice",
+    )  # fmt: skip
+    assert db.session.get(Invoice, invoice.id).corrective_action is None
+    webhooks.take(charge.gateway_id, succeeded(charge), {})
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+    charge = db.session.get(type(charge), charge.id)
+    assert "a clerk booked less for it" in charge.reason and charge.needs_finalization

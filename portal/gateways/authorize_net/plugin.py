@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from portal import clock
 from portal.gateways.authorize_net import listing
 from portal.gateways.base import (
     CallNotMade,
@@ -28,6 +30,9 @@ BOM = "\ufeff"
 MAX_REF = 20
 # A charge's own reference in invoiceNumber: the first 20 hex characters of its key.
 _OWN_REFERENCE = re.compile(r"[0-9a-f]{20}")
+# How far back a charge without a transId is searched for in the settled batches (the batch list
+# takes at most 31 days a request).
+SETTLED_SEARCH = timedelta(days=30)
 # order.description: at most 255 characters.
 MAX_DESCRIPTION = 255
 # getUnsettledTransactionListRequest pages hold at most 1000 transactions.
@@ -259,6 +264,42 @@ class AuthorizeNetGateway(Gateway):
         if not ok and top is not None and top.get("code"):
             return self.mapped(str(top["code"]), top.get("text"))
         return self.unreadable("a transaction answer without a reason code")
+
+    def lookup(self, request: GatewayRequest) -> GatewayResult:
+        """A charge by its transId; without one (it timed out), the newest unsettled charges by
+        its reference, and where none is its own, the settled batches since it was sent: a
+        charge that settled before anyone asked holds the customer's money as much as one that
+        has not, and "not found" would let the next run charge again."""
+        result = self._call("lookup", request)
+        searched = not _trans_id(request.reference) and request.original_key is not None
+        if not searched or result.status is not GatewayStatus.SUCCESS or result.findings:
+            return result
+        sent = request.original_at
+        if sent is None or clock.now() - sent > SETTLED_SEARCH:
+            return self.decided_by_settle(
+                GatewayStatus.INDETERMINATE,
+                f"{result.message}; it was sent more than {SETTLED_SEARCH.days} days ago, so Settle"
+                " cannot search the settled batches for it: look it up in the Merchant Interface",
+                raw=result.raw,
+            )
+        held = self.holdings(sent - timedelta(hours=1), clock.now() + timedelta(hours=1))
+        if held.problem:
+            return self.decided_by_settle(
+                GatewayStatus.INDETERMINATE,
+                f"{result.message}; the settled batches could not be searched ({held.problem})",
+                raw=result.raw,
+            )
+        own = tuple(f for f in held.findings if f.order_id == _order_field(request))
+        if not own:
+            return replace(
+                result, message=f"{result.message}; none among the settled batches either"
+            )
+        return replace(
+            result,
+            message=f"{len(own)} settled transaction(s) with this charge's reference",
+            reference=own[0].reference,
+            findings=own,
+        )
 
     def holdings(self, since: datetime, until: datetime) -> Holdings:
         """The settled batches of the period (and a little after), each batch's transactions, and

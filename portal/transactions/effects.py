@@ -121,6 +121,12 @@ def take_news(txn: PaymentTransaction, result: GatewayResult, event_: Event) -> 
         book_late_success(txn, result, decision.note)
     elif decision.action is Action.HOLD:
         hold(txn, result, decision.note)
+        if decision.stops_finalizing:
+            db.session.execute(
+                update(Invoice)
+                .where(Invoice.id == txn.invoice_id)
+                .values(finalizing_by_id=None, finalizing_at=None)
+            )
     elif decision.action is Action.CLERK and event_ is Event.LATE_ANSWER:
         _note_on(txn, decision.note)
         audit.record(

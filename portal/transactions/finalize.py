@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from portal import clock
 from portal.audit import service as audit
@@ -305,6 +305,19 @@ def _unlock(
 ) -> None:
     charge = db.session.get(PaymentTransaction, charge_id)
     invoice = invoices.lock_invoice(charge.invoice_id)
+    still_ours = db.session.scalar(
+        select(Invoice.id).where(Invoice.id == invoice.id, _held_by(actor))
+    )
+    if still_ours is None:
+        # The gateway told of money for the invoice meanwhile (the lifecycle took the claim
+        # back), or another clerk took a lapsed claim over: what was asked is out of date.
+        db.session.rollback()
+        outcome.problems.append(
+            "While this Refund & Unlock was under way, the gateway told of money for this invoice"
+            " (or another clerk took it over): nothing was unlocked; look at the charge, then"
+            " try again"
+        )
+        return
     arrived = {c.id for c in open_charges(invoice.id)} - undone
     if arrived:
         # A late answer reopened a charge while the others were undone: it was never looked at.

@@ -82,6 +82,8 @@ class Decision:
     note: str
     # Money may be held twice for the invoice: the way out is a refund of this charge.
     refund: bool = False
+    # A Refund & Unlock under way loses its claim on the invoice, and so never unlocks it.
+    stops_finalizing: bool = False
 
 
 def decide(state: ChargeState, event: Event, told: GatewayStatus | None = None) -> Decision:
@@ -130,6 +132,14 @@ def _news(state: ChargeState, event: Event, told: GatewayStatus) -> Decision:
     ):
         # A report asked again: the charge is open and its invoice locked, in a clerk's hands.
         return Decision(Action.NOTHING, f"{said}: already open for a clerk")
+    if state.being_finalized and told is S.SUCCESS:
+        # The clerk's Refund & Unlock asked before this money showed: it must not unlock now.
+        return Decision(
+            Action.HOLD,
+            f"{said}, while a Refund & Unlock of this invoice was under way: it stops before it"
+            " unlocks",
+            stops_finalizing=True,
+        )
     if state.being_finalized:
         return Decision(
             Action.CLERK, f"{said}, while a Refund & Unlock of this invoice is under way"

@@ -142,3 +142,32 @@ def test_a_success_after_a_clerk_booked_less_than_the_charge_is_held_for_a_clerk
     assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
     charge = db.session.get(type(charge), charge.id)
     assert "a clerk booked less for it" in charge.reason and charge.needs_finalization
+
+
+def test_a_success_told_while_a_refund_and_unlock_is_under_way_stops_it_before_it_unlocks(
+    make_invoice, run_for, sandbox, make_user, monkeypatch
+):
+    # Found by attack: the word was filed for a clerk, and the Refund & Unlock, whose lookup had
+    # not seen the money, then unlocked the invoice and the next run charged again.
+    from portal.transactions import lookups
+
+    invoice = make_invoice(token="tok_hang", amount="100.00")
+    run_for()
+    (charge,) = calls.charges_of(invoice.id)
+    for held in sandbox.ledger.all():
+        sandbox.ledger.forget(held["id"])  # the gateway's search does not show it yet
+    asked = lookups.find_unexplained
+
+    def word_arrives_meanwhile(*args, **kwargs):
+        webhooks.take(charge.gateway_id, succeeded(charge), {})
+        return asked(*args, **kwargs)
+
+    monkeypatch.setattr(lookups, "find_unexplained", word_arrives_meanwhile)
+    outcome = finalize.refund_and_unlock(charge.id, make_user("clerk"))
+    assert not outcome.unlocked
+    assert any("the gateway told of money for this invoice" in p for p in outcome.problems)
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert invoice.corrective_action == ACTION_REQUIRED and invoice.finalizing_at is None
+    charge = db.session.get(type(charge), charge.id)
+    assert charge.needs_finalization and "stops before it unlocks" in charge.reason

@@ -362,19 +362,17 @@ def charges_of(invoice_id: int) -> list[PaymentTransaction]:
     )
 
 
-def charge_of_unknown_outcome(invoice_id: int):
-    """A charge of the invoice whose outcome Settle does not know: not answered yet (Pending), or
-    answered with a status that locked the invoice and not finalized since. None: every charge's
-    outcome is known."""
+def charge_of_unknown_outcome(invoice_id: int, besides: int | None = None):
+    """A charge of the invoice (other than `besides`) whose outcome Settle does not know: not
+    answered yet (Pending), or answered with a status that locked the invoice and not finalized
+    since. None: every such charge's outcome is known."""
     t = PaymentTransaction
-    return db.session.scalars(
-        select(t)
-        .where(
-            t.invoice_id == invoice_id,
-            t.operation == Operation.CHARGE.value,
-            t.finalized_at.is_(None),
-            (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
-        )
-        .order_by(t.id)
-        .limit(1)
-    ).first()
+    query = select(t).where(
+        t.invoice_id == invoice_id,
+        t.operation == Operation.CHARGE.value,
+        t.finalized_at.is_(None),
+        (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
+    )
+    if besides is not None:
+        query = query.where(t.id != besides)
+    return db.session.scalars(query.order_by(t.id).limit(1)).first()

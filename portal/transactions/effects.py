@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from sqlalchemy import event, exists, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -24,7 +24,7 @@ from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState, policy_for
 from portal.transactions import calls, lookups
 from portal.transactions.lifecycle import Action, ChargeState, Decision, Event, Undo, decide
-from portal.transactions.models import Finalization, Operation, PaymentTransaction
+from portal.transactions.models import Finalization, PaymentTransaction
 
 # Reading a charge's state ------------------------------------------------------------------
 
@@ -32,18 +32,7 @@ from portal.transactions.models import Finalization, Operation, PaymentTransacti
 def state_of(txn: PaymentTransaction) -> ChargeState:
     """What Settle knows of the charge and its invoice now (read under the invoice's lock)."""
     invoice = txn.invoice
-    t = PaymentTransaction
-    other_unknown = db.session.scalar(
-        select(
-            exists().where(
-                t.invoice_id == txn.invoice_id,
-                t.operation == Operation.CHARGE.value,
-                t.id != txn.id,
-                t.finalized_at.is_(None),
-                (t.status == GatewayStatus.PENDING.value) | t.locked_invoice.is_(True),
-            )
-        )
-    )
+    other_unknown = calls.charge_of_unknown_outcome(txn.invoice_id, besides=txn.id)
     booked = txn.payment.amount if txn.payment is not None else None
     undo = undo_that_may_have_moved(txn)
     return ChargeState(
@@ -52,7 +41,7 @@ def state_of(txn: PaymentTransaction) -> ChargeState:
         locked=txn.locked_invoice,
         invoice_locked=invoice.corrective_action == ACTION_REQUIRED,
         owes_it=invoice.cancelled_at is None and invoice.balance >= txn.amount,
-        other_unknown=bool(other_unknown),
+        other_unknown=other_unknown is not None,
         booked_short=booked is not None and booked < txn.amount,
         undo=Undo.MAY_HAVE_MOVED if undo else Undo.NONE,
         undo_said=f"{undo.operation} #{undo.id} of it is {undo.status}" if undo else "",

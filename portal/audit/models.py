@@ -75,6 +75,7 @@ SENTENCES = {
     "invoice.allocated": "allocated a payment to the invoice",
     "invoice.unallocated": "took a payment's allocation back from the invoice",
     "payment.unallocated": "took back an allocation of the payment",
+    "payment.reversed": "reversed part of the payment: the gateway does not hold it",
     "invoice.locked": "locked the invoice (Action Required)",
     "invoice.unlocked": "unlocked the invoice",
     "invoice.retries_reset": "reset the invoice's retries",
@@ -95,6 +96,9 @@ SENTENCES = {
     "transaction.finalized": "finalized the charge",
     "transaction.late_answer": "kept a late answer from the gateway",
     "transaction.held": "held the charge open: the gateway holds money Settle has not booked",
+    "transaction.booking_differs": (
+        "held the charge open: the gateway holds other than the payment Settle booked"
+    ),
     "transaction.booked_late": "booked the payment the gateway took after all",
     "transaction.reopened": "opened the charge again: its void or refund did not go through",
     "transaction.settled_by_webhook": "took the gateway's answer from its webhook",

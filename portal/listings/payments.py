@@ -14,7 +14,7 @@ from portal.auth.models import User
 from portal.exports import cell
 from portal.invoices.models import Invoice
 from portal.pagination import Order
-from portal.payments.models import Allocation, Payment, PaymentMethodKind
+from portal.payments.models import Allocation, Payment, PaymentMethodKind, PaymentReversal
 from portal.statuses import GatewayStatus
 from portal.transactions.models import Operation, PaymentTransaction
 
@@ -121,7 +121,8 @@ def ledger_period(args) -> tuple[date, date, list[str]]:
 
 def ledger_rows(since: date, until: date):
     """Every money movement in the period, oldest first: payments received (+), refunds that
-    went through (-), allocations to invoices (+) and unallocations (-), with the gateway's
+    went through (-), bookings reversed because the gateway does not hold them (-), allocations
+    to invoices (+) and unallocations (-), with the gateway's
     reference, one query streamed in batches."""
     start, end = _start(since), _start(until + timedelta(days=1))
     p, a, t, u = Payment, Allocation, PaymentTransaction, User
@@ -155,9 +156,19 @@ def ledger_rows(since: date, until: date):
         .join(Account, Account.id == Invoice.account_id).outerjoin(u, u.id == a.unallocated_by_id)
         .where(and_(a.unallocated_at >= start, a.unallocated_at < end))
     )  # fmt: skip
-    movements = union_all(payments, refunds, allocations, unallocations).subquery()
+    # A booking corrected to what the gateway holds: money Settle had booked and never had. A
+    # reversal because Settle's own refund gave it back is that refund's row already.
+    r = PaymentReversal
+    reversals = (
+        select(r.created_at, literal("reversal"), r.amount, p.currency, Account.number, null(),
+               p.id, r.transaction_id, p.reference, p.method, u.username)
+        .join(p, p.id == r.payment_id).join(Account, Account.id == p.account_id)
+        .outerjoin(u, u.id == r.created_by_id)
+        .where(r.refund_id.is_(None), r.created_at >= start, r.created_at < end)
+    )  # fmt: skip
+    movements = union_all(payments, refunds, allocations, unallocations, reversals).subquery()
     query = select(movements).order_by(movements.c.at, movements.c.movement)
-    outgoing = {"refund", "unallocation"}
+    outgoing = {"refund", "unallocation", "reversal"}
     for r in exports.rows_of(query):
         amount = exports.money_cell(r.amount, r.currency)
         yield [

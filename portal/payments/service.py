@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.invoices.service import lock_invoice
 from portal.money import Money
-from portal.payments.models import Allocation, Payment, PaymentMethodKind
+from portal.payments.models import Allocation, Payment, PaymentMethodKind, PaymentReversal
 
 
 def create_payment(
@@ -40,6 +40,7 @@ def create_payment(
         transaction_id=transaction_id,
         created_by_id=getattr(actor, "id", None),
         allocations=[],  # new: known empty, so allocating does not ask the database
+        reversals=[],
     )
     db.session.add(payment)
     audit.record(
@@ -60,7 +61,7 @@ def allocate(payment: Payment, invoice: Invoice, amount: Decimal, *, actor=None)
         )
     if amount <= 0:
         raise DomainError("An allocation must be more than zero")
-    if payment.allocated + amount > payment.amount:
+    if payment.allocated + amount > payment.net.amount:
         raise DomainError("The allocations would exceed the payment")
     # Decimal arithmetic here, never in SQL: SQLite would compute the balance in binary floats.
     # The caller's row lock (lock_invoice) keeps anyone else from changing it meanwhile.
@@ -104,10 +105,17 @@ def unallocate(allocation_id: int, reason: str, actor) -> Allocation:
     if allocation is None:
         raise DomainError(f"Allocation {allocation_id} does not exist")
     invoice = lock_invoice(allocation.invoice_id)
+    _take_back(allocation, invoice, reason, actor)
+    return allocation
+
+
+def _take_back(allocation: Allocation, invoice: Invoice, reason: str, actor) -> None:
+    """Mark the allocation taken back (compare-and-set: of two requests, one writes it) and open
+    the invoice's balance again by its amount. The caller holds the invoice's row lock."""
     now = clock.now()
     won = db.session.execute(
         update(Allocation)
-        .where(Allocation.id == allocation_id, Allocation.unallocated_at.is_(None))
+        .where(Allocation.id == allocation.id, Allocation.unallocated_at.is_(None))
         .values(
             unallocated_at=now,
             unallocated_by_id=getattr(actor, "id", None),
@@ -116,7 +124,7 @@ def unallocate(allocation_id: int, reason: str, actor) -> Allocation:
     ).rowcount
     if won != 1:
         db.session.rollback()
-        done = db.session.get(Allocation, allocation_id, populate_existing=True)
+        done = db.session.get(Allocation, allocation.id, populate_existing=True)
         raise NotAllowed(
             f"Already unallocated by {done.unallocated_by or 'Settle'} at "
             f"{clock.shown(done.unallocated_at)}"
@@ -134,7 +142,55 @@ def unallocate(allocation_id: int, reason: str, actor) -> Allocation:
         "payment.unallocated", allocation.payment, actor=actor,
         after={"invoice": invoice.number, "amount": str(allocation.amount)}, note=reason,
     )  # fmt: skip
-    return allocation
+
+
+def reverse(
+    payment_id: int, amount: Decimal, reason: str, actor, *,
+    charge_id: int | None = None, refund_id: int | None = None,
+) -> PaymentReversal:  # fmt: skip
+    """Take `amount` of a payment back, by a reversal of its own: the gateway does not hold it
+    (given back, or never captured). What of its allocations no longer fits in what is left is
+    taken back too, newest first (an allocation is taken back whole, and what of it still fits is
+    allocated again), so that each invoice is owed again exactly what the payment no longer pays.
+    The caller holds the row lock of the charge's invoice; the payment's is taken here."""
+    payment = _lock_payment(payment_id)
+    if payment is None:
+        raise DomainError(f"Payment {payment_id} does not exist")
+    db.session.expire(payment, ["allocations", "reversals"])  # read under the payment's lock
+    if amount <= 0:
+        raise DomainError("A reversal must be more than zero")
+    if amount > payment.net.amount:
+        raise DomainError(
+            f"{Money(amount, payment.currency)} is more than the {payment.net} left of payment"
+            f" #{payment.id}"
+        )
+    before = payment.net
+    left = payment.net.amount - amount
+    excess = payment.allocated - left
+    for allocation in sorted(
+        (a for a in payment.allocations if a.active), key=lambda a: a.id, reverse=True
+    ):
+        if excess <= 0:
+            break
+        invoice = lock_invoice(allocation.invoice_id)
+        _take_back(allocation, invoice, reason, actor)
+        keep = allocation.amount - excess
+        excess -= allocation.amount
+        if keep > 0:
+            allocate(payment, invoice, keep, actor=actor)
+    reversal = PaymentReversal(
+        payment=payment, amount=amount, reason=reason, transaction_id=charge_id,
+        refund_id=refund_id, created_by_id=getattr(actor, "id", None),
+    )  # fmt: skip
+    db.session.add(reversal)
+    audit.record(
+        "payment.reversed", payment, actor=actor,
+        before={"net": str(before.amount)},
+        after={"net": str(before.amount - amount), "amount": str(amount),
+               "transaction_id": charge_id, "refund_id": refund_id},
+        note=reason,
+    )  # fmt: skip
+    return reversal
 
 
 def allocate_remainder(payment_id: int, invoice_id: int, amount: Decimal, actor) -> Allocation:
@@ -143,7 +199,7 @@ def allocate_remainder(payment_id: int, invoice_id: int, amount: Decimal, actor)
     payment = _lock_payment(payment_id)
     if payment is None:
         raise DomainError(f"Payment {payment_id} does not exist")
-    db.session.expire(payment, ["allocations"])  # read under the payment's lock, not before
+    db.session.expire(payment, ["allocations", "reversals"])  # read under its lock, not before
     if invoice.account_id != payment.account_id:
         raise DomainError(
             f"Invoice {invoice.number} belongs to another account than payment #{payment.id}"

@@ -60,6 +60,9 @@ class SettleCharge:
     # What the charge was sent with in the provider's order field, where that is not the invoice
     # number (Authorize.Net's per-charge reference): what a keyless listing shows of it.
     order_reference: str | None = None
+    # What Settle books of it after part of its payment was reversed (a corrected booking);
+    # None: its whole amount, as charged.
+    booked: Money | None = None
 
     @property
     def sent_as(self) -> str:
@@ -164,6 +167,13 @@ def _partly_refunded_advice(charge: SettleCharge, finding: Finding) -> str:
     )
 
 
+def _corrected_advice(charge: SettleCharge, finding: Finding) -> str:
+    return (
+        f"Settle's booking of this charge was corrected to {charge.booked}, but the gateway holds"
+        f" {finding.held}. Check the charge at the gateway, and correct the booking again."
+    )
+
+
 def compare(
     charges: Iterable[SettleCharge],
     findings: Iterable[Finding],
@@ -233,8 +243,11 @@ def _paired(charge: SettleCharge, finding: Finding) -> Line:
     # Only money held is compared: a list may show a declined or refunded one as 0.00.
     if theirs is View.HELD and finding.amount is not None and finding.amount != charge.money:
         return Line(Kind.AMOUNT, _amount_advice(charge, finding), charge, finding)
-    if theirs is View.HELD and mine is View.HELD and finding.partly_refunded:
+    corrected = charge.booked is not None and charge.booked == finding.held
+    if theirs is View.HELD and mine is View.HELD and finding.partly_refunded and not corrected:
         return Line(Kind.AMOUNT, _partly_refunded_advice(charge, finding), charge, finding)
+    if theirs is View.HELD and mine is View.HELD and charge.booked is not None and not corrected:
+        return Line(Kind.AMOUNT, _corrected_advice(charge, finding), charge, finding)
     if mine is theirs or {mine, theirs} == {View.NONE, View.RETURNED}:
         return Line(Kind.MATCHED, _MATCHED_ADVICE[theirs], charge, finding)
     advice = _STATUS_ADVICE[(mine, theirs)].format(status=charge.status)

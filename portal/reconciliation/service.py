@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import and_, exists, insert, select
+from sqlalchemy import and_, exists, func, insert, select
 from sqlalchemy.orm import aliased, selectinload
 
 from portal import clock
@@ -26,6 +27,7 @@ from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.money import Money
 from portal.pagination import Order
+from portal.payments.models import PaymentReversal
 from portal.reconciliation.compare import Kind, Line, SettleCharge, View, compare
 from portal.reconciliation.models import ReconciliationLine, ReconciliationReport, ReportState
 from portal.runs.models import PaymentRun
@@ -74,8 +76,15 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
         follow_up.operation.in_([Operation.REFUND.value, Operation.VOID.value]),
         follow_up.status == GatewayStatus.SUCCESS.value,
     )
+    # What of the charge's booked payment was reversed (given back, or a corrected booking).
+    reversed_ = (
+        select(func.coalesce(func.sum(PaymentReversal.amount), 0))
+        .where(PaymentReversal.transaction_id == PaymentTransaction.id)
+        .scalar_subquery()
+    )
     rows = db.session.execute(
         select(
+            reversed_.label("reversed"),
             PaymentTransaction.id, PaymentTransaction.gateway_id, Invoice.id.label("invoice_id"),
             Invoice.number, PaymentTransaction.order_id, PaymentTransaction.order_reference,
             PaymentTransaction.idempotency_key, PaymentTransaction.provider_reference,
@@ -89,6 +98,9 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
     )  # fmt: skip
     found: dict[int, list[SettleCharge]] = {}
     for r in rows:
+        money = Money(r.amount, r.currency)
+        reversed_ = Money(Decimal(r.reversed or 0), r.currency)
+        given_back = bool(r.given_back) or reversed_.amount >= money.amount
         found.setdefault(r.gateway_id, []).append(
             SettleCharge(
                 transaction_id=r.id,
@@ -98,9 +110,10 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
                 order_reference=r.order_reference,
                 key=r.idempotency_key,
                 reference=r.provider_reference,
-                money=Money(r.amount, r.currency),
+                money=money,
                 status=r.status,
-                view=settle_view(r.status, r.request_sent, r.finalization, bool(r.given_back)),
+                view=settle_view(r.status, r.request_sent, r.finalization, given_back),
+                booked=money - reversed_ if reversed_.is_positive() else None,
             )  # fmt: skip
         )
     return found
@@ -250,15 +263,25 @@ def _fill(report: ReconciliationReport) -> None:
 
 
 def _act_on(report_id: int, line: Line) -> Line:
-    """The gateway's word in its listing is an event of the charge's lifecycle like any other:
-    money captured for a charge Settle holds as having moved none (declined, or closed as never
+    """The gateway's word in its listing is an event of the charge's lifecycle like any other.
+    Money captured for a charge Settle holds as having moved none (declined, or closed as never
     sent) is booked where the invoice still owes it, else the invoice is locked for a clerk with
-    the difference named, so that no run charges the customer again. The line says what was done."""
+    the difference named, so that no run charges the customer again. A payment Settle booked for
+    money the gateway does not hold (not listed, given back, partly refunded, another amount)
+    locks the invoice until a clerk corrects the booking or gives the money back, so that nobody
+    reads it as paid. The line says what was done."""
     charge, finding = line.charge, line.finding
-    if line.kind is not Kind.STATUS or charge is None or finding is None:
+    if charge is None or line.kind is Kind.MATCHED:
         return line
-    if charge.view is not View.NONE or not finding.state.holds_money:
-        return line
+    if line.kind is Kind.STATUS and charge.view is View.NONE and finding.state.holds_money:
+        return _captured(report_id, line)
+    if charge.view is View.HELD and line.kind in (Kind.STATUS, Kind.SETTLE_ONLY, Kind.AMOUNT):
+        return _booking_differs(report_id, line)
+    return line
+
+
+def _captured(report_id: int, line: Line) -> Line:
+    charge, finding = line.charge, line.finding
     invoices.lock_invoice(charge.invoice_id)
     txn = db.session.get(PaymentTransaction, charge.transaction_id, populate_existing=True)
     said = (
@@ -275,6 +298,32 @@ def _act_on(report_id: int, line: Line) -> Line:
         " again: open the transaction to book the money as a payment or refund it.",
         Action.NOTHING: " The transaction is open for a clerk already.",
     }.get(decision.action, "")
+    return replace(line, advice=line.advice + done)
+
+
+def _booking_differs(report_id: int, line: Line) -> Line:
+    charge, finding = line.charge, line.finding
+    if finding is None:
+        holds = "the gateway does not list it"
+    elif not finding.state.holds_money:
+        holds = f"the gateway holds none of it ({finding.state})"
+    elif finding.partly_refunded:
+        holds = (
+            f"the gateway holds {finding.held} (refunded {finding.refunded} of {finding.amount})"
+        )
+    else:
+        holds = f"the gateway holds {finding.amount or 'an amount it does not tell'}"
+    said = f"Reconciliation report #{report_id}: Settle booked {charge.money}, {holds}"
+    invoices.lock_invoice(charge.invoice_id)
+    txn = db.session.get(PaymentTransaction, charge.transaction_id, populate_existing=True)
+    decision = effects.take_booking_difference(txn, said)
+    done = {
+        Action.HOLD: " Settle locked the invoice (Action Required) so that no run or reader takes"
+        " it as paid: open the transaction to check the gateway status, then correct the booking"
+        " to what the gateway holds, or give the money back.",
+    }.get(decision.action, "")
+    if decision.action is Action.NOTHING and txn.needs_finalization:
+        done = " The transaction is open for a clerk already."
     return replace(line, advice=line.advice + done)
 
 

@@ -19,7 +19,7 @@ from portal.invoices import service as invoices
 from portal.invoices.models import Invoice
 from portal.money import Money
 from portal.payments import service as payments
-from portal.payments.models import PaymentMethodKind
+from portal.payments.models import Payment, PaymentMethodKind
 from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState, policy_for
 from portal.transactions import calls, lookups
@@ -33,7 +33,7 @@ def state_of(txn: PaymentTransaction) -> ChargeState:
     """What Settle knows of the charge and its invoice now (read under the invoice's lock)."""
     invoice = txn.invoice
     other_unknown = calls.charge_of_unknown_outcome(txn.invoice_id, besides=txn.id)
-    booked = txn.payment.amount if txn.payment is not None else None
+    booked = txn.payment.net.amount if txn.payment is not None else None
     undo = undo_that_may_have_moved(txn)
     return ChargeState(
         status=txn.gateway_status,
@@ -47,7 +47,17 @@ def state_of(txn: PaymentTransaction) -> ChargeState:
         undo_said=f"{undo.operation} #{undo.id} of it is {undo.status}" if undo else "",
         being_finalized=invoices.claim_is_fresh(invoice),
         webhook_told=bool(txn.webhook_event),
+        booked=booked_payment(txn) is not None,
     )
+
+
+def booked_payment(charge: PaymentTransaction) -> Payment | None:
+    """The payment of the gateway's money booked for the charge (its Success, or a clerk's manual
+    payment received through the gateway), where some of it is not reversed."""
+    payment = charge.payment
+    if payment is None or payment.method != PaymentMethodKind.GATEWAY.value:
+        return None
+    return payment if payment.net.is_positive() else None
 
 
 def undo_that_may_have_moved(charge: PaymentTransaction) -> PaymentTransaction | None:
@@ -165,6 +175,34 @@ def hold(txn: PaymentTransaction, result: GatewayResult, note: str) -> None:
     _note_on(txn, note)
     txn.provider_reference = txn.provider_reference or result.reference
     reopen(txn, note, event_name="transaction.held", status=result.status.value)
+
+
+def take_booking_difference(txn: PaymentTransaction, said: str) -> Decision:
+    """A reconciliation found the gateway holding another amount than Settle booked for the
+    charge (`said` names both): decided by the lifecycle; where it holds, the charge is open again
+    and its invoice locked for a clerk, who corrects the booking or gives the money back."""
+    decision = decide(state_of(txn), Event.BOOKING_DIFFERS)
+    decision = replace(decision, note=f"{said}. {decision.note}")
+    if decision.action is Action.HOLD:
+        _note_on(txn, decision.note)
+        reopen(txn, decision.note, event_name="transaction.booking_differs")
+    return decision
+
+
+def reverse_booking(charge: PaymentTransaction, actor, reason: str, *, keep: Money | None = None):
+    """Reverse the charge's booked payment down to `keep` (nothing, by default: the gateway gave
+    it all back): the invoice is owed the rest again. The undo that gave it back, if Settle made
+    one, is named on the reversal (the ledger shows that refund as the money going out)."""
+    payment = booked_payment(charge)
+    if payment is None:
+        return None
+    amount = payment.net.amount - (keep.amount if keep is not None else 0)
+    if amount <= 0:
+        return None
+    undo = undo_that_may_have_moved(charge)
+    return payments.reverse(
+        payment.id, amount, reason, actor, charge_id=charge.id, refund_id=undo.id if undo else None
+    )
 
 
 # A status's policy -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions import calls, effects, lifecycle, lookups
 from portal.transactions.effects import open_charges
 from portal.transactions.models import (
+    CORRECT_BOOKING,
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
     UNLOCK_UNSENT,
@@ -90,6 +91,11 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
     latest = lookups.latest_word(charge)
     if latest is not None and latest.awaiting_gateway:
         return None  # asked already: the gateway's confirmation finishes it
+    payment = effects.booked_payment(charge)
+    if payment is not None:
+        # Settle booked a payment for it: give back what the invoice did not need (money held
+        # twice), else set the booking to what the gateway holds.
+        return REFUND_AND_UNLOCK if payment.unallocated.is_positive() else CORRECT_BOOKING
     if lookup is not None and lookup.settled_finding() is not None:
         return MANUAL_PAYMENT
     if all(c.never_sent for c in open_charges(charge.invoice_id)):
@@ -330,6 +336,14 @@ def _unlock(
         )
         return
     effects.unlock(invoice, actor, Finalization.REFUND_AND_UNLOCK.value)
+    for given_back in open_charges(invoice.id):
+        # Its money is back with the customer (or was never held): a payment booked for it
+        # no longer pays the invoice, which owes it again.
+        if effects.reverse_booking(given_back, actor, "Given back at the gateway: Refund & Unlock"):
+            outcome.actions.append(
+                f"Transaction #{given_back.id}: its payment is reversed; invoice"
+                f" {invoice.number} owes {invoice.balance_money} again"
+            )
     effects.finalize_open_charges(
         invoice.id, actor, Finalization.REFUND_AND_UNLOCK, note=_note(note)
     )

@@ -60,3 +60,16 @@ class ManualPaymentForm(FlaskForm):
     note = TextAreaField("Note for the record", validators=[Optional(), Length(max=500)])
     # The one-time token (portal.once): a resubmitted form is refused, never paid twice.
     once = HiddenField()
+
+
+class CorrectBookingForm(OnceForm):
+    """What the gateway holds of the charge, and why the booking changes (audited)."""
+
+    held = StringField(
+        "What the gateway holds", validators=[DataRequired(message="Give what the gateway holds")]
+    )
+    reason = TextAreaField(
+        "Why the booking changes",
+        validators=[DataRequired(message="Write why the booking changes"), Length(max=500)],
+    )
+    note = TextAreaField("Note for the record", validators=[Optional(), Length(max=500)])

@@ -30,12 +30,18 @@ class Event(enum.StrEnum):
     GATEWAY_WORD = "the gateway's word"  # a final webhook event about the charge
     # What a reconciliation report found the gateway holding of a charge (its listing's word).
     RECONCILED = "reconciliation's finding"
+    # A reconciliation found the gateway holding another amount than the payment Settle booked for
+    # the charge (less, after a refund outside Settle; none; or more): the word names how much.
+    BOOKING_DIFFERS = "reconciliation's finding that the booking differs"
     REFUND_AND_UNLOCK = "Refund & Unlock"
     MANUAL_PAYMENT = "a manual payment"
     UNLOCK_UNSENT = "an unlock of a charge never sent"
+    CORRECT_BOOKING = "a correction of the booking"
 
 
-FINALIZING = (Event.REFUND_AND_UNLOCK, Event.MANUAL_PAYMENT, Event.UNLOCK_UNSENT)
+FINALIZING = (
+    Event.REFUND_AND_UNLOCK, Event.MANUAL_PAYMENT, Event.UNLOCK_UNSENT, Event.CORRECT_BOOKING,
+)  # fmt: skip
 INVOICE_UNLOCKED = "The invoice is not locked any more"
 
 
@@ -63,6 +69,8 @@ class ChargeState:
     undo_said: str = "a void or refund of it went through or may have"  # which, as a clerk reads it
     being_finalized: bool = False  # a Refund & Unlock of the invoice is talking to the gateway
     webhook_told: bool = False  # the gateway's webhook gave the status it has
+    # A payment of the gateway's money (method Gateway) is booked for the charge and not reversed.
+    booked: bool = False
 
 
 class Action(enum.StrEnum):
@@ -91,6 +99,8 @@ def decide(state: ChargeState, event: Event, told: GatewayStatus | None = None) 
     gateway's word gives it. Pure: reads nothing, writes nothing."""
     if event in FINALIZING:
         return _finalizing(state, event)
+    if event is Event.BOOKING_DIFFERS:
+        return _booking_differs(state)
     if told is None or told is S.PENDING:
         raise ValueError(f"{event} needs the status it tells")
     if state.status is S.PENDING:
@@ -110,7 +120,36 @@ def _finalizing(state: ChargeState, event: Event) -> Decision:
         )
     if not state.invoice_locked:
         return Decision(Action.REFUSE, INVOICE_UNLOCKED)
+    if event is Event.CORRECT_BOOKING and not state.booked:
+        return Decision(
+            Action.REFUSE, "No payment of the gateway's money is booked for this charge: nothing"
+            " to correct",
+        )  # fmt: skip
+    if event in (Event.MANUAL_PAYMENT, Event.UNLOCK_UNSENT) and state.booked:
+        # A second payment, or an unlock that leaves the first as it is, would book money twice.
+        return Decision(
+            Action.REFUSE, "A payment is booked for this charge already: correct the booking to"
+            " what the gateway holds, or give the money back with Refund & Unlock",
+        )  # fmt: skip
+    # A Refund & Unlock of a booked charge reverses its payment once the money is given back.
     return Decision(Action.FINALIZE, f"{event} of a {state.status} charge")
+
+
+def _booking_differs(state: ChargeState) -> Decision:
+    """The gateway holds another amount than Settle booked for the charge: a clerk corrects the
+    booking, or gives the money back, before any run charges the invoice again or anyone reads it
+    as paid."""
+    if not state.booked:
+        return Decision(Action.NOTHING, "Settle has booked no payment of the gateway's for it")
+    if state.locked and state.invoice_locked and state.finalization is None:
+        return Decision(Action.NOTHING, "Already open for a clerk")
+    if state.being_finalized:
+        return Decision(Action.CLERK, "A Refund & Unlock of this invoice is under way")
+    return Decision(
+        Action.HOLD,
+        "The gateway holds another amount than the payment Settle booked: the invoice is locked"
+        " until a clerk corrects the booking or gives the money back",
+    )
 
 
 def _news(state: ChargeState, event: Event, told: GatewayStatus) -> Decision:
@@ -189,7 +228,12 @@ def _money_moved(state: ChargeState, said: str) -> Decision:
         )
     if state.finalization is None and state.owes_it:
         return Decision(Action.REPLACE, f"{said}: the gateway's word replaces it")
-    if state.finalization is not None and state.owes_it and not state.other_unknown:
+    if (
+        state.finalization is not None
+        and state.finalization.said_nothing_is_held
+        and state.owes_it
+        and not state.other_unknown
+    ):
         # Finalized on the word that the gateway held nothing of it: the money came after all.
         return Decision(
             Action.BOOK,

@@ -36,6 +36,9 @@ class Finalization(enum.StrEnum):
     # Crash recovery asked the gateway: it holds no such charge, or holds it given back.
     RECOVERED_NEVER_SENT = "Recovered: never sent"
     RECOVERED_REVERSED = "Recovered: reversed"
+    # A clerk set the payment booked for the charge to what the gateway holds of it (less, after
+    # a partial refund outside Settle, or none): the rest was reversed, and the invoice owes it.
+    BOOKING_CORRECTED = "Booking corrected"
 
     @property
     def button(self) -> str | None:
@@ -59,10 +62,12 @@ _BUTTONS = {
     Finalization.REFUND_AND_UNLOCK: "Attempt Refund & Unlock Invoice",
     Finalization.MANUAL_PAYMENT: "Create manual payment",
     Finalization.UNLOCKED_UNSENT: "Unlock Invoice (never sent)",
+    Finalization.BOOKING_CORRECTED: "Correct the booking",
 }
 REFUND_AND_UNLOCK = Finalization.REFUND_AND_UNLOCK.button
 MANUAL_PAYMENT = Finalization.MANUAL_PAYMENT.button
 UNLOCK_UNSENT = Finalization.UNLOCKED_UNSENT.button
+CORRECT_BOOKING = Finalization.BOOKING_CORRECTED.button
 
 
 # What the dashboard's month sums of each call (portal/listings/charts.py).

@@ -46,6 +46,15 @@ HELD_GUIDANCE = (
 )
 
 
+BOOKED_GUIDANCE = (
+    "Settle booked a payment for this charge that the gateway does not hold as booked, or that"
+    " the invoice no longer needed (see why): the invoice is locked so that nobody takes it as"
+    " paid and no run charges it. Check the gateway status, then Correct the booking to what the"
+    " gateway holds (the invoice owes the rest again), or Attempt Refund & Unlock to give the"
+    " money back (its payment is reversed)."
+)
+
+
 def guidance_for(txn: PaymentTransaction) -> str | None:
     """What to do now: for a request that never left, that; else the code's own guidance from its
     mapping entry, kept with the answer; else the status's, from the policy table."""
@@ -54,8 +63,8 @@ def guidance_for(txn: PaymentTransaction) -> str | None:
     strict = settings.strict_mode()
     if txn.needs_finalization and not policy_for(txn.gateway_status, strict=strict).locks_invoice:
         # Held by the lifecycle (the gateway took money this status says did not move, or holds
-        # it twice): the code's own word would send the clerk the wrong way.
-        return HELD_GUIDANCE
+        # it twice, or holds other than Settle booked): the code's own word would mislead.
+        return BOOKED_GUIDANCE if txn.payment is not None else HELD_GUIDANCE
     if txn.guidance:
         return txn.guidance
     policy = POLICY.get(txn.gateway_status)

@@ -32,7 +32,8 @@ def index():
     since, until, _ = listing.ledger_period({})
     return render_template(
         "payments/index.html", page=keyset(
-            f.query(), f.order, selectinload(Payment.account), selectinload(Payment.allocations)
+            f.query(), f.order, selectinload(Payment.account), selectinload(Payment.allocations),
+            selectinload(Payment.reversals),
         ), f=f, methods=list(PaymentMethodKind),
         ledger_since=since, ledger_until=until,
     )  # fmt: skip

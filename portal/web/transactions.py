@@ -18,10 +18,17 @@ from portal.money import Money, MoneyError, parse_amount
 from portal.pagination import keyset
 from portal.payments.models import PaymentMethodKind
 from portal.statuses import POLICY, GatewayStatus
-from portal.transactions import finalize, lookups, reviews
+from portal.transactions import corrections, effects, finalize, lookups, reviews
 from portal.transactions import manual_payment as manual
-from portal.transactions.forms import ActionForm, FinalizeForm, ManualPaymentForm
+from portal.transactions.forms import (
+    ActionForm,
+    CorrectBookingForm,
+    FinalizeForm,
+    ManualPaymentForm,
+)
+from portal.transactions.lifecycle import Event
 from portal.transactions.models import (
+    CORRECT_BOOKING,
     MANUAL_PAYMENT,
     REFUND_AND_UNLOCK,
     UNLOCK_UNSENT,
@@ -87,7 +94,13 @@ def detail(txn_id: int):
         events=audit.timeline(txn),
         gateway_says=webhooks.events_of(txn),
         form=ActionForm(),
-        labels={"refund": REFUND_AND_UNLOCK, "manual": MANUAL_PAYMENT, "unsent": UNLOCK_UNSENT},
+        labels={
+            "refund": REFUND_AND_UNLOCK,
+            "manual": MANUAL_PAYMENT,
+            "unsent": UNLOCK_UNSENT,
+            "correct": CORRECT_BOOKING,
+        },  # fmt: skip
+        booked=effects.booked_payment(txn) if txn.operation == Operation.CHARGE else None,
     )
 
 
@@ -254,3 +267,59 @@ def manual_payment(txn_id: int):
         return redirect(url_for("transactions.detail", txn_id=txn_id))
     status = 400 if form.is_submitted() else 200
     return render_template("transactions/manual_payment.html", **page), status
+
+
+@bp.route("/<int:txn_id>/correct-booking", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def correct_booking(txn_id: int):
+    """Set the payment booked for a charge to what the gateway holds of it (a reconciliation
+    found it holding less): the rest is reversed and the invoice owes it again."""
+    txn = db.get_or_404(PaymentTransaction, txn_id)
+    form = CorrectBookingForm()
+    if not form.is_submitted():
+        try:
+            finalize.ensure_finalizable(txn, Event.CORRECT_BOOKING)
+        except DomainError as exc:
+            _refused(exc, txn_id)
+            return redirect(url_for("transactions.detail", txn_id=txn_id))
+        now = corrections.held_now(txn)
+        form.held.data = now.held.plain() if now.held is not None else ""
+        form.once.data = once.issue(current_user, f"correct-booking:{txn.id}")
+    if form.validate_on_submit():
+        currency = txn.currency
+        try:
+            finalize.ensure_finalizable(txn, Event.CORRECT_BOOKING)  # the clearer reason first
+            once.spend(form.once.data, current_user, f"correct-booking:{txn.id}")
+            held = parse_amount(form.held.data, currency)
+            reversed_ = corrections.correct_booking(
+                txn.id, held=held, currency=currency, reason=form.reason.data,
+                actor=current_user, note=form.note.data,
+            )  # fmt: skip
+        except (DomainError, MoneyError) as exc:
+            if isinstance(exc, NotAllowed):
+                _refused(exc, txn_id)
+                return redirect(url_for("transactions.detail", txn_id=txn_id))
+            db.session.rollback()
+            flash(str(exc), "error")
+            form.once.data = once.issue(current_user, f"correct-booking:{txn.id}")
+        else:
+            invoice = txn.invoice
+            db.session.refresh(invoice)
+            if reversed_.is_positive():
+                flash(
+                    f"{reversed_} of the payment is reversed; invoice {invoice.number} owes"
+                    f" {invoice.balance_money} again and is unlocked: the next payment run"
+                    " charges it.",
+                    "success",
+                )
+            else:
+                flash(
+                    f"The booking stands as the gateway holds it; invoice {invoice.number} is"
+                    " unlocked.",
+                    "success",
+                )
+            return redirect(url_for("transactions.detail", txn_id=txn_id))
+    page = {"txn": txn, "form": form, "now": corrections.held_now(txn),
+            "blockers": manual.unaccounted_charges(txn.invoice_id, txn.id)}  # fmt: skip
+    status = 400 if form.is_submitted() else 200
+    return render_template("transactions/correct_booking.html", **page), status

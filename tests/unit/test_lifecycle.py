@@ -100,6 +100,22 @@ TABLE = [
      Event.REFUND_AND_UNLOCK, None, A.REFUSE),
     ("no finalization of an invoice unlocked meanwhile", state(S.INDETERMINATE, locked=True),
      Event.UNLOCK_UNSENT, None, A.REFUSE),
+    ("reconciliation finds the gateway holding less than Settle booked: held for a clerk",
+     state(S.SUCCESS, booked=True), Event.BOOKING_DIFFERS, None, A.HOLD),
+    ("the same difference found again while a clerk has it: nothing more",
+     state(S.SUCCESS, booked=True, **LOCKED), Event.BOOKING_DIFFERS, None, A.NOTHING),
+    ("a difference about a charge with no gateway payment booked (paid by check): nothing",
+     state(S.DECLINE, finalization=F.MANUAL_PAYMENT), Event.BOOKING_DIFFERS, None, A.NOTHING),
+    ("a difference while a Refund & Unlock is under way: shown to a clerk",
+     state(S.SUCCESS, booked=True, being_finalized=True), Event.BOOKING_DIFFERS, None, A.CLERK),
+    ("a clerk corrects the booking of a held, booked charge",
+     state(S.SUCCESS, booked=True, **LOCKED), Event.CORRECT_BOOKING, None, A.FINALIZE),
+    ("no correction of a charge with no payment booked",
+     state(S.INDETERMINATE, **LOCKED), Event.CORRECT_BOOKING, None, A.REFUSE),
+    ("no second payment for a charge with a payment booked",
+     state(S.SUCCESS, booked=True, **LOCKED), Event.MANUAL_PAYMENT, None, A.REFUSE),
+    ("a booked charge's money may be given back: its payment is then reversed",
+     state(S.SUCCESS, booked=True, **LOCKED), Event.REFUND_AND_UNLOCK, None, A.FINALIZE),
 ]  # fmt: skip
 
 
@@ -125,14 +141,14 @@ NEWS = [Event.ANSWER, Event.LATE_ANSWER, Event.GATEWAY_WORD, Event.RECONCILED]
 
 def every_state():
     flags = [False, True]
-    for status, finalization, owes, other, short, undo, busy, webhook, locked, inv in (
+    for status, finalization, owes, other, short, undo, busy, webhook, locked, inv, booked in (
         itertools.product(STATUSES, FINALIZATIONS, flags, flags, flags, list(Undo), flags,
-                          flags, flags, flags)
+                          flags, flags, flags, flags)
     ):  # fmt: skip
         yield ChargeState(
             status=status, finalization=finalization, locked=locked, invoice_locked=inv,
             owes_it=owes, other_unknown=other, booked_short=short, undo=undo,
-            being_finalized=busy, webhook_told=webhook,
+            being_finalized=busy, webhook_told=webhook, booked=booked,
         )  # fmt: skip
 
 
@@ -146,6 +162,7 @@ def test_every_state_and_event_has_a_decision():
                 assert isinstance(decide(charge, event, told).action, Action)
         for event in FINALIZING:
             assert decide(charge, event).action in (A.FINALIZE, A.REFUSE)
+        assert decide(charge, Event.BOOKING_DIFFERS).action in (A.HOLD, A.NOTHING, A.CLERK)
 
 
 def test_news_that_money_moved_is_never_dropped_while_settle_has_not_booked_it():
@@ -201,6 +218,23 @@ def test_a_finalization_goes_ahead_only_for_a_locked_open_answered_charge():
             if decide(charge, event).action is A.FINALIZE:
                 assert charge.locked and charge.invoice_locked
                 assert charge.finalization is None and charge.status is not S.PENDING
+
+
+def test_a_booked_payment_is_never_booked_twice_nor_left_standing_unseen():
+    """A charge with a payment of the gateway's money booked is never finalized by a second
+    payment or an unlock that leaves the first as it is; a correction needs a booked payment; a
+    difference about a booked charge is dropped only while a clerk has it already."""
+    for charge in STATES:
+        if decide(charge, Event.CORRECT_BOOKING).action is A.FINALIZE:
+            assert charge.booked
+        if charge.booked:
+            for event in (Event.MANUAL_PAYMENT, Event.UNLOCK_UNSENT):
+                assert decide(charge, event).action is A.REFUSE
+            decision = decide(charge, Event.BOOKING_DIFFERS)
+            if decision.action is A.NOTHING:
+                assert charge.locked and charge.invoice_locked and charge.finalization is None
+        else:
+            assert decide(charge, Event.BOOKING_DIFFERS).action is A.NOTHING
 
 
 def test_an_event_that_tells_no_status_is_refused():

@@ -80,6 +80,7 @@ LEAST_ROLE = {
     "transactions.export": "auditor",
     "transactions.index": "auditor",
     "transactions.manual_payment": "clerk",
+    "transactions.correct_booking": "clerk",
     "transactions.refund_unlock": "clerk",
     "transactions.review": "auditor",
     "transactions.unlock_unsent": "clerk",

@@ -1,0 +1,94 @@
+"""Correct the booking: a clerk sets the payment Settle booked for a charge to what the gateway
+holds of it, after a reconciliation found it holding less (refunded in part outside Settle,
+captured for less) or nothing. The rest of the payment is reversed by a movement of its own, the
+invoice owes it again, and the next run charges it; nothing is deleted or edited in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.gateways.base import Settlement
+from portal.money import Money
+from portal.statuses import GatewayStatus
+from portal.transactions import effects, lookups
+from portal.transactions.finalize import _note, locked_for_finalizing
+from portal.transactions.lifecycle import Event
+from portal.transactions.manual_payment import unaccounted_charges
+from portal.transactions.models import REFUND_AND_UNLOCK, Finalization, PaymentTransaction
+
+MIN_REASON = 10
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the gateway holds of the charge by its latest check, for the form (None: not asked
+    since, or it did not say)."""
+
+    booked: Money
+    held: Money | None
+    lookup: PaymentTransaction | None
+
+
+def held_now(charge: PaymentTransaction) -> Held:
+    payment = effects.booked_payment(charge)
+    booked = payment.net if payment is not None else Money(Decimal(0), charge.currency)
+    lookup = lookups.latest_lookup(charge)
+    locked_at = charge.invoice.locked_at
+    if (
+        lookup is None
+        or lookup.status != GatewayStatus.SUCCESS
+        or (locked_at is not None and lookup.answered_at < locked_at)
+    ):
+        return Held(booked, None, lookup)  # not asked since the difference was found
+    held = Money(Decimal(0), charge.currency)
+    for f in lookup.findings or []:
+        if Settlement(f["state"]).holds_money and f["amount"] is not None:
+            amount = Decimal(f["amount"]) - Decimal(f.get("refunded") or 0)
+            held = held + Money(amount, f["currency"] or charge.currency)
+    return Held(booked, held, lookup)
+
+
+def correct_booking(
+    txn_id: int, *, held: Decimal, currency: str, reason: str, actor, note: str | None = None
+) -> Money:
+    """Set the charge's booked payment to `held` (what the gateway holds of it), reverse the rest,
+    unlock the invoice and finalize its open charges; all or nothing. Returns what was reversed."""
+    charge, invoice = locked_for_finalizing(txn_id, actor, Event.CORRECT_BOOKING)
+    payment = effects.booked_payment(charge)
+    if currency != payment.currency:
+        raise DomainError(
+            f"The payment is in {payment.currency}: a gateway holding it in {currency} is a"
+            f" different charge; use {REFUND_AND_UNLOCK} to give it back"
+        )
+    if held < 0:
+        raise DomainError("What the gateway holds cannot be less than zero")
+    if held > payment.net.amount:
+        raise DomainError(
+            f"{Money(held, currency)} is more than the {payment.net} Settle booked: the gateway"
+            f" holds more than the invoice was paid. Give it back with {REFUND_AND_UNLOCK}; the"
+            " next run then charges what the invoice owes"
+        )
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise DomainError(
+            "Write why the booking changes, as you found it at the gateway (at least"
+            f" {MIN_REASON} characters)"
+        )
+    blockers = unaccounted_charges(invoice.id, charge.id)
+    if blockers:
+        raise DomainError(" ".join(blockers) + f" Invoice {invoice.number} stays locked.")
+    reversed_ = payment.net - Money(held, currency)
+    effects.unlock(invoice, actor, Finalization.BOOKING_CORRECTED.value)
+    effects.reverse_booking(
+        charge, actor, f"Booking corrected to {Money(held, currency)} held at the gateway: {reason}",
+        keep=Money(held, currency),
+    )  # fmt: skip
+    effects.finalize_open_charges(
+        invoice.id, actor, Finalization.BOOKING_CORRECTED, note=_note(note, reason),
+        held=str(held), reversed=str(reversed_.amount),
+    )  # fmt: skip
+    db.session.commit()
+    return reversed_

@@ -273,7 +273,8 @@ def _act_on(report_id: int, line: Line) -> Line:
     charge, finding = line.charge, line.finding
     if charge is None or line.kind is Kind.MATCHED:
         return line
-    if line.kind is Kind.STATUS and charge.view is View.NONE and finding.state.holds_money:
+    moved_none = charge.view is View.NONE or charge.view is View.RETURNED
+    if line.kind is Kind.STATUS and moved_none and finding.state.holds_money:
         return _captured(report_id, line)
     if charge.view is View.HELD and line.kind in (Kind.STATUS, Kind.SETTLE_ONLY, Kind.AMOUNT):
         return _booking_differs(report_id, line)

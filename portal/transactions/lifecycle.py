@@ -183,6 +183,14 @@ def _news(state: ChargeState, event: Event, told: GatewayStatus) -> Decision:
         return Decision(
             Action.CLERK, f"{said}, while a Refund & Unlock of this invoice is under way"
         )
+    if event is Event.RECONCILED and told is S.SUCCESS and state.undo is Undo.MAY_HAVE_MOVED:
+        # The gateway's listing, asked after the undo, still shows the money held: the undo did
+        # not go through as Settle took it, and the invoice may be charged (or paid) twice.
+        return Decision(
+            Action.HOLD,
+            f"{said}, though {state.undo_said}: the gateway still holds the money; refund it",
+            refund=True,
+        )
     if state.undo is Undo.MAY_HAVE_MOVED and state.finalization is not None:
         # Finalized once its money was given back: the word is older than the undo.
         return Decision(

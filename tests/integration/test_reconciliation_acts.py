@@ -55,3 +55,31 @@ def test_a_declined_charge_the_gateway_captured_locks_its_invoice_and_is_not_cha
     assert outcome.unlocked, outcome.problems
     assert [c["state"] for c in sandbox.ledger.all()] == ["voided"]
     assert db.session.get(Invoice, invoice.id).balance == Decimal("50.00")
+
+
+def test_money_the_gateway_still_holds_after_settles_void_locks_the_invoice_again(
+    make_invoice, run_for, make_user, sandbox
+):
+    """Settle took a void as done, unlocked, and the invoice is owed again; the gateway's listing
+    shows the money still held (the void did not go through as answered). Before, the report only
+    advised: the next run charged the customer a second time."""
+    invoice = make_invoice(token="tok_review", amount="45.00")
+    supervisor, clerk = make_user("supervisor"), make_user("clerk")
+    run = run_for(actor=supervisor)
+    (charge,) = calls.charges_of(invoice.id)
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert outcome.unlocked, outcome.problems
+    (held,) = sandbox.ledger.all()
+    with sandbox.ledger._tx() as ledger:  # the gateway forgets the void
+        ledger.execute("UPDATE charges SET voided = 0 WHERE id = ?", (held["id"],))
+    report = reconciliation.reconcile(supervisor, run=run)
+    (line,) = db.session.scalars(
+        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
+    ).all()
+    assert line.kind == "status" and "Settle locked the invoice (Action Required)" in line.advice
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
+    charge = db.session.get(type(charge), charge.id)
+    assert charge.needs_finalization and "the gateway still holds the money" in charge.reason
+    run_for(actor=supervisor)
+    assert len(calls.charges_of(invoice.id)) == 1

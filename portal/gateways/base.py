@@ -206,6 +206,10 @@ class Gateway:
     # (its order id), what it lists ("charge", "unsettled charge"): Refund & Unlock then also finds
     # charges Settle never sent. None where the provider cannot list by invoice.
     invoice_listing: ClassVar[str | None] = None
+    # Whether the period's listing shows a charge given back after the period (the charge's state
+    # now, as Stripe's lists do). False where a refund is a transaction of its own listed only in
+    # its own period (Authorize.Net's batches): the listing then cannot contradict a later refund.
+    listing_tells_later_refunds: ClassVar[bool] = True
     # Why Settle cannot ask this provider for everything it holds for a period (reconciliation);
     # None where the plugin builds a "list" operation and `holdings` works.
     not_reconcilable: ClassVar[str | None] = (

@@ -232,6 +232,7 @@ def _fill(report: ReconciliationReport) -> None:
     held = {
         gid: plugin.holdings(since - ASK_MARGIN, until + ASK_MARGIN) for gid, _, plugin in targets
     }
+    plugins = {gid: plugin for gid, _, plugin in targets}
     counts = {k.slug: 0 for k in Kind}
     gateways, in_flight = [], 0
     for gateway_id, name, _ in targets:
@@ -246,7 +247,7 @@ def _fill(report: ReconciliationReport) -> None:
             continue
         entry["listed"] = len(holdings.findings)
         lines = compare(mine, holdings.findings, since, until, _known_elsewhere(gateway_id))
-        lines = [_act_on(report.id, line) for line in lines]
+        lines = [_act_on(report, line, plugins[gateway_id]) for line in lines]
         numbers = {ln.finding.order_id for ln in lines if ln.charge is None and ln.finding.order_id}
         invoice_ids = _invoices_by_number(numbers)
         rows = [_row(report.id, gateway_id, ln, invoice_ids) for ln in lines]
@@ -262,7 +263,7 @@ def _fill(report: ReconciliationReport) -> None:
     )
 
 
-def _act_on(report_id: int, line: Line) -> Line:
+def _act_on(report: ReconciliationReport, line: Line, plugin) -> Line:
     """The gateway's word in its listing is an event of the charge's lifecycle like any other.
     Money captured for a charge Settle holds as having moved none (declined, or closed as never
     sent) is booked where the invoice still owes it, else the invoice is locked for a clerk with
@@ -273,12 +274,29 @@ def _act_on(report_id: int, line: Line) -> Line:
     charge, finding = line.charge, line.finding
     if charge is None or line.kind is Kind.MATCHED:
         return line
-    moved_none = charge.view is View.NONE or charge.view is View.RETURNED
-    if line.kind is Kind.STATUS and moved_none and finding.state.holds_money:
-        return _captured(report_id, line)
+    if line.kind is Kind.STATUS and charge.view is View.RETURNED and finding.state.holds_money:
+        if not _listing_sees_undo(report, charge, plugin):
+            return replace(line, advice=line.advice + (
+                f" {plugin.display_name} lists a refund in the period it settles in, and Settle's"
+                " was later: check the gateway status before acting."
+            ))  # fmt: skip
+        return _captured(report.id, line)
+    if line.kind is Kind.STATUS and charge.view is View.NONE and finding.state.holds_money:
+        return _captured(report.id, line)
     if charge.view is View.HELD and line.kind in (Kind.STATUS, Kind.SETTLE_ONLY, Kind.AMOUNT):
-        return _booking_differs(report_id, line)
+        return _booking_differs(report.id, line)
     return line
+
+
+def _listing_sees_undo(report: ReconciliationReport, charge: SettleCharge, plugin) -> bool:
+    """Whether the listing can show Settle's void or refund of the charge: always where it tells
+    a charge's state now; else only for an undo answered within the period it asked about."""
+    if plugin.listing_tells_later_refunds:
+        return True
+    txn = db.session.get(PaymentTransaction, charge.transaction_id)
+    undo = effects.undo_that_may_have_moved(txn)
+    at = undo.answered_at if undo is not None else None
+    return at is not None and report.since - ASK_MARGIN <= at < report.until + ASK_MARGIN
 
 
 def _captured(report_id: int, line: Line) -> Line:

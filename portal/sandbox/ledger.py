@@ -28,6 +28,18 @@ CREATE TABLE IF NOT EXISTS charges (
 );
 CREATE INDEX IF NOT EXISTS charges_order ON charges (provider, order_id);
 CREATE INDEX IF NOT EXISTS charges_key ON charges (provider, idempotency_key);
+-- Each refund of a charge, for the emulations whose provider keeps a refund as a transaction of its
+-- own (charges.refunded holds their sum). A refund settles as a charge does: after settle_after,
+-- or when the sandbox's batch closes.
+CREATE TABLE IF NOT EXISTS refunds (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    charge_id TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    created REAL NOT NULL,
+    force_settled INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refunds_charge ON refunds (provider, charge_id);
 CREATE TABLE IF NOT EXISTS replies (
     provider TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
@@ -132,6 +144,7 @@ class Ledger:
     def forget(self, charge_id: str) -> int:
         """Lose a charge, as if the gateway never kept it (for reconciliation demos and tests)."""
         with self._tx() as db:
+            db.execute("DELETE FROM refunds WHERE charge_id = ?", (charge_id,))
             return db.execute("DELETE FROM charges WHERE id = ?", (charge_id,)).rowcount
 
     def all(self) -> list[dict]:
@@ -155,6 +168,8 @@ class Ledger:
             )
 
     def refund(self, provider: str, charge_id: str, amount: Decimal) -> dict:
+        """Set what the charge has given back in all (an emulation that keeps no refund of its
+        own); add_refund keeps each refund as its own transaction."""
         with self._tx() as db:
             db.execute(
                 "UPDATE charges SET refunded = ? WHERE provider = ? AND id = ?",
@@ -162,18 +177,56 @@ class Ledger:
             )
         return self.charge(provider, charge_id)
 
+    def add_refund(
+        self, provider: str, charge_id: str, amount: Decimal, refund_id: str | None = None
+    ) -> dict:
+        """Keep one refund of a charge (partial ones add up); an emulation may give its
+        provider's own id format (else re_...). The charge's `refunded` becomes their sum."""
+        refund_id = refund_id or "re_" + uuid.uuid4().hex[:20]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO refunds (id, provider, charge_id, amount, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (refund_id, provider, charge_id, str(amount), time.time()),
+            )
+            amounts = db.execute(
+                "SELECT amount FROM refunds WHERE provider = ? AND charge_id = ?",
+                (provider, charge_id),
+            ).fetchall()
+            total = sum((Decimal(r["amount"]) for r in amounts), Decimal(0))
+            db.execute(
+                "UPDATE charges SET refunded = ? WHERE provider = ? AND id = ?",
+                (str(total), provider, charge_id),
+            )
+        return next(r for r in self.refunds(provider, charge_id) if r["id"] == refund_id)
+
+    def refunds(self, provider: str, charge_id: str | None = None) -> list[dict]:
+        """The refunds add_refund kept, of one charge or of all the provider's, oldest first."""
+        query, args = "SELECT * FROM refunds WHERE provider = ?", [provider]
+        if charge_id is not None:
+            query, args = query + " AND charge_id = ?", [*args, charge_id]
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created, id", args).fetchall()
+        return [self._refund_view(r) for r in rows]
+
     def settle(self, charge_id: str | None = None) -> int:
-        """Settle one charge, or every approved one, now (the sandbox's batch close)."""
+        """Settle one charge (or one refund, by its id), or every approved charge and every
+        refund, now (the sandbox's batch close). Counts the charges (or the refund) settled."""
         with self._tx() as db:
             if charge_id:
+                refunds = db.execute(
+                    "UPDATE refunds SET force_settled = 1 WHERE id = ?", (charge_id,)
+                ).rowcount
                 cur = db.execute("UPDATE charges SET force_settled = 1 WHERE id = ?", (charge_id,))
-            else:
-                cur = db.execute("UPDATE charges SET force_settled = 1 WHERE approved = 1")
+                return cur.rowcount + refunds
+            db.execute("UPDATE refunds SET force_settled = 1")
+            cur = db.execute("UPDATE charges SET force_settled = 1 WHERE approved = 1")
         return cur.rowcount
 
     def reset(self) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM charges")
+            db.execute("DELETE FROM refunds")
             db.execute("DELETE FROM replies")
 
     def _view(self, row: sqlite3.Row) -> dict:
@@ -194,5 +247,18 @@ class Ledger:
             "currency": row["currency"],
             "code": row["code"],
             "state": state,
+            "created": datetime.fromtimestamp(row["created"], UTC).replace(tzinfo=None).isoformat(),
+            # What it has given back in all ("refunded" says only that something was): None
+            # before any refund.
+            "refunded": row["refunded"],
+        }
+
+    def _refund_view(self, row: sqlite3.Row) -> dict:
+        settled = bool(row["force_settled"]) or time.time() - row["created"] >= self.settle_after
+        return {
+            "id": row["id"],
+            "charge_id": row["charge_id"],
+            "amount": row["amount"],
+            "state": "settled" if settled else "unsettled",
             "created": datetime.fromtimestamp(row["created"], UTC).replace(tzinfo=None).isoformat(),
         }

@@ -1,10 +1,11 @@
 """The Adyen plugin against the sandbox's Adyen emulation, over real HTTP on loopback."""
 
 import uuid
+from datetime import datetime
 
 import pytest
 
-from portal.gateways.base import GatewayConfig, GatewayRequest
+from portal.gateways.base import GatewayConfig, GatewayRequest, Holdings
 from portal.gateways.registry import plugin
 from portal.money import Money
 from portal.sandbox.server import sandbox_credentials
@@ -73,6 +74,27 @@ def test_modifications_are_received_and_happen_at_once_without_a_webhook(sandbox
     assert sandbox.ledger.charge("adyen", paid.reference)["state"] == "voided"
     unknown = follow_up(gateway, "void", "NOSUCHPSP0000000")
     assert (unknown.status, unknown.code) == (S.SYSTEM_FAIL, "error.167")
+
+
+def test_a_payment_is_refunded_in_parts_up_to_what_was_captured(sandbox):
+    """Adyen refunds a payment in parts, each refund a modification of its own. Settle cannot ask
+    what was refunded: Adyen has no lookup (Settle's is a reversal) and no listing it reads."""
+    gateway = adyen(sandbox)
+    paid = charge(gateway)
+    sandbox.ledger.settle()
+    refunded = [follow_up(gateway, "refund", paid.reference, Money.parse(a, "USD"))
+                for a in ("4.00", "6.01", "6.00")]  # fmt: skip
+    # Each is received (Adyen tells the outcome by webhook); the 6.01 failed: 6.00 was left.
+    assert [(r.status, r.code) for r in refunded] == [(S.REQUIRES_REVIEW, "refund.received")] * 3
+    assert [r["amount"] for r in sandbox.ledger.refunds("adyen", paid.reference)] == [
+        "4.00", "6.00",
+    ]  # fmt: skip
+    assert sandbox.ledger.charge("adyen", paid.reference)["refunded"] == "10.00"
+    again = follow_up(gateway, "refund", paid.reference, Money.parse("0.01", "USD"))
+    assert again.status is S.REQUIRES_REVIEW and len(sandbox.ledger.refunds("adyen")) == 2
+    assert gateway.holdings(datetime.now(), datetime.now()) == Holdings(
+        (), gateway.not_reconcilable
+    )
 
 
 def test_wrong_key_or_merchant_account_is_a_system_fail_and_no_secret_is_stored(sandbox):

@@ -85,6 +85,52 @@ def test_a_settled_charge_is_refunded(sandbox):
     assert sandbox.ledger.charge("authorize_net", charged.reference)["state"] == "refunded"
 
 
+def test_a_partly_refunded_charge_is_found_refunded_x_of_y_until_all_went_back(sandbox):
+    """Authorize.Net keeps a refund as a transaction of its own naming the charge (refTransId);
+    the charge stays settledSuccessfully. Its lookup and the listing read its refunds."""
+    from datetime import timedelta
+
+    from portal import clock
+
+    gateway = anet(sandbox)
+    ten, four, six = (Money.parse(a, "USD") for a in ("10.00", "4.00", "6.00"))
+    charged = charge(gateway, invoice="INV-P")
+    sandbox.ledger.settle()
+
+    def found():
+        lookup = call(gateway, "lookup", token=None, amount=None, reference=charged.reference)
+        listed = gateway.holdings(
+            clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1)
+        )
+        assert lookup.status is S.SUCCESS and listed.problem is None
+        # A refund is told as what its charge gave back, not as a charge of its own.
+        assert [f.reference for f in listed.findings] == [charged.reference]
+        return lookup, [*lookup.findings, *listed.findings]
+
+    part = call(gateway, "refund", invoice="INV-P", amount="4.00", reference=charged.reference)
+    assert (part.status, part.code) == (S.SUCCESS, "1")
+    assert sandbox.ledger.charge("authorize_net", charged.reference)["state"] == "refunded"
+    lookup, findings = found()
+    assert "partly refunded, 4.00 USD of 10.00 USD" in lookup.message
+    for finding in findings:
+        assert (finding.state, finding.amount, finding.refunded) == (Settlement.SETTLED, ten, four)
+        assert finding.partly_refunded and finding.held == six
+    # The refund waiting to settle carries the charge's invoice number: it is no charge of it.
+    by_invoice = call(gateway, "lookup", token=None, amount=None, invoice="INV-P")
+    assert (by_invoice.status, by_invoice.findings) == (S.SUCCESS, ())
+    too_much = call(gateway, "refund", invoice="INV-P", amount="6.01", reference=charged.reference)
+    assert (too_much.status, too_much.code) == (S.SYSTEM_FAIL, "55")
+    sandbox.ledger.settle()  # the first refund settles in a batch; the rest waits in the open one
+    rest = call(gateway, "refund", invoice="INV-P", amount="6.00", reference=charged.reference)
+    assert rest.status is S.SUCCESS and rest.reference not in (part.reference, charged.reference)
+    _, findings = found()
+    for finding in findings:
+        assert (finding.state, finding.refunded, finding.held) == (Settlement.REFUNDED, ten, None)
+        assert not finding.partly_refunded
+    again = call(gateway, "refund", invoice="INV-P", amount="0.01", reference=charged.reference)
+    assert (again.status, again.code) == (S.SYSTEM_FAIL, "55")
+
+
 def test_an_unsettled_charge_is_voided(sandbox):
     gateway = anet(sandbox)
     charged = charge(gateway)

@@ -102,7 +102,7 @@ def test_a_sale_is_voided_before_it_settles_and_refunded_after(sandbox):
     assert (part.status, part.code) == (S.SUCCESS, "refund.submitted_for_settlement")
     assert part.reference != paid.reference  # a refund is a transaction of its own
     (found,) = lookup(gateway, reference=paid.reference).findings
-    # Refunded in part: it still holds money, and the lookup does not pretend to know how much.
+    # Refunded in part: it still holds money, and a clerk looks.
     assert (found.state, found.code) == (Settlement.SETTLED, "charge.settled_with_refunds")
     whole = follow_up(gateway, "refund", paid.reference)
     assert (whole.status, whole.code) == (S.SYSTEM_FAIL, "91521")  # only 6.00 is left
@@ -110,6 +110,38 @@ def test_a_sale_is_voided_before_it_settles_and_refunded_after(sandbox):
     assert rest.status is S.SUCCESS
     twice = follow_up(gateway, "refund", paid.reference)
     assert (twice.status, twice.code) == (S.SUCCESS, "91512")
+
+
+def test_a_partly_refunded_sale_is_found_refunded_x_of_y_until_all_went_back(sandbox):
+    """A sale names its refunds (refund-ids), not their amounts: its lookup, by id or by key,
+    and the listing read the refunds themselves."""
+    gateway, key = braintree(sandbox), uuid.uuid4().hex
+    four, six = Money.parse("4.00", "USD"), Money.parse("6.00", "USD")
+    paid = charge(gateway, key=key)
+    sandbox.ledger.settle(paid.reference)
+    since = clock.now() - timedelta(minutes=1)
+
+    def found():
+        by_id, by_key = lookup(gateway, reference=paid.reference), lookup(gateway, key=key)
+        listed = gateway.holdings(since, clock.now() + timedelta(minutes=1))
+        assert by_id.status is by_key.status is S.SUCCESS and listed.problem is None
+        assert [f.reference for f in listed.findings] == [paid.reference]  # a refund is no sale
+        return by_id, [*by_id.findings, *by_key.findings, *listed.findings]
+
+    part = follow_up(gateway, "refund", paid.reference, four)
+    assert (part.status, part.code) == (S.SUCCESS, "refund.submitted_for_settlement")
+    by_id, findings = found()
+    assert "partly refunded, 4.00 USD of 10.00 USD" in by_id.message
+    for finding in findings:
+        assert (finding.state, finding.amount, finding.refunded) == (Settlement.SETTLED, TEN, four)
+        assert finding.partly_refunded and finding.held == six
+        assert gateway.interpret_finding(finding).status is S.REQUIRES_REVIEW
+    rest = follow_up(gateway, "refund", paid.reference, six)
+    assert rest.status is S.SUCCESS and rest.reference != part.reference
+    _, findings = found()
+    for finding in findings:
+        assert (finding.state, finding.refunded, finding.held) == (Settlement.REFUNDED, TEN, None)
+        assert not finding.partly_refunded
 
 
 def test_a_lookup_searches_by_settles_key_in_the_order_id(sandbox):
@@ -203,9 +235,10 @@ def test_holdings_lists_the_sales_of_a_period_fifty_ids_a_page(sandbox, monkeypa
     held = gateway.holdings(since, clock.now() + timedelta(minutes=1))
     assert held.problem is None
     assert sorted(f.key for f in held.findings) == sorted(keys)
-    assert {(f.state, f.code) for f in held.findings} == {
-        (Settlement.UNSETTLED, "charge.submitted_for_settlement"),
-        (Settlement.SETTLED, "charge.settled_with_refunds"),
+    # The refund (a credit the created-at search finds too) is told on its sale: all went back.
+    assert {(f.state, f.code, f.refunded) for f in held.findings} == {
+        (Settlement.UNSETTLED, "charge.submitted_for_settlement", Money.zero("USD")),
+        (Settlement.REFUNDED, "charge.settled_with_refunds", TEN),
     }
     assert gateway.holdings(since - timedelta(days=1), since).findings == ()
     offline = plugin(

@@ -1,11 +1,12 @@
 """The CyberSource plugin against its emulation in the sandbox server, over real HTTP."""
 
 import uuid
+from datetime import datetime
 
 import pytest
 import requests
 
-from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
+from portal.gateways.base import GatewayConfig, GatewayRequest, Holdings, Settlement
 from portal.gateways.registry import plugin
 from portal.money import Money
 from portal.sandbox.emulator import RECONCILIATION_TOKENS, TEST_TOKENS
@@ -183,6 +184,45 @@ def test_a_lookup_shows_a_void_or_refund_with_its_charge(sandbox):
     assert lookup(gateway, voided).findings[0].state is Settlement.VOIDED
     by_id = lookup(gateway, refunded, reference=refunded_result.reference)
     assert by_id.findings[0].state is Settlement.REFUNDED
+
+
+def test_a_partly_credited_charge_is_found_refunded_x_of_y_until_all_went_back(sandbox):
+    """CyberSource credits a capture several times, each credit a request of its own naming the
+    capture with its amount: the transaction query shows them with the charge."""
+    gateway = cybersource(sandbox)
+    ten, four, six = (Money.parse(a, "USD") for a in ("10.00", "4.00", "6.00"))
+    charged, result = charge(gateway)
+    sandbox.ledger.settle()
+
+    def credit(amount):
+        request = GatewayRequest("refund", uuid.uuid4().hex, charged.order_id, amount,
+                                 reference=result.reference, original_key=charged.idempotency_key)  # fmt: skip
+        return gateway.refund(request)
+
+    def found():
+        by_id = lookup(gateway, charged, reference=result.reference)
+        by_code = lookup(gateway, charged)
+        assert by_id.status is by_code.status is S.SUCCESS
+        return by_id, [*by_id.findings, *by_code.findings]
+
+    part = credit(four)
+    assert (part.status, part.code) == (S.SUCCESS, "100")
+    by_id, findings = found()
+    assert "partly refunded, 4.00 USD of 10.00 USD" in by_id.message
+    for finding in findings:
+        assert (finding.state, finding.amount, finding.refunded) == (Settlement.SETTLED, ten, four)
+        assert finding.partly_refunded and finding.held == six
+    too_much = credit(Money.parse("6.01", "USD"))
+    assert (too_much.status, too_much.code) == (S.SYSTEM_FAIL, "235")
+    rest = credit(six)
+    assert rest.status is S.SUCCESS and rest.reference != part.reference
+    _, findings = found()
+    for finding in findings:
+        assert (finding.state, finding.refunded, finding.held) == (Settlement.REFUNDED, ten, None)
+        assert not finding.partly_refunded
+    # There is no listing to read refunds from: Settle does not read CyberSource's batch report.
+    now = datetime.now()
+    assert gateway.holdings(now, now) == Holdings((), gateway.not_reconcilable)
 
 
 def test_a_lookup_finds_nothing_for_a_charge_that_never_arrived(sandbox):

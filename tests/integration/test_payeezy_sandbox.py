@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -120,6 +121,24 @@ def test_a_settled_charge_is_refunded(sandbox):
     assert (refund.status, refund.code) == (S.SUCCESS, "100")
     assert refund.reference and refund.reference != charged.reference
     assert only_charge(sandbox)["state"] == "refunded"
+
+
+def test_a_settled_charge_is_refunded_in_parts_up_to_its_amount(sandbox):
+    """Each refund is a transaction of its own. Settle cannot ask what was refunded: Payeezy has
+    no transaction query (Settle's lookup is a reversal) and no listing."""
+    gateway = payeezy(sandbox)
+    charged = charge(gateway)
+    sandbox.ledger.settle()
+    refunds = [follow_up(gateway, "refund", charged.reference, Money.parse(a, "USD"))
+               for a in ("4.00", "6.01", "6.00", "0.01")]  # fmt: skip
+    assert [(r.status, r.code) for r in refunds] == [
+        (S.SUCCESS, "100"), (S.SYSTEM_FAIL, "64"), (S.SUCCESS, "100"), (S.SYSTEM_FAIL, "64"),
+    ]  # fmt: skip
+    assert refunds[0].reference != refunds[2].reference
+    kept = sandbox.ledger.refunds("payeezy", only_charge(sandbox)["id"])
+    assert [r["amount"] for r in kept] == ["4.00", "6.00"]
+    assert only_charge(sandbox)["refunded"] == "10.00"
+    assert gateway.holdings(datetime.now(), datetime.now()).problem == gateway.not_reconcilable
 
 
 def test_an_unsettled_charge_is_voided(sandbox):

@@ -154,6 +154,26 @@ def test_refund_of_a_settled_charge_succeeds_and_the_ledger_shows_it_refunded(sa
     assert sandbox.ledger.charge(PROVIDER, charged.reference)["state"] == "refunded"
 
 
+def test_a_sale_is_credited_in_parts_and_its_inquiry_tells_nothing_of_the_credits(sandbox):
+    """Each Credit is a transaction of its own PNREF, up to the sale's amount. An Inquiry of the
+    sale tells its TRANSSTATE, never its Credits: the lookup says nothing of refunds."""
+    gateway = payflow(sandbox)
+    charged = charge(gateway)
+    sandbox.ledger.settle()
+    credits = [follow_up(gateway, "refund", charged.reference, a)
+               for a in ("4.00", "6.01", "6.00", "0.01")]  # fmt: skip
+    assert [(c.status, c.code) for c in credits] == [
+        (S.SUCCESS, "0"), (S.SYSTEM_FAIL, "105"), (S.SUCCESS, "0"), (S.SYSTEM_FAIL, "105"),
+    ]  # fmt: skip
+    kept = sandbox.ledger.refunds(PROVIDER, charged.reference)
+    assert [(c["id"], c["amount"]) for c in kept] == [
+        (credits[0].reference, "4.00"), (credits[2].reference, "6.00"),
+    ]  # fmt: skip
+    (finding,) = lookup(gateway, reference=charged.reference).findings
+    assert (finding.state, finding.refunded) == (Settlement.SETTLED, None)
+    assert not finding.partly_refunded
+
+
 def test_a_settled_charge_cannot_be_voided_and_an_unsettled_one_cannot_be_refunded(sandbox):
     gateway = payflow(sandbox)
     unsettled = charge(gateway)

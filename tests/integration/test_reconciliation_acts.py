@@ -2,6 +2,7 @@
 an event of the charge's lifecycle, so a charge Settle took as declined that the gateway captured
 locks its invoice for a clerk, and no run charges the customer a second time."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from portal.reconciliation import service as reconciliation
 from portal.reconciliation.models import ReconciliationLine
 from portal.statuses import ACTION_REQUIRED, GatewayStatus
 from portal.transactions import calls, finalize
+from portal.transactions.models import PaymentTransaction
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +85,36 @@ def test_money_the_gateway_still_holds_after_settles_void_locks_the_invoice_agai
     assert charge.needs_finalization and "the gateway still holds the money" in charge.reason
     run_for(actor=supervisor)
     assert len(calls.charges_of(invoice.id)) == 1
+
+
+def test_a_listing_that_cannot_show_a_later_refund_does_not_lock_on_it(
+    make_invoice, run_for, make_user, sandbox, monkeypatch
+):
+    """Authorize.Net lists a refund in the batch it settles in: a run's listing cannot show a
+    refund made after the run, so its charge reads as held there. That is no proof the refund
+    failed: the line says to check, and nothing is locked."""
+    from portal.gateways.sandbox.plugin import SandboxGateway
+
+    monkeypatch.setattr(SandboxGateway, "listing_tells_later_refunds", False)
+    invoice = make_invoice(token="tok_review", amount="45.00")
+    supervisor, clerk = make_user("supervisor"), make_user("clerk")
+    run = run_for(actor=supervisor)
+    (charge,) = calls.charges_of(invoice.id)
+    assert finalize.refund_and_unlock(charge.id, clerk).unlocked
+    (held,) = sandbox.ledger.all()
+    with sandbox.ledger._tx() as ledger:
+        ledger.execute("UPDATE charges SET voided = 0 WHERE id = ?", (held["id"],))
+    undo = db.session.scalar(
+        select(PaymentTransaction).where(
+            PaymentTransaction.parent_id == charge.id, PaymentTransaction.operation == "void"
+        )
+    )
+    undo.answered_at = run.finished_at + timedelta(hours=3)  # a day's work later
+    db.session.commit()
+    report = reconciliation.reconcile(supervisor, run=run)
+    (line,) = db.session.scalars(
+        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
+    ).all()
+    assert line.kind == "status" and "check the gateway status before acting" in line.advice
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).corrective_action is None

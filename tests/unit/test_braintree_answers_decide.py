@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from portal.gateways.base import GatewayConfig, GatewayRequest
+from portal.gateways.base import GatewayConfig, GatewayRequest, Settlement
 from portal.gateways.registry import plugin
 from portal.money import Money
 from portal.statuses import GatewayStatus
@@ -185,6 +185,19 @@ def test_a_lookup_by_id_answered_with_another_transaction_is_not_believed():
     assert (credit.status, credit.findings) == (S.INDETERMINATE, ())
     (found,) = answering(200, txn("sale_1", "settled")).lookup(request).findings
     assert found.reference == "sale_1"
+
+
+def test_a_sale_whose_refunds_cannot_be_read_is_left_as_found_and_the_lookup_says_so():
+    """The sale names a refund; the search for it answers with something else (here the sale
+    again): what the sale gave back is not guessed."""
+    request = GatewayRequest("lookup", "lookup_key", "INV-1", reference="sale_1")
+    sale = txn("sale_1", "settled", **{"refund-ids": "<item>refund_1</item>"})
+    result = answering(200, sale).lookup(request)
+    (found,) = result.findings
+    assert (found.state, found.refunded, found.code) == (
+        Settlement.SETTLED, None, "charge.settled_with_refunds",
+    )  # fmt: skip
+    assert "its refunds are not known" in result.message
 
 
 # --- 5xx -------------------------------------------------------------------------------------

@@ -738,6 +738,32 @@ def test_a_report_tells_what_became_of_the_charge(cybersource, requests, state):
     assert finding.amount == Money.parse("12.30", "USD")
 
 
+def test_a_report_adds_up_the_credits_of_a_capture_and_a_refused_one_gave_nothing(cybersource):
+    def credit(request_id: str, amount: str, code: str = "1") -> str:
+        return (
+            _follow_up(request_id, "1", "ics_credit")
+            .replace("12.30", amount)
+            .replace("<RCode>1</RCode>", f"<RCode>{code}</RCode>")
+        )
+
+    def found(*credits: str):
+        body = _report(_sale("1", event="TRANSMITTED", extra="".join(credits)))
+        (finding,) = cybersource.interpret(200, {}, body, operation="lookup").findings
+        return finding
+
+    part = found(credit("2", "5.00"), credit("3", "2.00", code="0"))
+    assert (part.state, part.refunded, part.held) == (
+        Settlement.SETTLED, Money.parse("5.00", "USD"), Money.parse("7.30", "USD"),
+    )  # fmt: skip
+    assert part.partly_refunded
+    whole = found(credit("2", "5.00"), credit("3", "7.30"))
+    assert (whole.state, whole.refunded, whole.held) == (
+        Settlement.REFUNDED, Money.parse("12.30", "USD"), None,
+    )  # fmt: skip
+    # No credit in the report: it says nothing of refunds.
+    assert found().refunded is None
+
+
 def test_a_report_without_requests_means_the_gateway_holds_nothing(cybersource):
     result = cybersource.interpret(200, {}, _report(""), operation="lookup")
     assert (result.status, result.code, result.findings) == (S.SUCCESS, "query:200", ())

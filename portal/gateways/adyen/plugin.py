@@ -89,6 +89,7 @@ class AdyenGateway(Gateway):
     # No read-only lookup: asking is a reversal, which cancels or refunds the payment.
     lookup_moves_money = True
     lookup_may_refund = True
+    # No Finding.refunded: Adyen has no lookup or listing to tell it; each refund has its webhook.
     invoice_listing = None
     not_reconcilable = (
         "Adyen's Checkout API lists no payments (its settlement details report is a file in the"

@@ -5,7 +5,9 @@ batch (getUnsettledTransactionListRequest), each list a thousand at a time.
 Sources: developer.authorize.net/api/reference, "Transaction Reporting": the settlement dates of
 getSettledBatchList span at most 31 days; lists page by paging.limit (at most 1000) and
 paging.offset (the page number, from 1). A transaction summary carries transId, submitTimeUTC,
-transactionStatus, invoiceNumber and settleAmount, but not the merchant's refId.
+transactionStatus, invoiceNumber and settleAmount, but not the merchant's refId, nor its
+transactionType or refTransId (AnetApiSchema.xsd transactionSummaryType): what a refund refunds is
+told only by its details.
 
 Each request's refId says which list and page it asks for ("batches", "b:<batchId>:<page>",
 "u:<page>"), so that reading an answer needs nothing but the answer.

@@ -11,6 +11,7 @@ from typing import Any
 
 from portal import clock
 from portal.gateways.authorize_net import listing
+from portal.gateways.authorize_net.refunds import REFUND_STATUSES, RefundSearch, refunded, trans_id
 from portal.gateways.base import (
     CallNotMade,
     Finding,
@@ -81,7 +82,7 @@ _AUTH_BLOCK = re.compile(r'"merchantAuthentication"\s*:\s*\{[^{}]*\}')
 _STRING_VALUE = re.compile(r'(:\s*)"(?:[^"\\]|\\.)*"')
 
 
-class AuthorizeNetGateway(Gateway):
+class AuthorizeNetGateway(RefundSearch, Gateway):
     """Authorize.Net's JSON API (developer.authorize.net/api/reference), POST {base}/xml/v1/request.api.
 
     The stored payment-method token is "customerProfileId/paymentProfileId": a customer profile
@@ -100,7 +101,9 @@ class AuthorizeNetGateway(Gateway):
     order.description carries the invoice number and the full key for people reading the
     Merchant Interface.
 
-    Lookups ask getTransactionDetails by transId when the charge's reference is known. Without it
+    Lookups ask getTransactionDetails by transId when the charge's reference is known; a settled
+    charge's details say nothing of its refunds (each a transaction of its own naming the charge
+    in refTransId), so the batches since are searched for them (_with_its_refunds). Without it
     (a charge that timed out) they list the newest unsettled transactions and keep the charge's
     own, by its reference in invoiceNumber (a charge recorded before references were sent: by its
     invoice number); that list request carries it in refId, so that the pure interpret() matches
@@ -111,6 +114,8 @@ class AuthorizeNetGateway(Gateway):
     name = "authorize_net"
     # The unsettled list, kept to the invoice: a settled charge is found only by its transId.
     invoice_listing = "unsettled charge"
+    # A refund is a transaction of its own, listed in the batch it settles in.
+    listing_tells_later_refunds = False
     display_name = "Authorize.Net"
     not_reconcilable = None  # the settled batches and the open batch list a period (listing.py)
     required_credentials = ("api_login_id", "transaction_key")
@@ -133,6 +138,10 @@ class AuthorizeNetGateway(Gateway):
             root, body = "createTransactionRequest", self._void(request)
         elif operation == "lookup":
             root, body = self._lookup_request(request)
+        elif operation == "refund_of":
+            if not trans_id(request.reference):
+                raise CallNotMade("a transaction's details need its transId")
+            root, body = "getTransactionDetailsRequest", {"transId": request.reference}
         elif operation == "list":
             root, body = (
                 listing.transactions_request(request.cursor)
@@ -194,7 +203,7 @@ class AuthorizeNetGateway(Gateway):
         }
 
     def _lookup_request(self, request: GatewayRequest) -> tuple[str, dict]:
-        if _trans_id(request.reference):
+        if trans_id(request.reference):
             return "getTransactionDetailsRequest", {"transId": request.reference}
         if not request.order_id:
             raise CallNotMade("a lookup without the charge's transId needs the invoice number")
@@ -227,7 +236,7 @@ class AuthorizeNetGateway(Gateway):
 
     @staticmethod
     def _reference(request: GatewayRequest, operation: str) -> str:
-        if not _trans_id(request.reference):
+        if not trans_id(request.reference):
             raise CallNotMade(f"a {operation} needs the transId of the charge")
         return request.reference
 
@@ -246,6 +255,8 @@ class AuthorizeNetGateway(Gateway):
         top = _first(messages.get("message"), "message")
         if operation == "lookup":
             return self._lookup(data, ok, top)
+        if operation == "refund_of":
+            return self._refund_of(data, ok, top)
         if operation == "list":
             return self._list(data, top)
         answer = data.get("transactionResponse", {})
@@ -258,7 +269,7 @@ class AuthorizeNetGateway(Gateway):
             message = _first(answer.get("messages"), "message") or {}
             code, text = message.get("code"), message.get("description")
         if code is not None and str(code) != "":
-            return self.mapped(str(code), text, reference=_trans_id(answer.get("transId")))
+            return self.mapped(str(code), text, reference=trans_id(answer.get("transId")))
         # Authentication and schema errors come without a transactionResponse; an Ok without a
         # reason code is no completed transaction (Authorize.Net's own sample code says so).
         if not ok and top is not None and top.get("code"):
@@ -271,7 +282,9 @@ class AuthorizeNetGateway(Gateway):
         charge that settled before anyone asked holds the customer's money as much as one that
         has not, and "not found" would let the next run charge again."""
         result = self._call("lookup", request)
-        searched = not _trans_id(request.reference) and request.original_key is not None
+        if trans_id(request.reference):
+            return self._with_its_refunds(result)
+        searched = request.original_key is not None
         if not searched or result.status is not GatewayStatus.SUCCESS or result.findings:
             return result
         sent = request.original_at
@@ -303,17 +316,35 @@ class AuthorizeNetGateway(Gateway):
 
     def holdings(self, since: datetime, until: datetime) -> Holdings:
         """The settled batches of the period (and a little after), each batch's transactions, and
-        the open batch: every transaction the account holds that may have been made then."""
+        the open batch: every transaction the account holds that may have been made then. A
+        refund among them is told as what its charge has given back (Finding.refunded), not as a
+        transaction of its own; a charge whose refunds the listing does not show (none made, or
+        made after the batches it reads) says nothing of refunds."""
+        found, problem = self._listing(since, until)
+        if problem:
+            return Holdings(tuple(found), problem)
+        given, refunds, problem = self._refunds(found)
+        return Holdings(
+            tuple(refunded(f, given.get(f.reference)) for f in found if f.reference not in refunds),
+            problem,
+        )
+
+    def _listing(
+        self, since: datetime, until: datetime, *, open_batch: bool = True
+    ) -> tuple[list[Finding], str | None]:
+        """The transactions of the batches settled from `since` to a little after `until` (at
+        most 31 days of them), and of the open batch; why the listing stopped short, or None."""
         # The batch list's answer carries no findings: its cursor is the batches' ids.
         asked = self._call("list", GatewayRequest("list", "", "", period=(since, until)))
         if asked.status is not GatewayStatus.SUCCESS:
-            return Holdings((), f"The gateway's listing failed: {asked.message}")
+            return [], f"The gateway's listing failed: {asked.message}"
         found: list[Finding] = []
-        for start in [f"b:{b}:1" for b in (asked.cursor or "").split(",") if b] + ["u:1"]:
+        pages = [f"b:{b}:1" for b in (asked.cursor or "").split(",") if b]
+        for start in pages + (["u:1"] if open_batch else []):
             problem = self.read_listing((since, until), start, found)
             if problem:
-                return Holdings(tuple(found), problem)
-        return Holdings(tuple(found))
+                return found, problem
+        return found, None
 
     def _list(self, data: dict, top: dict | None) -> GatewayResult:
         if top is None or not top.get("code"):
@@ -370,6 +401,8 @@ class AuthorizeNetGateway(Gateway):
                     self._finding(t)
                     for t in listed
                     if str(t.get("invoiceNumber", t.get("invoice", ""))) == invoice
+                    # A refund waiting to settle carries its charge's invoiceNumber: no charge.
+                    and t.get("transactionStatus") not in REFUND_STATUSES
                 ),
                 key=lambda f: f.at or datetime.min,
                 reverse=True,
@@ -401,13 +434,16 @@ class AuthorizeNetGateway(Gateway):
         if state not in (Settlement.SETTLED, Settlement.REFUNDED) and "authAmount" in transaction:
             amount = transaction["authAmount"]
         reason = transaction.get("responseReasonCode") if with_code else None
+        # A summary carries invoiceNumber, a transaction's details order.invoiceNumber.
+        details = transaction.get("order") if isinstance(transaction.get("order"), dict) else {}
+        invoice = transaction.get("invoiceNumber", details.get("invoiceNumber"))
         return Finding(
             state=state,
             amount=Money.parse(str(amount), self.account_currency),
             reference=str(transaction["transId"]),
             at=_utc(transaction.get("submitTimeUTC")),
             code=None if reason is None else str(reason),
-            order_id=str(transaction.get("invoiceNumber") or "") or None if order else None,
+            order_id=str(invoice or "") or None if order or with_code else None,
         )
 
     # Stored bodies ----------------------------------------------------------------------------
@@ -456,12 +492,6 @@ def _items(value: Any, inner: str) -> list[dict]:
 def _first(value: Any, inner: str) -> dict | None:
     items = _items(value, inner)
     return items[0] if items else None
-
-
-def _trans_id(value: Any) -> str | None:
-    """A transaction id; "0" is what Authorize.Net sends when it created no transaction."""
-    text = "" if value is None else str(value).strip()
-    return text if text and text != "0" else None
 
 
 def _utc(value: Any) -> datetime | None:

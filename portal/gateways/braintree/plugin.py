@@ -13,6 +13,8 @@
 - A lookup reads the transaction by id (GET .../transactions/{id}) when Settle knows it, else
   searches by order id: POST .../transactions/advanced_search_ids, then .../advanced_search with
   the ids found, as the client libraries do.
+- A sale names its refunds (refund-ids) but not their amounts: a lookup and a listing read the
+  refunds themselves (advanced_search by their ids) and tell what the sale has given back.
 - Answers: HTTP 201/200 with a <transaction>, or HTTP 422 with an <api-error-response> that holds
   either validation <errors> with numeric codes or, for a decline or a gateway rejection, the
   <transaction> with its status (processor_declined, gateway_rejected). Other HTTP statuses are
@@ -60,6 +62,7 @@ from portal.gateways.base import (
 from portal.gateways.braintree import wire
 from portal.gateways.webhooks import Notice, UnreadableWebhook
 from portal.gateways.xmlread import child_text, parse_xml
+from portal.money import Money
 from portal.statuses import GatewayStatus
 
 # What a transaction's status says Braintree holds (braintree_python transaction.py Status).
@@ -160,6 +163,13 @@ class BraintreeGateway(Gateway):
         if operation == "lookup" and request.reference:
             path = f"{base}/transactions/{quote(request.reference, safe='')}"
             return HttpCall("GET", path, headers)
+        if operation == "refunds":  # the transactions of these ids (a sale's refund-ids)
+            search = ET.Element("search")
+            ids = ET.SubElement(search, "ids", type="array")
+            for found in (request.cursor or "").split(","):
+                ET.SubElement(ids, "item").text = found
+            return HttpCall("POST", f"{base}/transactions/advanced_search", headers,
+                            ET.tostring(search, encoding="unicode"))  # fmt: skip
         if operation in ("search_ids", "lookup", "list_ids", "list"):
             search = ET.Element("search")
             if operation in ("list_ids", "list"):
@@ -255,7 +265,10 @@ class BraintreeGateway(Gateway):
             result = self._call("list", request)
             if result.status is not GatewayStatus.SUCCESS:
                 return Holdings(tuple(found), f"The gateway's listing failed: {result.message}")
+            result, problem = self._with_refunds(result)
             found.extend(f for f in result.findings if f.at is None or since <= f.at < until)
+            if problem:
+                return Holdings(tuple(found), f"The gateway's listing failed: {problem}")
         return Holdings(tuple(found))
 
     def lookup(self, request: GatewayRequest) -> GatewayResult:
@@ -269,7 +282,7 @@ class BraintreeGateway(Gateway):
                 # neither what that sale holds nor that nothing is held.
                 why = f"asked for sale {request.reference}, Braintree answered {named or 'none'}"
                 return self.unreadable(why).with_raw(found.raw)
-            return found
+            return self._told_with_refunds(found)
         ids = self._call("search_ids", request)
         if ids.status is not GatewayStatus.SUCCESS:
             return ids
@@ -280,7 +293,56 @@ class BraintreeGateway(Gateway):
         asked = len(ids.cursor.split(","))
         if found.status is GatewayStatus.SUCCESS and len(found.findings) < asked:
             return self.unreadable(f"the search named {asked} transaction(s) and returned fewer")
-        return found
+        return self._told_with_refunds(found)
+
+    def _told_with_refunds(self, result: GatewayResult) -> GatewayResult:
+        """A lookup's sales with what their refunds gave back; where the refunds cannot be read,
+        the sales as found, and the message says so (a sale with refunds is then reviewed)."""
+        result, problem = self._with_refunds(result)
+        if problem:
+            return replace(
+                result, message=f"{result.message}; its refunds are not known ({problem})"
+            )
+        partly = "".join(
+            f"; {f.reference} partly refunded, {f.refunded} of {f.amount}"
+            for f in result.findings
+            if f.partly_refunded
+        )
+        return replace(result, message=result.message + partly)
+
+    def _with_refunds(self, result: GatewayResult) -> tuple[GatewayResult, str | None]:
+        """The sales of a lookup's or a listing's answer, each with what its refunds gave back
+        (Finding.refunded): a sale names its refunds (refund-ids) but not their amounts, so the
+        refunds are read by their ids, 50 a search. A refund counts while it holds money for the
+        customer (submitted for settlement, settling, settled); a voided or declined one gave
+        nothing back. A sale refunded in full is REFUNDED. Also why the refunds could not be
+        read, or None; a sale whose refunds were not read is left as it was found."""
+        if result.status is not GatewayStatus.SUCCESS or not result.findings:
+            return result, None
+        root = parse_xml((result.raw.get("response") or {}).get("body") or "")
+        if root is None:
+            return result, None
+        sales = [root] if root.tag == "transaction" else root.findall("transaction")
+        named: dict[str, list[str]] = {}
+        for sale in sales:
+            refunds = sale.find("refund-ids")
+            if child_text(sale, "type") != "credit" and refunds is not None:
+                ids = [(i.text or "").strip() for i in refunds.findall("item")]
+                named[child_text(sale, "id") or ""] = [i for i in ids if i]
+        wanted = sorted({i for ids in named.values() for i in ids})
+        credits: dict[str, Finding] = {}
+        for start in range(0, len(wanted), self.page_size):
+            page = ",".join(wanted[start : start + self.page_size])
+            asked = self._call("refunds", GatewayRequest("refunds", "", "", cursor=page))
+            if asked.status is not GatewayStatus.SUCCESS:
+                return result, f"the sales' refunds could not be read: {asked.message}"
+            credits.update((f.reference or "", f) for f in asked.findings)
+        findings = tuple(
+            _refunded(f, named.get(f.reference or ""), credits) for f in result.findings
+        )
+        # Where several sales carry the key, one that holds money comes first (recovery reads it).
+        held = tuple(sorted(findings, key=lambda f: not f.state.holds_money))
+        return replace(result, findings=held, reference=held[0].reference), None
 
     # Webhooks ---------------------------------------------------------------------------------
 
@@ -350,6 +412,11 @@ class BraintreeGateway(Gateway):
             return self._ids(root)
         if operation in ("lookup", "list"):
             return self._lookup(root)
+        if operation == "refunds":
+            if root.tag != "credit-card-transactions":
+                return self.unreadable(f"a search for refunds answered with <{root.tag}>")
+            credits = [t for t in root.findall("transaction") if child_text(t, "type") == "credit"]
+            return self.found("lookup.found", credits, self._finding, "refund")
         if root.tag == "api-error-response":
             return self._error(root, operation)
         if root.tag != "transaction":
@@ -425,8 +492,9 @@ class BraintreeGateway(Gateway):
         code = wire.code(txn, "charge")
         refunds = txn.find("refund-ids")
         if HELD[status] is Settlement.SETTLED and refunds is not None and refunds.findall("item"):
-            # Refunded, in full or in part (the refunds' amounts are not in the sale): a clerk
-            # looks, and a Refund & Unlock's full refund is refused unless nothing is left.
+            # Refunded, in full or in part (the refunds' amounts are not in the sale: the lookup
+            # reads them into Finding.refunded): a clerk looks, and a Refund & Unlock's full
+            # refund is refused unless nothing is left.
             code = "charge.settled_with_refunds"
         return Finding(state=HELD[status], amount=amount, reference=child_text(txn, "id"),
                        at=wire.time(child_text(txn, "created-at")), code=code,
@@ -441,6 +509,22 @@ class BraintreeGateway(Gateway):
             except (UnreadableWebhook, binascii.Error, UnicodeError):
                 return "[a webhook form Settle could not read]"
         return _CARD.sub(r"\1[FILTERED]\2", _SECRETS.sub(r"\1[FILTERED]\2", text))
+
+
+def _refunded(sale: Finding, refund_ids: list[str] | None, credits: dict[str, Finding]) -> Finding:
+    """A sale with what its refunds gave back: None where the answer named no refund-ids, or
+    where one of its refunds was not read (or is in another currency)."""
+    if refund_ids is None or sale.amount is None:
+        return sale
+    given = Money.zero(sale.amount.currency)
+    for refund_id in refund_ids:
+        credit = credits.get(refund_id)
+        if credit is None or credit.amount is None or credit.amount.currency != given.currency:
+            return sale
+        if credit.state.holds_money:
+            given += credit.amount
+    whole = sale.state is Settlement.SETTLED and given >= sale.amount
+    return replace(sale, state=Settlement.REFUNDED if whole else sale.state, refunded=given)
 
 
 def _own(txn: ET.Element, operation: str) -> bool:

@@ -13,6 +13,8 @@ Wire format (CyberSource Simple Order API; Active Merchant cyber_source.rb build
 - The answer is a replyMessage (decision, reasonCode, requestID, per-service replies) or a SOAP
   fault; namespaces and prefixes vary by version, so every element is read by its local name.
 - Lookups use the On-Demand Single Transaction Query (report.py), which the Simple Order API lacks.
+  A capture may be credited several times, each credit a request of its own that names the capture
+  (PredecessorRequestID) with its amount: what they gave back is the finding's `refunded`.
 
 Idempotency: merchantReferenceCode is CyberSource's only duplicate check (reason 104, 15 minutes,
 authorizations only), so a charge sends Settle's idempotency key there. It is 32 characters and the
@@ -181,6 +183,11 @@ class CyberSourceGateway(Gateway):
         except (ValueError, MoneyError) as exc:
             return self.unreadable(f"a transaction in the report cannot be read: {exc}")
         message = f"{len(found)} charge(s) found" if found else "No charge found"
+        message += "".join(
+            f"; {f.reference} partly refunded, {f.refunded} of {f.amount}"
+            for f in found
+            if f.partly_refunded
+        )
         reference = found[0].reference if found else None
         return self.mapped("query:200", message, reference=reference, findings=found)
 

@@ -96,8 +96,9 @@ def findings(report: ET.Element) -> tuple[Finding, ...]:
         if not _replies(request).keys() & (CHARGE_SERVICES | UNDO_SERVICES.keys()):
             raise ValueError(f"request {request.get('RequestID')} runs no payment service")
     undone = _undone(requests)
+    credited = _credited(requests)
     return tuple(
-        _finding(request, undone)
+        _finding(request, undone, credited)
         for request in requests
         if _replies(request).keys() & CHARGE_SERVICES
     )
@@ -134,17 +135,51 @@ def _undone(requests: list[ET.Element]) -> dict[str, Settlement]:
     return undone
 
 
-def _finding(request: ET.Element, undone: dict[str, Settlement]) -> Finding:
+def _credited(requests: list[ET.Element]) -> dict[str, Money | None]:
+    """What the successful credits that followed a charge gave back, by the charge's requestID:
+    CyberSource takes several credits of one capture, each a request of its own with its amount.
+    None where a credit's amount cannot be read."""
+    credited: dict[str, Money | None] = {}
+    for request in requests:
+        predecessor = request.get("PredecessorRequestID")
+        replies = _replies(request)
+        if not predecessor or not any(
+            _succeeded(replies, service)
+            for service, state in UNDO_SERVICES.items()
+            if state is Settlement.REFUNDED
+        ):
+            continue
+        payment = next(iter(children(request, "PaymentData")), ET.Element("PaymentData"))
+        amount = _amount(payment)
+        before = credited.get(predecessor, amount and Money.zero(amount.currency))
+        # A credit of another currency than the others raises: the report is not half believed.
+        credited[predecessor] = None if amount is None or before is None else before + amount
+    return credited
+
+
+def _finding(
+    request: ET.Element, undone: dict[str, Settlement], credited: dict[str, Money | None]
+) -> Finding:
     request_id = request.get("RequestID")
     if not request_id:
         raise ValueError("a request without a RequestID")
     replies = _replies(request)
     payment = next(iter(children(request, "PaymentData")), ET.Element("PaymentData"))
     captured = _succeeded(replies, "ics_bill") or _succeeded(replies, "ics_ecp_debit")
+    amount = _amount(payment)
+    # What the credits the report shows gave back; None where it shows none (a query by
+    # merchant reference and date does not show a credit made on a later day).
+    refunded = credited.get(request_id)
     if not any(_succeeded(replies, service) for service in CHARGE_SERVICES):
         state = Settlement.DECLINED
+    elif undone.get(request_id) is Settlement.VOIDED:
+        state = Settlement.VOIDED
+    elif request_id in undone and (refunded is None or amount is None or refunded >= amount):
+        # Credited in full, or by credits whose amounts cannot be read: given back.
+        state = Settlement.REFUNDED
     elif request_id in undone:
-        state = undone[request_id]
+        # Credited in part: a credit follows only a capture sent to the processor.
+        state = Settlement.SETTLED
     elif captured and (child_text(payment, "EventType") or "").upper() == SENT_TO_PROCESSOR:
         state = Settlement.SETTLED
     else:
@@ -153,10 +188,11 @@ def _finding(request: ET.Element, undone: dict[str, Settlement]) -> Finding:
     reviewed = any(flag == REVIEW_FLAG for _, flag in replies.values())
     return Finding(
         state=state,
-        amount=_amount(payment),
+        amount=amount,
         reference=request_id,
         at=_utc(request.get("RequestDate")),
         code=REVIEW_CODE if reviewed else None,
+        refunded=refunded if state is not Settlement.VOIDED else None,
     )
 
 

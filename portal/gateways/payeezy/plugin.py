@@ -272,6 +272,7 @@ def _reversed(data: dict, reference: str | None, headers: dict) -> tuple[Finding
     if data.get("amount") not in (None, ""):
         amount = Money.from_minor(int(str(data["amount"])), str(data["currency"]))
     # The finding carries no code: the reversal's own "100" must never read as a paid charge.
+    # Nor refunded: Payeezy has no transaction query, and a reversal tells nothing of refunds.
     return (Finding(Settlement.VOIDED, amount, reference, _answered_at(headers)),)
 
 

@@ -293,6 +293,7 @@ class PayflowProGateway(Gateway):
             raise KeyError("no ORIGPNREF")
         if not _AMT.fullmatch(fields["AMT"].strip()):
             raise ValueError(f"AMT {fields['AMT']!r} is not an amount")
+        # No refunded: an Inquiry tells the sale's TRANSSTATE, never its Credits (own PNREFs).
         return Finding(
             state=PayflowProGateway._state(fields["TRANSSTATE"].strip(), original),
             # CURRENCY is Payflow's own default when the answer leaves it out.

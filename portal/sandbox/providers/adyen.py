@@ -175,21 +175,25 @@ class AdyenEmulator(Emulator):
         ]
 
         def happen() -> tuple[bool, str | None, str | None]:
-            """The modification as Adyen carries it out: (success, reason, what was done)."""
+            """The modification as Adyen carries it out: (success, reason, what was done). A
+            payment may be refunded in parts, each refund a modification of its own, up to what
+            was captured; a cancel or a reversal finds a payment refunded in part done with."""
             now = self.ledger.charge(self.provider, psp)
-            if now["state"] in ("voided", "refunded"):
+            partly = kind == "refunds" and now["state"] == "refunded"
+            if now["state"] == "voided" or (now["state"] == "refunded" and not partly):
                 return False, "Transaction has already been cancelled or refunded", None
             if now["state"] == "declined":
                 return False, "Transaction was not authorised", None
-            settled = now["state"] == "settled"
+            settled = now["state"] in ("settled", "refunded")
             if kind == "cancels" and settled:
                 return False, "Transaction is already captured, cancel not possible", None
             if kind == "refunds" and not settled:
                 return False, "Transaction hasn't been captured, refund not possible", None
-            if amount > held:
+            left = held - Money.parse(now["refunded"] or "0", held.currency)
+            if amount > left:
                 return False, "Refund amount exceeds the captured amount", None
             if settled:
-                self.ledger.refund(self.provider, psp, amount.amount)
+                self.ledger.add_refund(self.provider, psp, amount.amount, refund_id=modification)
                 return True, None, "refund"
             self.ledger.void(self.provider, psp)
             return True, None, "cancel"

@@ -294,6 +294,8 @@ class AuthorizeNetEmulator(Emulator):
         )
 
     def _refund(self, request: dict, ref_id) -> Response:
+        """A refund is a transaction of its own, naming the charge in refTransId; refunds add up
+        to at most what the charge settled, and the charge itself stays settledSuccessfully."""
         amount, profile = self._amount(request), self._profile(request)
         ref = str(request.get("refTransId") or "")
         if amount is None:
@@ -304,32 +306,47 @@ class AuthorizeNetEmulator(Emulator):
             )
         if profile is None and not isinstance(request.get("payment"), dict):
             return self._transaction(ref_id, "3", "33", "Credit card number cannot be left blank.", ref_trans=ref)  # fmt: skip
-        charge = self.ledger.charge(self.provider, ref)
-        if charge is None:
-            return self._transaction(
-                ref_id, "3", "16", "The transaction cannot be found.", ref_trans=ref
-            )
-        known = self._extra.get(ref, {}).get("profile")
-        if profile is not None and known not in (None, profile):
-            return self.error("E00051", "The original transaction was not issued for this payment profile.", ref_id)  # fmt: skip
-        if charge["state"] == "refunded" or (
-            charge["state"] == "settled" and amount > Decimal(charge["amount"])
-        ):
-            return self._transaction(ref_id, "3", "55", "The sum of credits against the referenced transaction would exceed original debit amount.", ref_trans=ref)  # fmt: skip
-        if charge["state"] != "settled":
-            return self._transaction(ref_id, "3", "54", "The referenced transaction does not meet the criteria for issuing a credit.", ref_trans=ref)  # fmt: skip
-        self.ledger.refund(self.provider, ref, amount)
+        with self._lock:
+            charge = self.ledger.charge(self.provider, ref)
+            if charge is None:
+                return self._transaction(
+                    ref_id, "3", "16", "The transaction cannot be found.", ref_trans=ref
+                )
+            known = self._extra.get(ref, {}).get("profile")
+            if profile is not None and known not in (None, profile):
+                return self.error("E00051", "The original transaction was not issued for this payment profile.", ref_id)  # fmt: skip
+            if charge["state"] not in ("settled", "refunded"):
+                return self._transaction(ref_id, "3", "54", "The referenced transaction does not meet the criteria for issuing a credit.", ref_trans=ref)  # fmt: skip
+            left = Decimal(charge["amount"]) - Decimal(charge["refunded"] or 0)
+            if amount > left:
+                return self._transaction(ref_id, "3", "55", "The sum of credits against the referenced transaction would exceed original debit amount.", ref_trans=ref)  # fmt: skip
+            refund_id, auth_code = self._new_trans_id(), _auth_code()
+            self.ledger.add_refund(self.provider, ref, amount, refund_id=refund_id)
+            invoice = str((request.get("order") or {}).get("invoiceNumber") or "")
+            self._extra[refund_id] = {"profile": profile or known, "auth_code": auth_code,
+                                      "response_code": "1", "invoice": invoice,
+                                      "text": "This transaction has been approved."}  # fmt: skip
         return self._transaction(ref_id, "1", "1", "This transaction has been approved.",
-                                 self._new_trans_id(), ref_trans=ref, auth_code=_auth_code())  # fmt: skip
+                                 refund_id, ref_trans=ref, auth_code=auth_code)  # fmt: skip
 
     def on_getTransactionDetailsRequest(self, body: dict, ref_id) -> Response:
         trans_id = str(body.get("transId") or "")
         charge = self.ledger.charge(self.provider, trans_id) if trans_id else None
-        if charge is None:
+        refund = self._refund_of(trans_id) if trans_id and charge is None else None
+        if charge is None and refund is None:
             return self.error("E00040", "The record cannot be found.", ref_id)
-        extra = self._extra.get(trans_id, {})
+        if refund is not None:
+            transaction = self._refund_details(refund)
+        else:
+            transaction = self._charge_details(charge)
+        body = {} if ref_id is None else {"refId": ref_id}
+        return self.reply({"transaction": transaction, **body,
+                           "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
+
+    def _charge_details(self, charge: dict) -> dict:
+        extra = self._extra.get(charge["id"], {})
         moved = charge["state"] in ("unsettled", "settled", "refunded")
-        transaction = {
+        return {
             **self._summary_head(charge),
             "transactionType": "authCaptureTransaction",
             "transactionStatus": self._status(charge),
@@ -341,20 +358,47 @@ class AuthorizeNetEmulator(Emulator):
             "authAmount": charge["amount"],
             "settleAmount": charge["amount"] if moved else "0.00",
             "payment": {"creditCard": {"cardNumber": "XXXX1111", "expirationDate": "XXXX", "cardType": "Visa"}},
-            **self._profile_of(trans_id),
+            **self._profile_of(charge["id"]),
             "product": "Card Not Present",
             "marketType": "eCommerce",
         }  # fmt: skip
-        body = {} if ref_id is None else {"refId": ref_id}
-        return self.reply({"transaction": transaction, **body,
-                           "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
+
+    def _refund_details(self, refund: dict) -> dict:
+        """A refund's details: its own transaction, whose refTransId names the charge."""
+        extra = self._extra.get(refund["id"], {})
+        head = self._summary_head(refund)
+        transaction = {"transId": head.pop("transId"), "refTransId": refund["charge_id"], **head}
+        return transaction | {
+            "transactionType": "refundTransaction",
+            "transactionStatus": self._refund_status(refund),
+            "responseCode": 1,
+            "responseReasonCode": 1,
+            "responseReasonDescription": extra.get("text", "This transaction has been approved."),
+            "authCode": extra.get("auth_code", ""),
+            "order": {"invoiceNumber": self._refund_invoice(refund)},
+            "authAmount": refund["amount"],
+            "settleAmount": refund["amount"],
+            "payment": {"creditCard": {"cardNumber": "XXXX1111", "expirationDate": "XXXX", "cardType": "Visa"}},
+            **self._profile_of(refund["id"]),
+            "product": "Card Not Present",
+            "marketType": "eCommerce",
+        }  # fmt: skip
 
     def _mine(self) -> list[dict]:
         return [c for c in self.ledger.all() if self.ledger.charge(self.provider, c["id"])]
 
+    def _refunds(self) -> list[dict]:
+        """Each refund as a transaction of the lists, beside the charges."""
+        return [r | {"refund": True} for r in self.ledger.refunds(self.provider)]
+
+    def _refund_of(self, trans_id: str) -> dict | None:
+        return next((r for r in self.ledger.refunds(self.provider) if r["id"] == trans_id), None)
+
     def on_getUnsettledTransactionListRequest(self, body: dict, ref_id) -> Response:
-        # Unsettled, declined and voided transactions wait in the open batch; settled ones left it.
+        # Unsettled, declined and voided transactions wait in the open batch, and refunds until
+        # they settle; settled ones left it.
         waiting = [c for c in self._mine() if c["state"] in ("unsettled", "declined", "voided")]
+        waiting += [r for r in self._refunds() if r["state"] == "unsettled"]
         return self._listed(waiting, body, ref_id)
 
     # The emulation settles each day's charges in one batch, at 02:00 UTC the next day.
@@ -367,7 +411,8 @@ class AuthorizeNetEmulator(Emulator):
         return day.strftime("%Y%m%d"), settled_at
 
     def _settled(self) -> list[dict]:
-        return [c for c in self._mine() if c["state"] in ("settled", "refunded")]
+        charges = [c for c in self._mine() if c["state"] in ("settled", "refunded")]
+        return charges + [r for r in self._refunds() if r["state"] == "settled"]
 
     def on_getSettledBatchListRequest(self, body: dict, ref_id) -> Response:
         echo = {} if ref_id is None else {"refId": ref_id}
@@ -402,6 +447,9 @@ class AuthorizeNetEmulator(Emulator):
         return self._listed(charges, body, ref_id)
 
     def _listed(self, charges: list[dict], body: dict, ref_id) -> Response:
+        """A page of charges and refunds, each a transaction summary (transactionSummaryType:
+        no transactionType and no refTransId, so a refund tells what it refunds only in its
+        details)."""
         sorting, paging = body.get("sorting") or {}, body.get("paging") or {}
         key = "id" if sorting.get("orderBy") == "id" else "created"
         descending = str(sorting.get("orderDescending", "false")).lower() == "true"
@@ -414,21 +462,26 @@ class AuthorizeNetEmulator(Emulator):
             return self.reply(
                 {**echo, "messages": self._messages(True, "I00004", "No records found.")}
             )
-        listed = []
-        for charge in page:
-            summary = {**self._summary_head(charge), "transactionStatus": self._status(charge)}
-            if charge["order_id"]:
-                summary["invoiceNumber"] = charge["order_id"]
-            moved = charge["state"] in ("unsettled", "settled", "refunded")
-            summary |= {
-                "accountType": "Visa", "accountNumber": "XXXX1111",
-                "settleAmount": charge["amount"] if moved else "0.00",
-                "marketType": "eCommerce", "product": "Card Not Present",
-                **self._profile_of(charge["id"]),
-            }  # fmt: skip
-            listed.append(summary)
+        listed = [self._summary(item) for item in page]
         return self.reply({"transactions": listed, "totalNumInResultSet": len(charges), **echo,
                            "messages": self._messages(True, "I00001", "Successful.")})  # fmt: skip
+
+    def _summary(self, item: dict) -> dict:
+        if item.get("refund"):
+            status, invoice, settled = (self._refund_status(item), self._refund_invoice(item),
+                                        item["amount"])  # fmt: skip
+        else:
+            moved = item["state"] in ("unsettled", "settled", "refunded")
+            status, invoice = self._status(item), item["order_id"]
+            settled = item["amount"] if moved else "0.00"
+        summary = {**self._summary_head(item), "transactionStatus": status}
+        if invoice:
+            summary["invoiceNumber"] = invoice
+        return summary | {
+            "accountType": "Visa", "accountNumber": "XXXX1111", "settleAmount": settled,
+            "marketType": "eCommerce", "product": "Card Not Present",
+            **self._profile_of(item["id"]),
+        }  # fmt: skip
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -449,14 +502,31 @@ class AuthorizeNetEmulator(Emulator):
                 if charge["code"] == "253"
                 else "capturedPendingSettlement"
             )
-        # The ledger keeps a refund on the charge it refunds; Authorize.Net keeps it as its own
-        # transaction with this status, the charge itself staying settledSuccessfully.
+        # A refund is a transaction of its own (_refund_status); the charge it refunds, in part
+        # or in full, stays settledSuccessfully, as at Authorize.Net.
         return {
             "settled": "settledSuccessfully",
             "voided": "voided",
             "declined": "declined",
-            "refunded": "refundSettledSuccessfully",
+            "refunded": "settledSuccessfully",
         }[charge["state"]]
+
+    @staticmethod
+    def _refund_status(refund: dict) -> str:
+        return (
+            "refundSettledSuccessfully"
+            if refund["state"] == "settled"
+            else "refundPendingSettlement"
+        )
+
+    def _refund_invoice(self, refund: dict) -> str:
+        """The invoiceNumber the refund was sent with; the charge's, when this process has no
+        record of it (the sandbox restarted)."""
+        invoice = self._extra.get(refund["id"], {}).get("invoice")
+        if invoice is None:
+            charge = self.ledger.charge(self.provider, refund["charge_id"])
+            invoice = charge["order_id"] if charge else ""
+        return invoice
 
     def _profile_of(self, trans_id: str) -> dict:
         profile = self._extra.get(trans_id, {}).get("profile")

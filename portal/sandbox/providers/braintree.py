@@ -209,6 +209,7 @@ class BraintreeEmulator(Emulator):
     def search(self, endpoint: str, root: ET.Element | None) -> Response:
         order = root.find("order-id/is") if root is not None else None
         created = root.find("created-at") if root is not None else None
+        ids = root.find("ids") if root is not None else None
         if order is not None:
             found = [c["id"] for c in self.ledger.find(self.provider, order_id=order.text or "")]
             found += [r for r, v in self._refunds.items() if v["order_id"] == (order.text or "")]
@@ -220,8 +221,14 @@ class BraintreeEmulator(Emulator):
             # Both ends included, as Braintree's range search: the ledger's end is exclusive.
             listed = self.ledger.listed(self.provider, since, until + 1, None, 100_000)
             found = [c["id"] for c in listed]
+            # Refunds are transactions too (type credit): the search finds them beside the sales.
+            found += [r for r, v in self._refunds.items()
+                      if since <= _naive_stamp(v["created"]) <= until + 1]  # fmt: skip
+        elif ids is not None and endpoint == "search":
+            # A search by ids alone (the ids of a sale's refunds, say): those that exist.
+            found = [i.text or "" for i in ids.iter("item") if self._view(i.text or "") is not None]
         else:
-            return _reply(_errors("91500", "Sandbox: an order-id or created-at search."), 422)
+            return _reply(_errors("91500", "Sandbox: an order-id, created-at or ids search."), 422)
         if endpoint == "search_ids":
             results = ET.Element("search-results")
             ET.SubElement(results, "page-size", type="integer").text = "50"
@@ -346,6 +353,11 @@ def _transaction(txn_id, kind, status, amount, currency, order_id, created, proc
 
 def _stamp(text: str) -> float:
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+
+
+def _naive_stamp(text: str) -> float:
+    """A naive UTC time as the ledger keeps it, as a timestamp."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def _fields(root: ET.Element | None) -> dict[str, str]:

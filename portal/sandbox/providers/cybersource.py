@@ -264,23 +264,19 @@ class CyberSourceEmulator(Emulator):
         amount, currency = self._amount(message)
         charge = self.ledger.charge(self.provider, capture_id)
         state = charge["state"] if charge else "missing"
-        refusal = {
-            "missing": "241",
-            "declined": "241",
-            "voided": "247",
-            "refunded": "235",  # the credits would exceed what was captured
-        }.get(state)
-        if refusal is None and state != "settled":
+        refusal = {"missing": "241", "declined": "241", "voided": "247"}.get(state)
+        if refusal is None and state not in ("settled", "refunded"):
             # Not yet sent to the processor: Settle's sandbox only credits settled captures.
             raise _Reject("102", invalid=["c:ccCreditService/c:captureRequestID"])
         if refusal is None and currency != charge["currency"]:
             raise _Reject("102", invalid=["c:purchaseTotals/c:currency"])
-        if refusal is None and amount > Decimal(charge["amount"]):
-            refusal = "235"
-        request_id = _follow_id(capture_id, "credit")
+        # A capture may be credited several times, up to what it captured.
+        if refusal is None and amount > Decimal(charge["amount"]) - _refunded(charge):
+            refusal = "235"  # the credits would exceed what was captured
+        request_id = _new_request_id()
         if refusal:
             return self.soap(self.reply(namespace, reference_code, request_id, refusal))
-        self.ledger.refund(self.provider, capture_id, amount)
+        self.ledger.add_refund(self.provider, capture_id, amount, refund_id=request_id)
         reply = self.reply(namespace, reference_code, request_id, "100")
         _add(_add(reply, "c:purchaseTotals"), "c:currency", currency)
         credit = _add(reply, "c:ccCreditReply")
@@ -438,8 +434,12 @@ class CyberSourceEmulator(Emulator):
         requests = _add(report, "Requests")
         for charge in charges:
             self._report_charge(requests, charge)
-            if related and charge["state"] in ("voided", "refunded"):
-                self._report_follow_up(requests, charge)
+            if related and charge["state"] == "voided":
+                self._report_follow_up(requests, charge, _follow_id(charge["id"], "void"),
+                                       "ics_void", charge["amount"], charge["created"])  # fmt: skip
+            for credit in self._credits(charge) if related else ():
+                self._report_follow_up(requests, charge, credit["id"], "ics_credit",
+                                       credit["amount"], credit["created"])  # fmt: skip
         # ElementTree writes no DOCTYPE; CyberSource's reports start with one.
         prolog = f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE Report SYSTEM "{dtd}">\n'
         return Response(prolog + ET.tostring(report, encoding="unicode"), content_type="text/xml")
@@ -462,22 +462,32 @@ class CyberSourceEmulator(Emulator):
         if charge["order_id"]:
             _add(_add(request, "MerchantDefinedData"), "field1", charge["order_id"], name="mdd1")
 
-    def _report_follow_up(self, requests: ET.Element, charge: dict) -> None:
-        kind, service = (
-            ("void", "ics_void") if charge["state"] == "voided" else ("credit", "ics_credit")
-        )
-        follow_id = _follow_id(charge["id"], kind)
-        request = self._report_request(requests, charge, follow_id)
+    def _credits(self, charge: dict) -> list[dict]:
+        """The credits of a capture, each a request of its own with its amount; one of all it
+        gave back where the ledger keeps no credit of it (refunded before credits were kept)."""
+        credits = self.ledger.refunds(self.provider, charge["id"])
+        if credits or charge["state"] != "refunded":
+            return credits
+        amount = charge["refunded"] or charge["amount"]
+        return [{"id": _follow_id(charge["id"], "credit"), "amount": amount,
+                 "created": charge["created"]}]  # fmt: skip
+
+    def _report_follow_up(self, requests: ET.Element, charge: dict, follow_id: str, service: str,
+                          amount: str, created: str) -> None:  # fmt: skip
+        """A void or a credit of the charge: a request of its own, naming the charge."""
+        request = self._report_request(requests, charge, follow_id, created)
         request.set("PredecessorRequestID", charge["id"])
         _reply(
             _add(request, "ApplicationReplies"), service, "1", "SOK",
             "Request was processed successfully.",
         )  # fmt: skip
-        _payment_data(request, charge, follow_id)
+        _payment_data(request, charge, follow_id, amount)
 
     @staticmethod
-    def _report_request(requests: ET.Element, charge: dict, request_id: str) -> ET.Element:
-        created = datetime.fromisoformat(charge["created"]).replace(tzinfo=UTC)
+    def _report_request(
+        requests: ET.Element, charge: dict, request_id: str, created: str | None = None
+    ) -> ET.Element:
+        created = datetime.fromisoformat(created or charge["created"]).replace(tzinfo=UTC)
         return _add(
             requests,
             "Request",
@@ -497,11 +507,17 @@ def _reply(replies: ET.Element, name: str, code: str, flag: str, text: str) -> N
     _add(reply, "RMsg", text)
 
 
-def _payment_data(request: ET.Element, charge: dict, request_id: str) -> ET.Element:
+def _refunded(charge: dict) -> Decimal:
+    return Decimal(charge["refunded"] or 0)
+
+
+def _payment_data(
+    request: ET.Element, charge: dict, request_id: str, amount: str | None = None
+) -> ET.Element:
     payment = _add(request, "PaymentData")
     _add(payment, "PaymentRequestID", request_id)
     _add(payment, "PaymentProcessor", "smartfdc")
-    _add(payment, "Amount", charge["amount"])
+    _add(payment, "Amount", amount or charge["amount"])
     _add(payment, "CurrencyCode", charge["currency"])
     _add(payment, "TotalTaxAmount", "0.00")
     return payment

@@ -11,7 +11,8 @@ What is Payeezy's and what is this emulation's choice (Payeezy documents neither
 - A timeout reversal (void by reversal_id) answers 585 "No Original Authorization Found" when no
   approved charge carries that reversal_id, 305 "Already Reversed" when it was voided, and 581
   "Unable to Void Transaction" once it settled. A tagged void answers the same 305 and 581.
-- A refund of a charge that is not settled, or beyond its amount, answers ETG 64 "Invalid Refund".
+- A refund of a charge that is not settled, or beyond what its refunds left, answers ETG 64
+  "Invalid Refund".
 - A charge with the "timeout" token answers HTTP 500 internal_server_error (ETG 42 behind it).
 """
 
@@ -25,6 +26,7 @@ import secrets
 import threading
 import time
 from datetime import date
+from decimal import Decimal
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -202,10 +204,13 @@ class PayeezyEmulator(Emulator):
         if kind == "void":
             return self._void(data, charge, amount)
         held = Money.parse(charge["amount"], charge["currency"])
-        if charge["state"] != "settled" or amount.currency != held.currency or amount > held:
+        # A charge may be refunded in parts, each refund a transaction of its own, up to its amount.
+        left = Money(held.amount - Decimal(charge["refunded"] or 0), held.currency)
+        settled = charge["state"] in ("settled", "refunded")
+        if not settled or amount.currency != held.currency or amount > left:
             return self.processed(data, amount, gateway=("64", "Invalid Refund"))
-        self.ledger.refund(self.provider, charge["id"], amount.amount)
         tag = self._new_tag()
+        self.ledger.add_refund(self.provider, charge["id"], amount.amount, refund_id=str(tag))
         return self.processed(
             data, amount, bank=BANK_ANSWERS["approve"], transaction_id=tag, tag=tag
         )

@@ -188,8 +188,10 @@ class PayflowProEmulator(Emulator):
             raise _Refusal("4", "Invalid amount format")
         return amount, currency
 
-    def _original(self, fields: dict[str, str], wanted: str, error: tuple[str, str]) -> dict:
-        """The charge a Credit or Void references, in the state it needs."""
+    def _original(
+        self, fields: dict[str, str], wanted: tuple[str, ...], error: tuple[str, str]
+    ) -> dict:
+        """The charge a Credit or Void references, in a state it needs."""
         if not fields.get("ORIGID"):
             raise _Refusal("7", "Field format error: ORIGID missing")
         charge = self.ledger.charge(self.provider, fields["ORIGID"])
@@ -197,7 +199,7 @@ class PayflowProEmulator(Emulator):
             raise _Refusal("19", "Original transaction ID not found")
         if charge["state"] == "declined":
             raise _Refusal("120", "Attempt to reference a failed transaction")
-        if charge["state"] != wanted:
+        if charge["state"] not in wanted:
             raise _Refusal(*error)
         return charge
 
@@ -231,20 +233,25 @@ class PayflowProEmulator(Emulator):
         return answer, outcome.fault, True
 
     def on_credit(self, fields: dict[str, str], request_id: str):
+        # A sale may be credited in parts, each Credit a transaction of its own, up to its amount.
         charge = self._original(
             fields,
-            "settled",
-            ("105", "Credit error: the transaction is not settled or was already credited"),
+            ("settled", "refunded"),
+            ("105", "Credit error: the transaction is not settled"),
         )
+        left = Decimal(charge["amount"]) - Decimal(charge["refunded"] or 0)
         amount, _ = self._money({**fields, "CURRENCY": charge["currency"]}, charge["amount"])
-        if amount > Decimal(charge["amount"]):
-            raise _Refusal("105", "Credit error: the amount exceeds the original transaction")
-        self.ledger.refund(self.provider, charge["id"], amount)
-        return {"RESULT": "0", "PNREF": self.pnref(), "RESPMSG": "Approved"}, None, True
+        if amount > left:
+            raise _Refusal("105", "Credit error: the amount exceeds what is left to credit")
+        pnref = self.pnref()
+        self.ledger.add_refund(self.provider, charge["id"], amount, refund_id=pnref)
+        return {"RESULT": "0", "PNREF": pnref, "RESPMSG": "Approved"}, None, True
 
     def on_void(self, fields: dict[str, str], request_id: str):
         charge = self._original(
-            fields, "unsettled", ("108", "Void error: the transaction is settled or already voided")
+            fields,
+            ("unsettled",),
+            ("108", "Void error: the transaction is settled or already voided"),
         )
         self.ledger.void(self.provider, charge["id"])
         return {"RESULT": "0", "PNREF": self.pnref(), "RESPMSG": "Approved"}, None, True

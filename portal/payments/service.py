@@ -146,12 +146,13 @@ def _take_back(allocation: Allocation, invoice: Invoice, reason: str, actor) -> 
 
 def reverse(
     payment_id: int, amount: Decimal, reason: str, actor, *,
-    charge_id: int | None = None, refund_id: int | None = None,
+    charge_id: int | None = None, refund_id: int | None = None, invoice_id: int | None = None,
 ) -> PaymentReversal:  # fmt: skip
     """Take `amount` of a payment back, by a reversal of its own: the gateway does not hold it
     (given back, or never captured). What of its allocations no longer fits in what is left is
-    taken back too, newest first (an allocation is taken back whole, and what of it still fits is
-    allocated again), so that each invoice is owed again exactly what the payment no longer pays.
+    taken back too, `invoice_id`'s first, then the newest first (an allocation is taken back
+    whole, and what of it still fits is allocated again), so that each invoice is owed again
+    exactly what the payment no longer pays.
     The caller holds the row lock of the charge's invoice; the payment's is taken here."""
     payment = _lock_payment(payment_id)
     if payment is None:
@@ -168,7 +169,9 @@ def reverse(
     left = payment.net.amount - amount
     excess = payment.allocated - left
     for allocation in sorted(
-        (a for a in payment.allocations if a.active), key=lambda a: a.id, reverse=True
+        (a for a in payment.allocations if a.active),
+        key=lambda a: (a.invoice_id == invoice_id, a.id),
+        reverse=True,
     ):
         if excess <= 0:
             break

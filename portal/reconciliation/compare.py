@@ -60,8 +60,8 @@ class SettleCharge:
     # What the charge was sent with in the provider's order field, where that is not the invoice
     # number (Authorize.Net's per-charge reference): what a keyless listing shows of it.
     order_reference: str | None = None
-    # What Settle books of it after part of its payment was reversed (a corrected booking);
-    # None: its whole amount, as charged.
+    # What Settle books of it after its booking was corrected (part or all of its payment
+    # reversed without a refund of Settle's); None: never corrected.
     booked: Money | None = None
 
     @property
@@ -153,7 +153,8 @@ GATEWAY_ONLY_NO_MONEY = (
 
 def _amount_advice(charge: SettleCharge, finding: Finding) -> str:
     return (
-        f"Settle charged {charge.money}, the gateway holds {finding.amount}. Check the charge at"
+        f"Settle charged {charge.money}, the gateway holds {finding.held or finding.amount}."
+        " Check the charge at"
         " the gateway; refund the difference there or ask the customer for the shortfall, and"
         " note on the invoice what was done."
     )
@@ -240,14 +241,23 @@ def _missing(charge: SettleCharge) -> Line:
 
 def _paired(charge: SettleCharge, finding: Finding) -> Line:
     mine, theirs = charge.view, gateway_view(finding)
+    if theirs is View.HELD and mine is View.HELD:
+        # What Settle books of it (its booking corrected, or all it charged) against what the
+        # gateway still holds of it (less what it refunded).
+        booked = charge.booked if charge.booked is not None else charge.money
+        held = finding.held
+        if held is None or held == booked:
+            return Line(Kind.MATCHED, _MATCHED_ADVICE[View.HELD], charge, finding)
+        if charge.booked is not None:
+            advice = _corrected_advice(charge, finding)
+        elif finding.partly_refunded and finding.amount == charge.money:
+            advice = _partly_refunded_advice(charge, finding)
+        else:
+            advice = _amount_advice(charge, finding)
+        return Line(Kind.AMOUNT, advice, charge, finding)
     # Only money held is compared: a list may show a declined or refunded one as 0.00.
     if theirs is View.HELD and finding.amount is not None and finding.amount != charge.money:
         return Line(Kind.AMOUNT, _amount_advice(charge, finding), charge, finding)
-    corrected = charge.booked is not None and charge.booked == finding.held
-    if theirs is View.HELD and mine is View.HELD and finding.partly_refunded and not corrected:
-        return Line(Kind.AMOUNT, _partly_refunded_advice(charge, finding), charge, finding)
-    if theirs is View.HELD and mine is View.HELD and charge.booked is not None and not corrected:
-        return Line(Kind.AMOUNT, _corrected_advice(charge, finding), charge, finding)
     if mine is theirs or {mine, theirs} == {View.NONE, View.RETURNED}:
         return Line(Kind.MATCHED, _MATCHED_ADVICE[theirs], charge, finding)
     advice = _STATUS_ADVICE[(mine, theirs)].format(status=charge.status)

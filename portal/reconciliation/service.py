@@ -99,8 +99,13 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
     found: dict[int, list[SettleCharge]] = {}
     for r in rows:
         money = Money(r.amount, r.currency)
+        given_back = bool(r.given_back)
+        # A booking corrected by a clerk (reversed without a refund of Settle's): what it books.
         reversed_ = Money(Decimal(r.reversed or 0), r.currency)
-        given_back = bool(r.given_back) or reversed_.amount >= money.amount
+        booked = money - reversed_ if reversed_.is_positive() and not given_back else None
+        view = settle_view(r.status, r.request_sent, r.finalization, given_back)
+        if booked is not None and not booked.is_positive():
+            view = View.NONE  # corrected to nothing: it books no money
         found.setdefault(r.gateway_id, []).append(
             SettleCharge(
                 transaction_id=r.id,
@@ -112,8 +117,8 @@ def _charges(where) -> dict[int, list[SettleCharge]]:
                 reference=r.provider_reference,
                 money=money,
                 status=r.status,
-                view=settle_view(r.status, r.request_sent, r.finalization, given_back),
-                booked=money - reversed_ if reversed_.is_positive() else None,
+                view=view,
+                booked=booked,
             )  # fmt: skip
         )
     return found
@@ -274,6 +279,9 @@ def _act_on(report: ReconciliationReport, line: Line, plugin) -> Line:
     charge, finding = line.charge, line.finding
     if charge is None or line.kind is Kind.MATCHED:
         return line
+    if charge.booked is not None:
+        # A clerk corrected its booking: what it books now is what is compared.
+        return _booking_differs(report.id, line)
     if line.kind is Kind.STATUS and charge.view is View.RETURNED and finding.state.holds_money:
         if not _listing_sees_undo(report, charge, plugin):
             return replace(line, advice=line.advice + (
@@ -322,6 +330,7 @@ def _captured(report_id: int, line: Line) -> Line:
 
 def _booking_differs(report_id: int, line: Line) -> Line:
     charge, finding = line.charge, line.finding
+    held = _held(finding, charge)
     if finding is None:
         holds = "the gateway does not list it"
     elif not finding.state.holds_money:
@@ -332,9 +341,22 @@ def _booking_differs(report_id: int, line: Line) -> Line:
         )
     else:
         holds = f"the gateway holds {finding.amount or 'an amount it does not tell'}"
-    said = f"Reconciliation report #{report_id}: Settle booked {charge.money}, {holds}"
     invoices.lock_invoice(charge.invoice_id)
     txn = db.session.get(PaymentTransaction, charge.transaction_id, populate_existing=True)
+    payment = effects.booked_payment(txn)
+    if payment is not None:
+        db.session.refresh(payment)
+    books = payment.net if payment is not None else None
+    if books is not None and held is not None and books == held:
+        # Read again under the invoice's lock: a clerk corrected it while the gateway was asked.
+        return replace(line, advice=line.advice + (
+            f" Settle's booking was corrected meanwhile to {books}, what the gateway holds:"
+            " nothing more to do."
+        ))  # fmt: skip
+    said = (
+        f"Reconciliation report #{report_id}: Settle books {books or charge.booked or charge.money},"
+        f" {holds}"
+    )
     decision = effects.take_booking_difference(txn, said)
     done = {
         Action.HOLD: " Settle locked the invoice (Action Required) so that no run or reader takes"
@@ -344,6 +366,14 @@ def _booking_differs(report_id: int, line: Line) -> Line:
     if decision.action is Action.NOTHING and txn.needs_finalization:
         done = " The transaction is open for a clerk already."
     return replace(line, advice=line.advice + done)
+
+
+def _held(finding, charge: SettleCharge) -> Money | None:
+    """What the gateway holds of the charge by its listing: nothing where it lists none (or does
+    not list it); None where it does not tell how much."""
+    if finding is None or not finding.state.holds_money:
+        return Money(Decimal(0), charge.money.currency)
+    return finding.held
 
 
 def reconcile(

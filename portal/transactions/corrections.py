@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from portal import clock
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gateways.base import Settlement
@@ -16,7 +17,6 @@ from portal.statuses import GatewayStatus
 from portal.transactions import effects, lookups
 from portal.transactions.finalize import _note, locked_for_finalizing
 from portal.transactions.lifecycle import Event
-from portal.transactions.manual_payment import unaccounted_charges
 from portal.transactions.models import REFUND_AND_UNLOCK, Finalization, PaymentTransaction
 
 MIN_REASON = 10
@@ -24,12 +24,14 @@ MIN_REASON = 10
 
 @dataclass(frozen=True)
 class Held:
-    """What the gateway holds of the charge by its latest check, for the form (None: not asked
-    since, or it did not say)."""
+    """What the gateway holds of the charge by its latest check since the difference was found,
+    for the form (held None: not asked since, it did not say, or it holds it in another
+    currency, which `other_currency` names)."""
 
     booked: Money
     held: Money | None
     lookup: PaymentTransaction | None
+    other_currency: str | None = None
 
 
 def held_now(charge: PaymentTransaction) -> Held:
@@ -45,9 +47,12 @@ def held_now(charge: PaymentTransaction) -> Held:
         return Held(booked, None, lookup)  # not asked since the difference was found
     held = Money(Decimal(0), charge.currency)
     for f in lookup.findings or []:
-        if Settlement(f["state"]).holds_money and f["amount"] is not None:
-            amount = Decimal(f["amount"]) - Decimal(f.get("refunded") or 0)
-            held = held + Money(amount, f["currency"] or charge.currency)
+        if not Settlement(f["state"]).holds_money or f["amount"] is None:
+            continue
+        currency = f["currency"] or charge.currency
+        if currency != charge.currency:
+            return Held(booked, None, lookup, other_currency=currency)
+        held = held + Money(Decimal(f["amount"]) - Decimal(f.get("refunded") or 0), currency)
     return Held(booked, held, lookup)
 
 
@@ -55,9 +60,15 @@ def correct_booking(
     txn_id: int, *, held: Decimal, currency: str, reason: str, actor, note: str | None = None
 ) -> Money:
     """Set the charge's booked payment to `held` (what the gateway holds of it), reverse the rest,
-    unlock the invoice and finalize its open charges; all or nothing. Returns what was reversed."""
+    finalize the charge, and unlock the invoice where no other charge of it is open; all or
+    nothing. Returns what was reversed."""
     charge, invoice = locked_for_finalizing(txn_id, actor, Event.CORRECT_BOOKING)
     payment = effects.booked_payment(charge)
+    if payment.unallocated.is_positive():
+        raise DomainError(
+            f"{payment.unallocated} of payment #{payment.id} pays no invoice: the customer's money"
+            f" is held twice. Give this charge back with {REFUND_AND_UNLOCK}"
+        )
     if currency != payment.currency:
         raise DomainError(
             f"The payment is in {payment.currency}: a gateway holding it in {currency} is a"
@@ -71,24 +82,38 @@ def correct_booking(
             f" holds more than the invoice was paid. Give it back with {REFUND_AND_UNLOCK}; the"
             " next run then charges what the invoice owes"
         )
+    now = held_now(charge)
+    if now.other_currency is not None:
+        raise DomainError(
+            f"The gateway holds this charge in {now.other_currency}, not {payment.currency}: a"
+            f" booking cannot be corrected across currencies; use {REFUND_AND_UNLOCK}"
+        )
+    if now.held is not None and now.held != Money(held, currency):
+        # What the gateway said since the difference was found is the amount; a typing error
+        # here would reopen the invoice for money the customer paid, and the next run would
+        # charge it again.
+        raise DomainError(
+            f"The gateway's check of {clock.shown(now.lookup.answered_at)} says it holds"
+            f" {now.held}: correct the booking to that, or Check gateway status again"
+        )
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON:
         raise DomainError(
             "Write why the booking changes, as you found it at the gateway (at least"
             f" {MIN_REASON} characters)"
         )
-    blockers = unaccounted_charges(invoice.id, charge.id)
-    if blockers:
-        raise DomainError(" ".join(blockers) + f" Invoice {invoice.number} stays locked.")
     reversed_ = payment.net - Money(held, currency)
-    effects.unlock(invoice, actor, Finalization.BOOKING_CORRECTED.value)
     effects.reverse_booking(
         charge, actor, f"Booking corrected to {Money(held, currency)} held at the gateway: {reason}",
         keep=Money(held, currency),
     )  # fmt: skip
-    effects.finalize_open_charges(
-        invoice.id, actor, Finalization.BOOKING_CORRECTED, note=_note(note, reason),
+    # This charge only: another open charge of the invoice (booked, or of unknown outcome) keeps
+    # it locked until a clerk finalizes that one too.
+    effects.finalize_charge(
+        charge, actor, Finalization.BOOKING_CORRECTED, note=_note(note, reason),
         held=str(held), reversed=str(reversed_.amount),
     )  # fmt: skip
+    if not effects.open_charges(invoice.id):
+        effects.unlock(invoice, actor, Finalization.BOOKING_CORRECTED.value)
     db.session.commit()
     return reversed_

@@ -24,7 +24,7 @@ from portal.settings import service as settings
 from portal.statuses import ACTION_REQUIRED, GatewayStatus, MethodState, policy_for
 from portal.transactions import calls, lookups
 from portal.transactions.lifecycle import Action, ChargeState, Decision, Event, Undo, decide
-from portal.transactions.models import Finalization, PaymentTransaction
+from portal.transactions.models import Finalization, Operation, PaymentTransaction
 
 # Reading a charge's state ------------------------------------------------------------------
 
@@ -53,11 +53,12 @@ def state_of(txn: PaymentTransaction) -> ChargeState:
 
 def booked_payment(charge: PaymentTransaction) -> Payment | None:
     """The payment of the gateway's money booked for the charge (its Success, or a clerk's manual
-    payment received through the gateway), where some of it is not reversed."""
+    payment received through the gateway), reversed in part or whole or not at all: the charge's
+    one payment, which a second one would book twice."""
     payment = charge.payment
     if payment is None or payment.method != PaymentMethodKind.GATEWAY.value:
         return None
-    return payment if payment.net.is_positive() else None
+    return payment
 
 
 def undo_that_may_have_moved(charge: PaymentTransaction) -> PaymentTransaction | None:
@@ -191,18 +192,30 @@ def take_booking_difference(txn: PaymentTransaction, said: str) -> Decision:
 
 def reverse_booking(charge: PaymentTransaction, actor, reason: str, *, keep: Money | None = None):
     """Reverse the charge's booked payment down to `keep` (nothing, by default: the gateway gave
-    it all back): the invoice is owed the rest again. The undo that gave it back, if Settle made
-    one, is named on the reversal (the ledger shows that refund as the money going out)."""
+    it all back): the invoice is owed the rest again. A refund of it that Settle made and that
+    went through is named on the reversal: the ledger shows that refund as the money going out.
+    Without one (a void: the money never settled; a refund made outside Settle) the reversal is
+    the money going out."""
     payment = booked_payment(charge)
     if payment is None:
         return None
     amount = payment.net.amount - (keep.amount if keep is not None else 0)
     if amount <= 0:
         return None
-    undo = undo_that_may_have_moved(charge)
-    return payments.reverse(
-        payment.id, amount, reason, actor, charge_id=charge.id, refund_id=undo.id if undo else None
+    refund = db.session.scalar(
+        select(PaymentTransaction.id)
+        .where(
+            PaymentTransaction.parent_id == charge.id,
+            PaymentTransaction.operation == Operation.REFUND.value,
+            PaymentTransaction.status == GatewayStatus.SUCCESS.value,
+        )
+        .order_by(PaymentTransaction.id.desc())
+        .limit(1)
     )
+    return payments.reverse(
+        payment.id, amount, reason, actor, charge_id=charge.id, refund_id=refund,
+        invoice_id=charge.invoice_id,
+    )  # fmt: skip
 
 
 # A status's policy -------------------------------------------------------------------------
@@ -372,12 +385,18 @@ def finalize_open_charges(
     invoice_id: int, actor, how: Finalization, note: str | None = None, **after
 ) -> None:
     """Mark every open charge of the invoice finalized, audited."""
-    now = clock.now()
     for open_charge in open_charges(invoice_id):
-        open_charge.finalization = how.value
-        open_charge.finalized_at = now
-        open_charge.finalized_by_id = getattr(actor, "id", None)
-        audit.record(
-            "transaction.finalized", open_charge, actor=actor,
-            after={"finalization": how.value, **after}, note=note,
-        )  # fmt: skip
+        finalize_charge(open_charge, actor, how, note, **after)
+
+
+def finalize_charge(
+    charge: PaymentTransaction, actor, how: Finalization, note: str | None = None, **after
+) -> None:
+    """Mark one charge finalized, audited."""
+    charge.finalization = how.value
+    charge.finalized_at = clock.now()
+    charge.finalized_by_id = getattr(actor, "id", None)
+    audit.record(
+        "transaction.finalized", charge, actor=actor,
+        after={"finalization": how.value, **after}, note=note,
+    )  # fmt: skip

@@ -94,8 +94,10 @@ def recommendation(charge: PaymentTransaction, lookup: PaymentTransaction | None
     payment = effects.booked_payment(charge)
     if payment is not None:
         # Settle booked a payment for it: give back what the invoice did not need (money held
-        # twice), else set the booking to what the gateway holds.
-        return REFUND_AND_UNLOCK if payment.unallocated.is_positive() else CORRECT_BOOKING
+        # twice) or money held beyond a booking reversed in full, else set the booking to what
+        # the gateway holds.
+        held_twice = payment.unallocated.is_positive() or not payment.net.is_positive()
+        return REFUND_AND_UNLOCK if held_twice else CORRECT_BOOKING
     if lookup is not None and lookup.settled_finding() is not None:
         return MANUAL_PAYMENT
     if all(c.never_sent for c in open_charges(charge.invoice_id)):
@@ -281,13 +283,17 @@ def _undo_at_gateway(
             operation=operation,
             invoice=charge.invoice,
             gateway=charge.gateway,
-            amount=(finding.amount or charge.money).amount,
-            currency=(finding.amount or charge.money).currency,
+            # What the gateway still holds of it: a charge partly refunded takes only the rest.
+            amount=(finding.held or finding.amount or charge.money).amount,
+            currency=(finding.held or finding.amount or charge.money).currency,
             parent=charge,
             reference=finding.reference,
             actor=actor,
         )
-        what = f"{operation.value} of {finding.amount or charge.money} ({finding.reference})"
+        what = (
+            f"{operation.value} of {finding.held or finding.amount or charge.money}"
+            f" ({finding.reference})"
+        )
         if answer.status is GatewayStatus.SUCCESS:
             outcome.actions.append(f"Transaction #{charge.id}: {what} went through")
         elif answer.awaiting_confirmation:

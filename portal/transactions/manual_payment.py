@@ -41,7 +41,17 @@ def unaccounted_charges(invoice_id: int, paid_charge_id: int) -> list[str]:
     may hold the customer's money at the gateway. Unlocking would let the next run charge again."""
     problems = []
     for other in open_charges(invoice_id):
-        if other.id == paid_charge_id or holds_nothing(other):
+        if other.id == paid_charge_id:
+            continue
+        booked = effects.booked_payment(other)
+        if booked is not None:
+            # Finalized with this one, its payment would stay booked as it is: settle it first.
+            problems.append(
+                f"Charge #{other.id} of this invoice has payment #{booked.id} of {booked.net}"
+                " booked and is open: correct its booking, or Attempt Refund & Unlock, first."
+            )
+            continue
+        if holds_nothing(other):
             continue
         lookup = lookups.latest_lookup(other)
         said = (

@@ -305,7 +305,16 @@ def correct_booking(txn_id: int):
         else:
             invoice = txn.invoice
             db.session.refresh(invoice)
-            if reversed_.is_positive():
+            still_open = [c for c in finalize.open_charges(invoice.id)]
+            if still_open:
+                flash(
+                    f"The booking is corrected ({reversed_} reversed); invoice {invoice.number}"
+                    " stays locked while charge "
+                    + ", ".join(f"#{c.id}" for c in still_open)
+                    + " of it is open: finalize that one too.",
+                    "success",
+                )
+            elif reversed_.is_positive():
                 flash(
                     f"{reversed_} of the payment is reversed; invoice {invoice.number} owes"
                     f" {invoice.balance_money} again and is unlocked: the next payment run"

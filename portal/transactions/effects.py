@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
@@ -192,30 +193,37 @@ def take_booking_difference(txn: PaymentTransaction, said: str) -> Decision:
 
 def reverse_booking(charge: PaymentTransaction, actor, reason: str, *, keep: Money | None = None):
     """Reverse the charge's booked payment down to `keep` (nothing, by default: the gateway gave
-    it all back): the invoice is owed the rest again. A refund of it that Settle made and that
-    went through is named on the reversal: the ledger shows that refund as the money going out.
-    Without one (a void: the money never settled; a refund made outside Settle) the reversal is
-    the money going out."""
+    it all back): the invoice is owed the rest again. What Settle's own refunds of it gave back
+    (and no earlier reversal named) is reversed naming the latest refund: the ledger shows that
+    refund as the money going out. The rest (a void: the money never settled; a refund made
+    outside Settle) is reversed on its own, and is the ledger's money going out."""
     payment = booked_payment(charge)
     if payment is None:
         return None
     amount = payment.net.amount - (keep.amount if keep is not None else 0)
     if amount <= 0:
         return None
-    refund = db.session.scalar(
-        select(PaymentTransaction.id)
-        .where(
+    refunds = db.session.execute(
+        select(PaymentTransaction.id, PaymentTransaction.amount).where(
             PaymentTransaction.parent_id == charge.id,
             PaymentTransaction.operation == Operation.REFUND.value,
             PaymentTransaction.status == GatewayStatus.SUCCESS.value,
         )
-        .order_by(PaymentTransaction.id.desc())
-        .limit(1)
-    )
-    return payments.reverse(
-        payment.id, amount, reason, actor, charge_id=charge.id, refund_id=refund,
-        invoice_id=charge.invoice_id,
-    )  # fmt: skip
+    ).all()
+    named = sum((r.amount for r in payment.reversals if r.refund_id is not None), Decimal(0))
+    covered = min(amount, max(Decimal(0), sum((r.amount for r in refunds), Decimal(0)) - named))
+    done = None
+    if covered > 0:
+        done = payments.reverse(
+            payment.id, covered, reason, actor, charge_id=charge.id,
+            refund_id=max(r.id for r in refunds), invoice_id=charge.invoice_id,
+        )  # fmt: skip
+    if amount - covered > 0:
+        done = payments.reverse(
+            payment.id, amount - covered, reason, actor, charge_id=charge.id,
+            invoice_id=charge.invoice_id,
+        )  # fmt: skip
+    return done
 
 
 # A status's policy -------------------------------------------------------------------------

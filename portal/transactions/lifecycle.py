@@ -219,6 +219,12 @@ def _news(state: ChargeState, event: Event, told: GatewayStatus) -> Decision:
 def _money_moved(state: ChargeState, said: str) -> Decision:
     """The gateway says the charge took the customer's money: it is booked only where the invoice
     still owes it all, and otherwise held for a clerk, named as money held twice."""
+    if state.finalization is Finalization.BOOKING_CORRECTED:
+        # Booked, and corrected by a clerk to what the gateway holds of it: that it succeeded
+        # says nothing new about what it holds now (a reconciliation compares that).
+        return Decision(
+            Action.NOTHING, f"{said}: a clerk corrected its booking to what the gateway holds"
+        )
     if state.finalization is Finalization.MANUAL_PAYMENT:
         if not state.booked_short:
             return Decision(

@@ -30,6 +30,7 @@ from portal.transactions import manual_payment as manual
 from portal.transactions.models import CORRECT_BOOKING, Finalization, PaymentTransaction
 
 pytestmark = pytest.mark.integration
+REASON_TEXT = "Refunded in the provider's portal on the customer's call"
 
 
 def _lines(report):
@@ -76,7 +77,13 @@ def test_a_charge_refunded_in_the_providers_portal_is_not_left_booked_as_paid(
     # No run charges the locked invoice meanwhile.
     run_for(actor=supervisor)
     assert len(calls.charges_of(invoice.id)) == 1
-    # The clerk corrects the booking to what the gateway holds: nothing.
+    # The clerk corrects the booking to what the gateway holds: nothing, as a check says first.
+    with pytest.raises(DomainError, match="Check gateway status first"):
+        corrections.correct_booking(
+            charge.id, held=Decimal("0"), currency="USD", reason=REASON_TEXT, actor=clerk
+        )
+    db.session.rollback()
+    finalize.check_gateway_status(charge.id, clerk)
     with pytest.raises(DomainError, match="at least 10 characters"):
         corrections.correct_booking(
             charge.id, held=Decimal("0"), currency="USD", reason="gone", actor=clerk

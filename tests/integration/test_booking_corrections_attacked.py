@@ -82,6 +82,7 @@ def test_money_the_gateway_holds_again_after_a_booking_corrected_to_nothing_is_n
     sandbox.ledger.refund("sandbox", row["id"], Decimal("80.00"))
     reconciliation.reconcile(supervisor, run=run)
     (charge,) = calls.charges_of(invoice.id)
+    finalize.check_gateway_status(charge.id, clerk)
     corrections.correct_booking(
         charge.id, held=Decimal("0"), currency="USD", reason=REASON, actor=clerk
     )
@@ -312,3 +313,54 @@ def test_a_charge_held_in_another_currency_is_named_on_the_form_and_not_correcte
         corrections.correct_booking(
             charge.id, held=Decimal("80.00"), currency="USD", reason=REASON, actor=clerk
         )
+
+
+def _ledger_net(charge_ids) -> Decimal:
+    """Money in less money out, by the ledger, for these charges (payments, refunds, reversals)."""
+    net = Decimal(0)
+    for row in ledger_rows(date.today(), date.today()):
+        if row[1] in ("payment", "refund", "reversal") and row[7] in charge_ids:
+            net += Decimal(row[2])
+    return net
+
+
+def test_the_ledger_adds_up_when_refund_and_unlock_follows_a_refund_made_outside_settle(
+    make_invoice, run_for, make_user, sandbox, stripe_gateway
+):
+    """100.00 charged, 30.00 refunded in Stripe's dashboard, 70.00 by Refund & Unlock: the ledger
+    shows 100.00 going out (before: the reversal named Settle's 70.00 refund for all 100.00, and
+    hid the 30.00)."""
+    invoice = make_invoice(amount="100.00", gateway=stripe_gateway)
+    supervisor, clerk = make_user("supervisor"), make_user("clerk")
+    run = run_for(actor=supervisor)
+    (charge,) = calls.charges_of(invoice.id)
+    _refund_at_stripe(sandbox, charge, "30.00")
+    reconciliation.reconcile(supervisor, run=run)
+    assert finalize.refund_and_unlock(charge.id, clerk).unlocked
+    refund = db.session.scalar(
+        select(PaymentTransaction).where(
+            PaymentTransaction.parent_id == charge.id, PaymentTransaction.operation == "refund"
+        )
+    )
+    assert _ledger_net({charge.id, refund.id}) == 0
+    assert _fresh(Invoice, invoice.id).balance == Decimal("100.00")
+    _books_what_it_says()
+
+
+def test_a_booking_cannot_be_corrected_from_memory_where_the_gateway_can_be_asked(
+    make_invoice, run_for, make_user, sandbox, stripe_gateway
+):
+    invoice = make_invoice(amount="100.00", gateway=stripe_gateway)
+    supervisor, clerk = make_user("supervisor"), make_user("clerk")
+    run = run_for(actor=supervisor)
+    (charge,) = calls.charges_of(invoice.id)
+    _refund_at_stripe(sandbox, charge, "30.00")
+    reconciliation.reconcile(supervisor, run=run)
+    with pytest.raises(DomainError, match="Check gateway status first"):
+        corrections.correct_booking(
+            charge.id, held=Decimal("0"), currency="USD", reason=REASON, actor=clerk
+        )
+    db.session.rollback()
+    # Before: accepted; the next run charged 100.00 again while Stripe held 70.00 of the first.
+    run_for(actor=supervisor)
+    assert len(calls.charges_of(invoice.id)) == 1

@@ -114,6 +114,9 @@ TABLE = [
      state(S.DECLINE, finalization=F.MANUAL_PAYMENT), Event.BOOKING_DIFFERS, None, A.NOTHING),
     ("a difference while a Refund & Unlock is under way: shown to a clerk",
      state(S.SUCCESS, booked=True, being_finalized=True), Event.BOOKING_DIFFERS, None, A.CLERK),
+    ("a late success of a charge whose booking a clerk corrected: nothing new, no false lock",
+     state(S.INDETERMINATE, finalization=F.BOOKING_CORRECTED, booked=True, owes_it=False),
+     WORD, S.SUCCESS, A.NOTHING),
     ("a clerk corrects the booking of a held, booked charge",
      state(S.SUCCESS, booked=True, **LOCKED), Event.CORRECT_BOOKING, None, A.FINALIZE),
     ("no correction of a charge with no payment booked",
@@ -188,7 +191,9 @@ def test_news_that_money_moved_is_never_dropped_while_settle_has_not_booked_it()
                     and charge.finalization is None
                 )
                 given_back = charge.undo is Undo.MAY_HAVE_MOVED and charge.finalization
-                booked_in_full = charge.finalization is F.MANUAL_PAYMENT and not charge.booked_short
+                booked_in_full = (
+                    charge.finalization is F.MANUAL_PAYMENT and not charge.booked_short
+                ) or charge.finalization is F.BOOKING_CORRECTED
                 assert booked_in_full or in_a_clerks_hands or given_back, (
                     charge, event, decision,
                 )  # fmt: skip

@@ -11,9 +11,7 @@ from decimal import Decimal
 from portal import clock
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.gateways.base import Settlement
 from portal.money import Money
-from portal.statuses import GatewayStatus
 from portal.transactions import effects, lookups
 from portal.transactions.finalize import _note, locked_for_finalizing
 from portal.transactions.lifecycle import Event
@@ -37,23 +35,9 @@ class Held:
 def held_now(charge: PaymentTransaction) -> Held:
     payment = effects.booked_payment(charge)
     booked = payment.net if payment is not None else Money(Decimal(0), charge.currency)
-    lookup = lookups.latest_lookup(charge)
-    locked_at = charge.invoice.locked_at
-    if (
-        lookup is None
-        or lookup.status != GatewayStatus.SUCCESS
-        or (locked_at is not None and lookup.answered_at < locked_at)
-    ):
-        return Held(booked, None, lookup)  # not asked since the difference was found
-    held = Money(Decimal(0), charge.currency)
-    for f in lookup.findings or []:
-        if not Settlement(f["state"]).holds_money or f["amount"] is None:
-            continue
-        currency = f["currency"] or charge.currency
-        if currency != charge.currency:
-            return Held(booked, None, lookup, other_currency=currency)
-        held = held + Money(Decimal(f["amount"]) - Decimal(f.get("refunded") or 0), currency)
-    return Held(booked, held, lookup)
+    # Only a check made since the difference was found (its invoice locked) counts.
+    check = lookups.held_by_check(charge, since=charge.invoice.locked_at)
+    return Held(booked, check.held, check.lookup, check.other_currency)
 
 
 def correct_booking(

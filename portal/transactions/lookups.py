@@ -3,15 +3,17 @@ the invoice-wide lookup that finds charges Settle never sent. Each is a recorded
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from portal.audit import service as audit
 from portal.extensions import db
 from portal.gateways import registry
-from portal.gateways.base import GatewayResult
+from portal.gateways.base import GatewayResult, Settlement
+from portal.money import Money
 from portal.statuses import GatewayStatus
 from portal.transactions import calls
 from portal.transactions.models import Operation, PaymentTransaction
@@ -119,6 +121,36 @@ def _look_up(
 
 def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
     return latest_lookups([charge.id]).get(charge.id)
+
+
+@dataclass(frozen=True)
+class HeldByCheck:
+    """What the gateway holds of a charge by its latest check (`held` None: not asked since
+    `since`, the check did not answer, or it holds it in `other_currency`)."""
+
+    held: Money | None
+    lookup: PaymentTransaction | None
+    other_currency: str | None = None
+
+
+def held_by_check(charge: PaymentTransaction, since=None) -> HeldByCheck:
+    """The money the charge's latest successful check found held (less what was refunded)."""
+    lookup = latest_lookup(charge)
+    if (
+        lookup is None
+        or lookup.status != GatewayStatus.SUCCESS
+        or (since is not None and lookup.answered_at < since)
+    ):
+        return HeldByCheck(None, lookup)
+    held = Money(Decimal(0), charge.currency)
+    for f in lookup.findings or []:
+        if not Settlement(f["state"]).holds_money or f["amount"] is None:
+            continue
+        currency = f["currency"] or charge.currency
+        if currency != charge.currency:
+            return HeldByCheck(None, lookup, other_currency=currency)
+        held = held + Money(Decimal(f["amount"]) - Decimal(f.get("refunded") or 0), currency)
+    return HeldByCheck(held, lookup)
 
 
 def latest_lookups(charge_ids) -> dict[int, PaymentTransaction]:

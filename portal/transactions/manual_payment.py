@@ -94,6 +94,33 @@ def payment_basis(charge: PaymentTransaction) -> PaymentBasis:
 MIN_REASON = 10
 
 
+def _books_what_the_gateway_holds(
+    charge: PaymentTransaction, amount: Money, method: PaymentMethodKind
+) -> None:
+    """Where the gateway holds money of the charge, the payment is that money, all of it: less
+    would unlock the invoice for the rest while the gateway holds it (the next run would charge
+    the customer again), and a check or wire beside it is the customer's money held twice.
+    Less than the charge without the gateway's word on what it holds needs a check first, where
+    the gateway can be asked."""
+    check = lookups.held_by_check(charge)
+    if check.held is not None and check.held.is_positive():
+        if method is not PaymentMethodKind.GATEWAY or amount != check.held:
+            raise DomainError(
+                f"The gateway holds {check.held} of this charge (checked"
+                f" {clock.shown(check.lookup.answered_at)}): record exactly that, received by"
+                f" {PaymentMethodKind.GATEWAY.value}, or give it back with {REFUND_AND_UNLOCK}"
+                " and record what the customer paid otherwise"
+            )
+        return
+    if check.lookup is None or check.lookup.status != GatewayStatus.SUCCESS:
+        short = amount.amount < charge.amount
+        if short and method is PaymentMethodKind.GATEWAY and lookups.lookup_is_read_only(charge):
+            raise DomainError(
+                f"{amount} is less than the charge's {charge.money}: Check gateway status first,"
+                " so that the payment is what the gateway holds"
+            )
+
+
 def record_manual_payment(
     txn_id: int,
     *,
@@ -124,6 +151,7 @@ def record_manual_payment(
         current_app.config["SETTLE_TIMEZONE"]
     ):
         raise DomainError("The received-on date cannot be in the future")
+    _books_what_the_gateway_holds(charge, Money(amount, currency), method)
     basis = payment_basis(charge)
     reason = (difference_reason or "").strip() or None
     if basis.amount != Money(amount, currency) and (reason is None or len(reason) < MIN_REASON):

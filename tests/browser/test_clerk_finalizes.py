@@ -65,8 +65,9 @@ def test_a_clerk_records_a_guided_manual_payment(
     expect(page.locator("main form")).to_contain_text("In USD, the invoice's currency")
     page.fill("#amount", "1000.00")
     page.click("button:has-text('Confirm manual payment')")
+    # Less than the charge, without the gateway's word on what it holds: refused.
     expect(page.locator(".flash.error")).to_contain_text(
-        "1,000.00 USD is not the 2,400.00 USD that Settle charged"
+        "1,000.00 USD is less than the charge's 2,400.00 USD: Check gateway status first"
     )
     shot(page, "04-manual-payment-partial-refused")
     page.fill("#amount", "2500.00")

@@ -46,10 +46,10 @@ def settled_1200(make_invoice, run_for, sandbox, clerk):
     return charge_of(invoice)
 
 
-def pay(charge, clerk, amount, **kw):
+def pay(charge, clerk, amount, method=PaymentMethodKind.GATEWAY, **kw):
     kw.setdefault("received_on", None)
     return manual_payment.record_manual_payment(
-        charge.id, amount=Decimal(amount), currency="USD", method=PaymentMethodKind.GATEWAY,
+        charge.id, amount=Decimal(amount), currency="USD", method=method,
         reference=None, actor=clerk, **kw,
     )  # fmt: skip
 
@@ -57,8 +57,9 @@ def pay(charge, clerk, amount, **kw):
 def test_a_partial_payment_of_a_settled_charge_is_refused_and_the_next_run_charges_nothing(
     settled_1200, clerk, run_for, sandbox
 ):
-    with pytest.raises(DomainError, match=r"500.00 USD is not the 1,200.00 USD that the gateway"):
-        pay(settled_1200, clerk, "500.00")
+    # The gateway holds 1,200.00 of it: the payment is that money, all of it, even with a reason.
+    with pytest.raises(DomainError, match=r"The gateway holds 1,200.00 USD of this charge"):
+        pay(settled_1200, clerk, "500.00", difference_reason="the customer asked for a discount")
     db.session.rollback()
     charge = charge_of(settled_1200.invoice)
     assert charge.invoice.corrective_action == "Action Required"
@@ -68,15 +69,23 @@ def test_a_partial_payment_of_a_settled_charge_is_refused_and_the_next_run_charg
     assert [c["amount"] for c in sandbox.ledger.all()] == ["1200.00"]
 
 
-def test_a_reason_too_short_is_no_reason(settled_1200, clerk):
+@pytest.fixture
+def unchecked_1200(make_invoice, run_for):
+    """A 1,200.00 charge held for review that nobody has asked the gateway about."""
+    invoice = make_invoice(token="tok_review", amount="1200.00")
+    run_for()
+    return charge_of(invoice)
+
+
+def test_a_reason_too_short_is_no_reason(unchecked_1200, clerk):
     with pytest.raises(DomainError, match="write why"):
-        pay(settled_1200, clerk, "500.00", difference_reason="  oops   ")
+        pay(unchecked_1200, clerk, "500.00", PaymentMethodKind.CHECK, difference_reason="  oops  ")
 
 
-def test_a_differing_amount_with_its_reason_is_recorded_and_audited(settled_1200, clerk):
-    reason = "700.00 refunded in the provider's portal on Dec 1"
-    pay(settled_1200, clerk, "500.00", difference_reason=reason)
-    charge = charge_of(settled_1200.invoice)
+def test_a_differing_amount_with_its_reason_is_recorded_and_audited(unchecked_1200, clerk):
+    reason = "500.00 received by check; the customer disputes the rest"
+    pay(unchecked_1200, clerk, "500.00", PaymentMethodKind.CHECK, difference_reason=reason)
+    charge = charge_of(unchecked_1200.invoice)
     assert charge.invoice.balance == Decimal("700.00")
     assert charge.finalization == "Manual payment"
     event = db.session.scalar(
@@ -90,13 +99,13 @@ def test_the_settled_amount_needs_no_reason(settled_1200, clerk):
     assert charge_of(settled_1200.invoice).invoice.corrective_action is None
 
 
-def test_without_a_lookup_an_amount_other_than_settles_record_needs_a_reason(
-    make_invoice, run_for, clerk
-):
-    invoice = make_invoice(token="tok_review", amount="1200.00")
-    run_for()
+def test_without_a_lookup_an_amount_other_than_settles_record_needs_a_reason(unchecked_1200, clerk):
     with pytest.raises(DomainError, match="is not the 1,200.00 USD that Settle charged"):
-        pay(charge_of(invoice), clerk, "500.00")
+        pay(unchecked_1200, clerk, "500.00", PaymentMethodKind.CHECK)
+    db.session.rollback()
+    # Through the gateway, less than the charge needs the gateway's word first.
+    with pytest.raises(DomainError, match="Check gateway status first"):
+        pay(unchecked_1200, clerk, "500.00", difference_reason="partly approved, they said")
 
 
 def test_the_received_on_date_cannot_be_in_the_future(settled_1200, clerk):

@@ -115,9 +115,8 @@ def _booking_differs(report_id: int, line: Line) -> Line:
     )
     decision = effects.take_booking_difference(txn, said)
     done = {
-        Action.HOLD: " Settle locked the invoice (Action Required) so that no run or reader takes"
-        " it as paid: open the transaction to check the gateway status, then correct the booking"
-        " to what the gateway holds, or give the money back.",
+        Action.HOLD: " Settle locked the invoice (Action Required) meanwhile, so that no run or"
+        " reader takes it as paid.",
     }.get(decision.action, "")
     if decision.action is Action.NOTHING and txn.needs_finalization:
         done = " The transaction is open for a clerk already."

@@ -105,12 +105,14 @@ _STATUS_ADVICE = {
         " back. Attempt Refund & Unlock: it finds nothing to undo and unlocks the invoice."
     ),
     (View.HELD, View.NONE): (
-        "Settle booked a payment the gateway declined: unallocate the payment (Payments) so that"
-        " the invoice is owed again, and find out why the answers differ."
+        "Settle booked a payment the gateway declined: check the gateway status on the"
+        " transaction, then Correct the booking there (the invoice is owed again), and find out"
+        " why the answers differ."
     ),
     (View.HELD, View.RETURNED): (
         "The gateway refunded or voided a charge that Settle books as paid (done outside Settle):"
-        " unallocate the payment (Payments) so that the invoice is owed again."
+        " check the gateway status on the transaction, then Correct the booking there so that the"
+        " invoice is owed again."
     ),
     (View.RETURNED, View.HELD): (
         "Settle recorded a refund that the gateway does not show: the customer's money is still"
@@ -122,7 +124,7 @@ _MISSING_ADVICE = {
     View.HELD: (
         "Settle booked a payment for money the gateway does not hold. Check the gateway status"
         " on the transaction before the customer is told the invoice is paid; if the charge is"
-        " truly not there, unallocate the payment (Payments) so the invoice is owed again."
+        " truly not there, Correct the booking there so that the invoice is owed again."
     ),
     View.RETURNED: (
         "Settle recorded a refund or void of a charge the gateway does not list. Check the"
@@ -163,8 +165,9 @@ def _amount_advice(charge: SettleCharge, finding: Finding) -> str:
 def _partly_refunded_advice(charge: SettleCharge, finding: Finding) -> str:
     return (
         f"Partly refunded at the gateway, {finding.refunded} of {finding.amount}: it holds"
-        f" {finding.held}, while Settle books {charge.money} as paid. Unallocate the refunded part"
-        " (Payments) so that the invoice is owed it again, or find out who refunded it and why."
+        f" {finding.held}, while Settle books {charge.money} as paid. Check the gateway status on"
+        " the transaction and Correct the booking to what it holds, so that the invoice is owed"
+        " the refunded part again; find out who refunded it and why."
     )
 
 

@@ -78,7 +78,7 @@ def test_refunds_and_voids_match_either_way_and_a_refund_the_gateway_does_not_sh
     )  # fmt: skip
     assert [ln.kind for ln in lines] == [Kind.MATCHED, Kind.MATCHED, Kind.STATUS, Kind.STATUS]
     assert "refund that the gateway does not show" in lines[2].advice
-    assert "unallocate the payment" in lines[3].advice
+    assert "Correct the booking" in lines[3].advice
 
 
 def test_a_leftover_outside_the_period_or_known_elsewhere_is_not_gateway_only():

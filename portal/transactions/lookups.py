@@ -126,7 +126,8 @@ def latest_lookup(charge: PaymentTransaction) -> PaymentTransaction | None:
 @dataclass(frozen=True)
 class HeldByCheck:
     """What the gateway holds of a charge by its latest check (`held` None: not asked since
-    `since`, the check did not answer, or it holds it in `other_currency`)."""
+    `since`, the check did not answer, it did not tell how much, or it holds it in
+    `other_currency`)."""
 
     held: Money | None
     lookup: PaymentTransaction | None
@@ -144,8 +145,10 @@ def held_by_check(charge: PaymentTransaction, since=None) -> HeldByCheck:
         return HeldByCheck(None, lookup)
     held = Money(Decimal(0), charge.currency)
     for f in lookup.findings or []:
-        if not Settlement(f["state"]).holds_money or f["amount"] is None:
+        if not Settlement(f["state"]).holds_money:
             continue
+        if f["amount"] is None:
+            return HeldByCheck(None, lookup)  # it holds money, how much it did not tell
         currency = f["currency"] or charge.currency
         if currency != charge.currency:
             return HeldByCheck(None, lookup, other_currency=currency)

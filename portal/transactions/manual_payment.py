@@ -12,7 +12,6 @@ from flask import current_app
 from portal import clock
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.gateways.base import Settlement
 from portal.money import Money
 from portal.payments import service as payments
 from portal.payments.models import PaymentMethodKind
@@ -28,12 +27,8 @@ def holds_nothing(charge: PaymentTransaction) -> bool:
     """Known to hold no money at the gateway: never sent, or its latest lookup found none."""
     if charge.never_sent:
         return True
-    lookup = lookups.latest_lookup(charge)
-    return (
-        lookup is not None
-        and lookup.status == GatewayStatus.SUCCESS
-        and not any(Settlement(f["state"]).holds_money for f in lookup.findings or [])
-    )
+    held = lookups.held_by_check(charge).held
+    return held is not None and not held.is_positive()
 
 
 def unaccounted_charges(invoice_id: int, paid_charge_id: int) -> list[str]:
@@ -112,7 +107,7 @@ def _books_what_the_gateway_holds(
                 " and record what the customer paid otherwise"
             )
         return
-    if check.lookup is None or check.lookup.status != GatewayStatus.SUCCESS:
+    if check.held is None:  # not checked, no answer, or an answer that tells no amount
         short = amount.amount < charge.amount
         if short and method is PaymentMethodKind.GATEWAY and lookups.lookup_is_read_only(charge):
             raise DomainError(

@@ -53,3 +53,23 @@ def test_a_manual_payment_is_all_the_money_the_gateway_holds_of_the_charge(
     run_for()
     assert len(calls.charges_of(invoice.id)) == 1
     assert [c["amount"] for c in sandbox.ledger.all()] == ["10.00"]
+
+
+def test_a_check_that_finds_money_held_without_its_amount_is_no_word_on_what_is_held(
+    make_invoice, run_for, make_user, sandbox
+):
+    """A finding that holds money but tells no amount: Settle does not know what is held, so it
+    is neither "nothing held" nor an amount a payment or a correction may take."""
+    from portal.transactions import lookups
+
+    invoice = make_invoice(token="tok_timeout", amount="10.00")
+    clerk = make_user("clerk")
+    run_for()
+    (charge,) = calls.charges_of(invoice.id)
+    lookup, _ = finalize.check_gateway_status(charge.id, clerk)
+    lookup.findings = [{**lookup.findings[0], "amount": None, "currency": None}]
+    db.session.commit()
+    assert lookups.held_by_check(charge).held is None
+    assert not manual.holds_nothing(charge)
+    with pytest.raises(DomainError, match="Check gateway status first"):
+        _pay(charge, clerk, "9.99")

@@ -72,7 +72,7 @@ def correct_booking(
             f"The gateway holds this charge in {now.other_currency}, not {payment.currency}: a"
             f" booking cannot be corrected across currencies; use {REFUND_AND_UNLOCK}"
         )
-    if now.held is None and now.other_currency is None and lookups.lookup_is_read_only(charge):
+    if now.held is None and lookups.lookup_is_read_only(charge):
         # The amount comes from the gateway, not from memory: a guess of "nothing" would reopen
         # the invoice for money the customer paid, and the next run would charge it again.
         raise DomainError(

@@ -305,7 +305,7 @@ def correct_booking(txn_id: int):
         else:
             invoice = txn.invoice
             db.session.refresh(invoice)
-            still_open = [c for c in finalize.open_charges(invoice.id)]
+            still_open = finalize.open_charges(invoice.id)
             if still_open:
                 flash(
                     f"The booking is corrected ({reversed_} reversed); invoice {invoice.number}"
@@ -328,7 +328,6 @@ def correct_booking(txn_id: int):
                     "success",
                 )
             return redirect(url_for("transactions.detail", txn_id=txn_id))
-    page = {"txn": txn, "form": form, "now": corrections.held_now(txn),
-            "blockers": manual.unaccounted_charges(txn.invoice_id, txn.id)}  # fmt: skip
     status = 400 if form.is_submitted() else 200
+    page = {"txn": txn, "form": form, "now": corrections.held_now(txn)}
     return render_template("transactions/correct_booking.html", **page), status

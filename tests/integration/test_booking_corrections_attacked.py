@@ -57,6 +57,23 @@ def _refund_at_stripe(sandbox, charge, amount):
     assert stripe.refund(request).status is GatewayStatus.SUCCESS
 
 
+def _held_twice(invoice, charge, supervisor):
+    """As if a check for 60.00 had paid the invoice before the charge's 100.00 Success was
+    booked: the charge's payment pays 40.00 of it, and the invoice is locked as held twice."""
+    locked = invoices.lock_invoice(invoice.id)
+    (allocation,) = charge.payment.allocations
+    payments.unallocate(allocation.id, "room for a check received", supervisor)
+    check = payments.create_payment(
+        account_id=locked.account_id, amount=Decimal("60.00"), currency="USD",
+        method=PaymentMethodKind.CHECK, reference="CHK-1",
+    )  # fmt: skip
+    payments.allocate(check, locked, Decimal("60.00"))
+    payments.allocate(charge.payment, locked, Decimal("40.00"))
+    charge.locked_invoice = True
+    effects.lock(locked, "held twice")
+    db.session.commit()
+
+
 def _books_what_it_says():
     """Every invoice's balance is its total less its active allocations; no payment allocates
     more than it holds after its reversals."""
@@ -220,18 +237,7 @@ def test_the_ledger_shows_money_going_out_after_a_void_and_after_a_failed_refund
     supervisor, clerk = make_user("supervisor"), make_user("clerk")
     run_for(actor=supervisor)
     (charge,) = calls.charges_of(invoice.id)
-    locked = invoices.lock_invoice(invoice.id)
-    (allocation,) = charge.payment.allocations
-    payments.unallocate(allocation.id, "room for a check received", supervisor)
-    check = payments.create_payment(
-        account_id=locked.account_id, amount=Decimal("60.00"), currency="USD",
-        method=PaymentMethodKind.CHECK, reference="CHK-1",
-    )  # fmt: skip
-    payments.allocate(check, locked, Decimal("60.00"))
-    payments.allocate(charge.payment, locked, Decimal("40.00"))
-    charge.locked_invoice = True
-    effects.lock(locked, "held twice")
-    db.session.commit()
+    _held_twice(invoice, charge, supervisor)
     outcome = finalize.refund_and_unlock(charge.id, clerk)
     assert outcome.unlocked and any("void of 100.00 USD" in a for a in outcome.actions)
     moves = [(r[1], r[2]) for r in ledger_rows(date.today(), date.today()) if r[7] == charge.id]
@@ -273,18 +279,7 @@ def test_a_correction_cannot_dismiss_money_held_twice(make_invoice, run_for, mak
     supervisor, clerk = make_user("supervisor"), make_user("clerk")
     run_for(actor=supervisor)
     (charge,) = calls.charges_of(invoice.id)
-    locked = invoices.lock_invoice(invoice.id)
-    (allocation,) = charge.payment.allocations
-    payments.unallocate(allocation.id, "room for a check received", supervisor)
-    check = payments.create_payment(
-        account_id=locked.account_id, amount=Decimal("60.00"), currency="USD",
-        method=PaymentMethodKind.CHECK, reference="CHK-1",
-    )  # fmt: skip
-    payments.allocate(check, locked, Decimal("60.00"))
-    payments.allocate(charge.payment, locked, Decimal("40.00"))
-    charge.locked_invoice = True
-    effects.lock(locked, "held twice")
-    db.session.commit()
+    _held_twice(invoice, charge, supervisor)
     with pytest.raises(DomainError, match="held twice"):
         corrections.correct_booking(
             charge.id, held=Decimal("100.00"), currency="USD", reason=REASON, actor=clerk

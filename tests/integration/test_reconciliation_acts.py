@@ -59,6 +59,21 @@ def test_a_declined_charge_the_gateway_captured_locks_its_invoice_and_is_not_cha
     assert db.session.get(Invoice, invoice.id).balance == Decimal("50.00")
 
 
+def _voided_then_forgotten(charge, clerk, sandbox):
+    """A clerk's Refund & Unlock voids the charge; then the gateway shows it held again."""
+    outcome = finalize.refund_and_unlock(charge.id, clerk)
+    assert outcome.unlocked, outcome.problems
+    (held,) = sandbox.ledger.all()
+    with sandbox.ledger._tx() as ledger:
+        ledger.execute("UPDATE charges SET voided = 0 WHERE id = ?", (held["id"],))
+
+
+def _lines(report):
+    return db.session.scalars(
+        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
+    ).all()
+
+
 def test_money_the_gateway_still_holds_after_settles_void_locks_the_invoice_again(
     make_invoice, run_for, make_user, sandbox
 ):
@@ -69,15 +84,8 @@ def test_money_the_gateway_still_holds_after_settles_void_locks_the_invoice_agai
     supervisor, clerk = make_user("supervisor"), make_user("clerk")
     run = run_for(actor=supervisor)
     (charge,) = calls.charges_of(invoice.id)
-    outcome = finalize.refund_and_unlock(charge.id, clerk)
-    assert outcome.unlocked, outcome.problems
-    (held,) = sandbox.ledger.all()
-    with sandbox.ledger._tx() as ledger:  # the gateway forgets the void
-        ledger.execute("UPDATE charges SET voided = 0 WHERE id = ?", (held["id"],))
-    report = reconciliation.reconcile(supervisor, run=run)
-    (line,) = db.session.scalars(
-        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
-    ).all()
+    _voided_then_forgotten(charge, clerk, sandbox)
+    (line,) = _lines(reconciliation.reconcile(supervisor, run=run))
     assert line.kind == "status" and "Settle locked the invoice (Action Required)" in line.advice
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).corrective_action == ACTION_REQUIRED
@@ -100,10 +108,7 @@ def test_a_listing_that_cannot_show_a_later_refund_does_not_lock_on_it(
     supervisor, clerk = make_user("supervisor"), make_user("clerk")
     run = run_for(actor=supervisor)
     (charge,) = calls.charges_of(invoice.id)
-    assert finalize.refund_and_unlock(charge.id, clerk).unlocked
-    (held,) = sandbox.ledger.all()
-    with sandbox.ledger._tx() as ledger:
-        ledger.execute("UPDATE charges SET voided = 0 WHERE id = ?", (held["id"],))
+    _voided_then_forgotten(charge, clerk, sandbox)
     undo = db.session.scalar(
         select(PaymentTransaction).where(
             PaymentTransaction.parent_id == charge.id, PaymentTransaction.operation == "void"
@@ -111,10 +116,7 @@ def test_a_listing_that_cannot_show_a_later_refund_does_not_lock_on_it(
     )
     undo.answered_at = run.finished_at + timedelta(hours=3)  # a day's work later
     db.session.commit()
-    report = reconciliation.reconcile(supervisor, run=run)
-    (line,) = db.session.scalars(
-        select(ReconciliationLine).where(ReconciliationLine.report_id == report.id)
-    ).all()
+    (line,) = _lines(reconciliation.reconcile(supervisor, run=run))
     assert line.kind == "status" and "check the gateway status before acting" in line.advice
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).corrective_action is None
